@@ -1,0 +1,173 @@
+"""Strict YAML configuration on top of dataclasses.
+
+Precedence: dataclass defaults < YAML file < command-line overrides (`key.sub=value`).
+Unknown keys, duplicate keys and wrong types are errors naming the key and the file, so a
+typo can never silently become a default.
+
+    @dataclass
+    class OptimConf:
+        lr: float = 2e-4
+    conf = load_config(TrainConf, "conf/train.yaml", ["optim.lr=1e-3"])
+
+Fields typed `dict` (e.g. `encoder_conf`) are passed through unchecked: the component
+selected by the registry validates them with its own dataclass via `build()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Optional, Type, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message names the key and where it came from."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys (PyYAML silently keeps the last)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise ConfigError(f"{mark.name}:{mark.line + 1}: duplicate key {key!r}")
+        seen[key] = True
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Load a YAML mapping; duplicate keys and non-mapping documents are errors."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.load(f, Loader=_StrictLoader)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict, overrides: Iterable[str], source: str = "command line") -> dict:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"{source}: override {item!r} must look like key.sub=value")
+        dotted, raw = item.split("=", 1)
+        keys = dotted.strip().split(".")
+        if not all(keys):
+            raise ConfigError(f"{source}: override {item!r} has an empty key")
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{source}: override {item!r}: {k!r} is not a section")
+        node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return data
+
+
+def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, key, source)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{source}: {key}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        return build(tp, value, source, prefix=key + ".")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        inner = args[0] if args else Any
+        return [_check_type(v, inner, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{source}: {key} must be {tp.__name__}, got {value!r}")
+        return value
+    return value
+
+
+def build(cls: Type[T], data: Optional[dict], source: str = "<dict>", prefix: str = "") -> T:
+    """Build dataclass `cls` from a nested dict, rejecting unknown keys and wrong types."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {prefix}{unknown[0]!r} (known: {', '.join(sorted(names))})"
+        )
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _check_type(data[f.name], hints[f.name], prefix + f.name, source)
+    return cls(**kwargs)
+
+
+def load_config(
+    cls: Type[T], path: Optional[str | os.PathLike] = None, overrides: Iterable[str] = ()
+) -> T:
+    """Defaults < YAML at `path` < `overrides`; returns a validated `cls` instance."""
+    data = load_yaml(path) if path else {}
+    source = str(path) if path else "defaults"
+    overrides = list(overrides)
+    if overrides:
+        apply_overrides(data, overrides)
+        source += " + command-line overrides"
+    return build(cls, data, source)
+
+
+def to_dict(conf: Any) -> dict:
+    return dataclasses.asdict(conf)
+
+
+def dump_yaml(data: Any, path: str | os.PathLike) -> None:
+    """Write YAML atomically; `data` may be a dataclass."""
+    if dataclasses.is_dataclass(data):
+        data = dataclasses.asdict(data)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)
+    os.replace(tmp, path)

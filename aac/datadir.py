@@ -1,0 +1,91 @@
+"""Kaldi-style data directories: `wav.scp`, `utt2dur`, `text`, `text_spk1..5`.
+
+Every file is `key<space>value` per line, UTF-8, sorted by key. Keys never contain
+whitespace; values may (file names with spaces are common in Clotho).
+
+Caption keys in a training `text` are `<clip_id>#<k>` (k = 1..5): one line per caption,
+so all five captions of a clip are used. `clip_of()` maps such a key back to its clip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, Tuple
+
+NUM_REFS = 5
+CAPTION_SEP = "#"
+
+
+class DataDirError(ValueError):
+    """A malformed data-directory file; the message names the file and the line."""
+
+
+def iter_kaldi_lines(path: str | os.PathLike) -> Iterator[Tuple[str, str]]:
+    """Yield (key, value) from a Kaldi key-value file; value may contain spaces."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            parts = line.split(None, 1)
+            if len(parts) != 2 or not parts[1].strip():
+                raise DataDirError(f"{path}:{lineno}: expected '<key> <value>', got {line!r}")
+            yield parts[0], parts[1].strip()
+
+
+def read_kaldi_text(path: str | os.PathLike) -> Dict[str, str]:
+    """Read a Kaldi key-value file into an insertion-ordered dict; duplicate keys are errors."""
+    out: Dict[str, str] = {}
+    for key, value in iter_kaldi_lines(path):
+        if key in out:
+            raise DataDirError(f"{path}: duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def write_kaldi_text(path: str | os.PathLike, items: Iterable[Tuple[str, str]]) -> None:
+    """Write sorted `key value` lines atomically (temporary name, then rename)."""
+    rows = sorted(items)
+    for key, value in rows:
+        if not key or any(c.isspace() for c in key):
+            raise DataDirError(f"{path}: key {key!r} is empty or contains whitespace")
+        if "\n" in value:
+            raise DataDirError(f"{path}: value for {key!r} contains a newline")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key, value in rows:
+            f.write(f"{key} {value}\n")
+    os.replace(tmp, path)
+
+
+def clip_of(caption_key: str) -> str:
+    """`clip#3` -> `clip`; a key without `#` is already a clip id."""
+    return caption_key.rsplit(CAPTION_SEP, 1)[0]
+
+
+def read_references(data_dir: str | os.PathLike) -> Dict[str, list]:
+    """clip id -> list of reference captions, from `text_spk1..5` (missing files skipped)."""
+    data_dir = Path(data_dir)
+    files = [data_dir / f"text_spk{i}" for i in range(1, NUM_REFS + 1)]
+    files = [f for f in files if f.exists()]
+    if not files:
+        raise DataDirError(f"{data_dir}: no text_spk1..{NUM_REFS} files")
+    refs: Dict[str, list] = {}
+    for f in files:
+        for key, caption in read_kaldi_text(f).items():
+            refs.setdefault(key, []).append(caption)
+    return refs
+
+
+def read_utt2dur(data_dir: str | os.PathLike) -> Dict[str, float]:
+    path = Path(data_dir) / "utt2dur"
+    out = {}
+    for key, value in read_kaldi_text(path).items():
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise DataDirError(f"{path}: duration {value!r} of {key!r} is not a number") from None
+    return out
