@@ -135,7 +135,7 @@ def build(cls: Type[T], data: Optional[dict], source: str = "<dict>", prefix: st
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key {prefix}{unknown[0]!r} (known: {', '.join(sorted(names))})"
+            f"{source}: unknown key '{prefix}{unknown[0]}' (known: {', '.join(sorted(names))})"
         )
     kwargs = {}
     for f in dataclasses.fields(cls):

@@ -1,0 +1,21 @@
+# aac: the two commands of the README, and a few helpers.
+#   make mini   set up tools/venv and run the whole recipe on the generated mini corpus
+#   make test   set up tools/venv and run the test suite (what .ci/run calls)
+SHELL := /bin/bash
+.PHONY: setup mini test test-fast clean-mini
+
+# setup_venv.sh is idempotent: it returns at once when tools/venv is up to date.
+setup:
+	bash tools/setup_venv.sh
+
+mini: setup
+	cd egs2/mini_clotho/aac1 && ./run.sh
+
+test: setup
+	bash tools/run_tests.sh
+
+test-fast: setup
+	bash tools/run_tests.sh -m "not slow"
+
+clean-mini:
+	rm -rf egs2/mini_clotho/aac1/{data,dump,exp,downloads}

@@ -1,0 +1,237 @@
+"""Captioner: audio in, captions out, from an experiment directory or a packed model.
+
+    from aac import Captioner
+    c = Captioner.from_pretrained("exp/bart_pann", device="cpu")
+    for r in c.caption(["a.wav", "clips/"]):
+        print(r.file, r.caption or r.error)
+    c.caption_array(wave, sr)          # numpy (T,) or (C, T) at any rate -> str
+
+How it is fast without changing a caption:
+  - the encoder runs once per clip, on that clip alone: no padding reaches the encoder,
+    so a clip's features do not depend on what it is batched with;
+  - clips are sorted by length and decoded in batches: beam search runs over the whole
+    batch in one `generate()` call, padded frames are masked out of cross-attention;
+  - everything runs under `torch.inference_mode()`.
+Batched captions equal one-clip-at-a-time captions (tests/test_captioner.py checks it).
+Unreadable clips become results with an `error` and never stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+import zipfile
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from aac.audio import AudioError, load_mono, resample, to_mono
+from aac.packing import PackError, resolve_encoder_checkpoint, unpack_model
+from aac.windows import sliding_windows
+
+log = logging.getLogger(__name__)
+
+RANDOM_INIT_SEED = 0
+DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class CaptionResult:
+    """One caption (or the reason there is none) for a file or a window of it."""
+
+    file: str
+    caption: Optional[str] = None
+    error: Optional[str] = None
+    start: Optional[float] = None  # seconds, windowed captioning only
+    end: Optional[float] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str):
+    from aac.encoders import build_encoder
+
+    random_init = bool(enc_info.get("random_init", False))
+    if random_init:
+        # Same seed as feature extraction, so the random weights match the training features.
+        torch.manual_seed(RANDOM_INIT_SEED)
+        msg = (f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED (seed {RANDOM_INIT_SEED}): "
+               "captions are meaningless; such models are for speed measurements only")
+        warnings.warn(msg)
+        log.warning(msg)
+    enc = build_encoder(enc_info["name"], checkpoint=checkpoint, random_init=random_init,
+                        trust_checkpoint=True, conf=enc_info.get("conf"))
+    return enc.to(device).eval()
+
+
+class Captioner:
+    """A loaded encoder + caption model; see the module docstring."""
+
+    def __init__(self, loaded, encoder, device: str = "cpu", beam: int = 4, batch_size: int = 8,
+                 max_length: Optional[int] = None, dtype: str = "float32",
+                 workdir: Optional[tempfile.TemporaryDirectory] = None):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        self.loaded, self.encoder, self.device = loaded, encoder, device
+        self.beam, self.batch_size, self.max_length, self.dtype = beam, batch_size, max_length, dtype
+        self.enc_info = dict(loaded.encoder_info)
+        self._workdir = workdir  # keeps an unpacked model alive as long as the Captioner
+
+    @classmethod
+    def from_pretrained(cls, path, device: str = "cpu", encoder_checkpoint=None,
+                        checkpoint: str = "best", quantize: Optional[str] = None,
+                        **kwargs) -> "Captioner":
+        """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256."""
+        from aac.inference import load_model_from_expdir
+
+        path, workdir, included = Path(path), None, None
+        if path.is_file() and zipfile.is_zipfile(path):
+            workdir = tempfile.TemporaryDirectory(prefix="aac-model-")
+            manifest = unpack_model(path, workdir.name)
+            exp_dir, checkpoint = Path(workdir.name), "best"
+            if manifest["encoder"].get("included"):
+                included = exp_dir / manifest["encoder"]["included"]
+        elif path.is_dir():
+            exp_dir = path
+        else:
+            raise PackError(f"{path}: neither an experiment directory nor a packed model zip")
+        loaded = load_model_from_expdir(exp_dir, checkpoint=checkpoint, device=device)
+        enc_ckpt = resolve_encoder_checkpoint(loaded.encoder_info, encoder_checkpoint, included)
+        encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device)
+        self = cls(loaded, encoder, device=device, workdir=workdir, **kwargs)
+        if quantize:
+            self.quantize(quantize)
+        return self
+
+    # ---- settings -------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return int(self.encoder.sample_rate)
+
+    def quantize(self, kind: str = "int8") -> None:
+        """Dynamic int8 quantisation of every Linear layer (CPU only; convs stay fp32)."""
+        if kind != "int8":
+            raise ValueError(f"quantize must be 'int8', got {kind!r}")
+        if self.device != "cpu":
+            raise ValueError("int8 dynamic quantisation runs on CPU only")
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao deprecation notice, still functional
+            self.loaded.model = quantize_dynamic(self.loaded.model, {torch.nn.Linear}, torch.qint8)
+            self.encoder = quantize_dynamic(self.encoder, {torch.nn.Linear}, torch.qint8)
+
+    def _autocast(self):
+        dt = DTYPES[self.dtype]
+        if dt is None:
+            return nullcontext()
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=dt)
+
+    # ---- the pipeline ---------------------------------------------------------------
+    def load_wave(self, path: str) -> np.ndarray:
+        """Mono float32 (T,) at the encoder's rate; raises AudioError."""
+        return load_mono(path, self.sample_rate)
+
+    def encode(self, waves: Sequence[np.ndarray]) -> List[torch.Tensor]:
+        """Features (T', D) for each wave (T,), one encoder call per clip."""
+        from aac.encoders import downsample_frames
+
+        min_samples = int(getattr(self.encoder, "min_samples", 1) or 1)
+        out = []
+        with torch.inference_mode(), self._autocast():
+            for wave in waves:
+                if len(wave) < min_samples:  # too short for the encoder's first frame
+                    wave = np.pad(wave, (0, min_samples - len(wave)))
+                x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+                x = x.to(self.device)[None]  # (1, T)
+                feats, lens = self.encoder(x, torch.tensor([x.shape[1]], device=self.device))
+                factor = int(self.enc_info.get("downsample") or 1)
+                if factor > 1:
+                    feats, lens = downsample_frames(feats, lens, factor)
+                feats = feats[0, : int(lens[0])].float()  # (T', D)
+                if self.enc_info.get("dtype") == "float16":
+                    feats = feats.half().float()  # the model was trained on fp16-cached features
+                out.append(feats)
+        return out
+
+    def decode(self, feats: Sequence[torch.Tensor]) -> List[str]:
+        """Captions for a batch of (T', D) features; one beam search over the whole batch."""
+        from aac.inference import generate_captions
+
+        lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
+        batch = torch.nn.utils.rnn.pad_sequence(list(feats), batch_first=True)  # (B, T', D)
+        with torch.inference_mode(), self._autocast():
+            return generate_captions(self.loaded, batch, lengths, beam=self.beam,
+                                     max_length=self.max_length)
+
+    def caption_waves(self, waves: Sequence[np.ndarray]) -> List[str]:
+        """Captions for mono waves at `sample_rate`, decoded in length-sorted batches."""
+        order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
+        captions: List[Optional[str]] = [None] * len(waves)
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s: s + self.batch_size]
+            feats = self.encode([waves[i] for i in idx])
+            for i, cap in zip(idx, self.decode(feats)):
+                captions[i] = cap
+        return captions  # type: ignore[return-value]
+
+    def caption_array(self, wave: np.ndarray, sr: int) -> str:
+        """Caption one waveform: numpy (T,) or (C, T) float at rate `sr`."""
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim == 2 and wave.shape[0] > wave.shape[1]:
+            wave = wave.T  # (T, C) as soundfile returns it
+        mono = resample(to_mono(wave), int(sr), self.sample_rate)
+        return self.caption_waves([np.ascontiguousarray(mono, dtype=np.float32)])[0]
+
+    def _load_items(self, paths: Sequence[str], window: Optional[float],
+                    hop: Optional[float]) -> Tuple[list, list]:
+        """(items, waves): items are CaptionResults, with an error or waiting for a caption."""
+        items, waves = [], []
+        for path in paths:
+            try:
+                wave = self.load_wave(path)
+            except AudioError as e:
+                items.append(CaptionResult(str(path), error=str(e)))
+                continue
+            if window is None:
+                items.append(CaptionResult(str(path)))
+                waves.append(wave)
+                continue
+            for w in sliding_windows(len(wave), self.sample_rate, window, hop or window):
+                items.append(CaptionResult(str(path), start=round(w.start_s, 3), end=round(w.end_s, 3)))
+                waves.append(wave[w.start: w.end])
+        return items, waves
+
+    def caption_iter(self, paths: Iterable[str], window: Optional[float] = None,
+                     hop: Optional[float] = None, chunk: Optional[int] = None,
+                     progress=None) -> Iterator[CaptionResult]:
+        """Yield results in input order, loading `chunk` files at a time (bounded memory).
+
+        `progress`, if given, is called with the number of files finished after each chunk.
+        """
+        paths = list(paths)
+        chunk = chunk or max(self.batch_size * 4, 1)
+        for s in range(0, len(paths), chunk):
+            items, waves = self._load_items(paths[s: s + chunk], window, hop)
+            captions = iter(self.caption_waves(waves))
+            for item in items:
+                if item.ok:
+                    item.caption = next(captions)
+                yield item
+            if progress is not None:
+                progress(len(paths[s: s + chunk]))
+
+    def caption(self, paths: Iterable[str], window: Optional[float] = None,
+                hop: Optional[float] = None) -> List[CaptionResult]:
+        """One CaptionResult per file (per window with `window`), in input order."""
+        return list(self.caption_iter(paths, window=window, hop=hop))

@@ -1,0 +1,122 @@
+"""Caption model: frozen-encoder frame features -> Linear(enc_dim, d_model) -> BART decoder.
+
+The BART model comes from HuggingFace `BartForConditionalGeneration` with zero encoder
+layers, trained from scratch: the projected audio frames are handed to it as
+`encoder_outputs`, so the HF decoder, cross-attention and `generate()` (beam search) are
+used unchanged through this one adapter.
+
+    model = CaptionModel(enc_dim=2048, vocab_size=5000, model_conf=ModelConf(), pad_id=1,
+                         bos_id=0, eos_id=2)
+    loss = model(feats, feat_mask, labels)            # labels padded with pad_id
+    ids = model.generate(feats, feat_mask, num_beams=4)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IGNORE_ID = -100
+
+
+@dataclass
+class ModelConf:
+    d_model: int = 768
+    decoder_layers: int = 6
+    decoder_attention_heads: int = 12
+    decoder_ffn_dim: int = 3072
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
+    activation_function: str = "gelu"
+    max_target_length: int = 64  # tokens incl. eos; longer training captions are cut
+    label_smoothing: float = 0.0
+    input_layer_norm: bool = True  # LayerNorm after the projection: encoders differ in scale
+    input_dropout: float = 0.0
+
+
+class CaptionModel(nn.Module):
+    def __init__(self, enc_dim: int, vocab_size: int, model_conf: ModelConf,
+                 pad_id: int, bos_id: int, eos_id: int):
+        super().__init__()
+        from transformers import BartConfig, BartForConditionalGeneration
+
+        c = model_conf
+        self.conf = c
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        self.proj = nn.Linear(enc_dim, c.d_model)
+        self.input_norm = nn.LayerNorm(c.d_model) if c.input_layer_norm else nn.Identity()
+        self.input_dropout = nn.Dropout(c.input_dropout)
+        bart_conf = BartConfig(
+            vocab_size=vocab_size, d_model=c.d_model,
+            encoder_layers=0, decoder_layers=c.decoder_layers,
+            encoder_attention_heads=c.decoder_attention_heads,
+            decoder_attention_heads=c.decoder_attention_heads,
+            encoder_ffn_dim=c.decoder_ffn_dim, decoder_ffn_dim=c.decoder_ffn_dim,
+            dropout=c.dropout, attention_dropout=c.attention_dropout,
+            activation_dropout=c.activation_dropout, activation_function=c.activation_function,
+            max_position_embeddings=c.max_target_length + 2,
+            pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
+            decoder_start_token_id=bos_id, forced_bos_token_id=None, forced_eos_token_id=None,
+            scale_embedding=True,
+        )
+        self.bart = BartForConditionalGeneration(bart_conf)
+        # The unused BART encoder keeps its positional embedding and LayerNorm; freezing them
+        # keeps AdamW from decaying them and DDP from waiting for their gradients.
+        enc = self.bart.model.encoder
+        for p in list(enc.embed_positions.parameters()) + list(enc.layernorm_embedding.parameters()):
+            p.requires_grad_(False)
+
+    def encode(self, feats: torch.Tensor, feat_mask: torch.Tensor):
+        """(B, T, enc_dim), (B, T) bool -> BaseModelOutput with (B, T, d_model)."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        hidden = self.input_dropout(self.input_norm(self.proj(feats)))  # (B, T, d_model)
+        hidden = hidden * feat_mask.unsqueeze(-1).to(hidden.dtype)  # padded frames zeroed
+        return BaseModelOutput(last_hidden_state=hidden)
+
+    def decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing input: bos + labels[:-1], pads kept as pad. (B, L)."""
+        start = labels.new_full((labels.size(0), 1), self.bos_id)
+        return torch.cat([start, labels[:, :-1]], dim=1)
+
+    def token_nll(self, feats, feat_mask, labels) -> tuple:
+        """Summed NLL over non-pad target tokens and their count (for exact DDP averaging)."""
+        enc = self.encode(feats, feat_mask)
+        out = self.bart(
+            encoder_outputs=enc, attention_mask=feat_mask.long(),
+            decoder_input_ids=self.decoder_inputs(labels),
+            decoder_attention_mask=(labels != self.pad_id).long(),
+            use_cache=False,
+        )
+        logits = out.logits.float()  # (B, L, V)
+        target = labels.masked_fill(labels == self.pad_id, IGNORE_ID)  # (B, L)
+        nll = F.cross_entropy(
+            logits.transpose(1, 2), target, ignore_index=IGNORE_ID,
+            label_smoothing=self.conf.label_smoothing, reduction="sum",
+        )
+        return nll, (target != IGNORE_ID).sum()
+
+    def forward(self, feats: torch.Tensor, feat_mask: torch.Tensor,
+                labels: torch.Tensor) -> torch.Tensor:
+        """Mean token NLL (label-smoothed if configured); labels (B, L) end with eos."""
+        nll, count = self.token_nll(feats, feat_mask, labels)
+        return nll / count.clamp(min=1)
+
+    @torch.no_grad()
+    def generate(self, feats: torch.Tensor, feat_mask: torch.Tensor, num_beams: int = 4,
+                 max_length: Optional[int] = None) -> torch.Tensor:
+        """Token ids (B, L') starting with bos; beam search (num_beams>1) or greedy."""
+        enc = self.encode(feats, feat_mask)
+        max_length = max_length or self.conf.max_target_length
+        return self.bart.generate(
+            encoder_outputs=enc, attention_mask=feat_mask.long(),
+            num_beams=num_beams, max_length=max_length + 1,  # +1: the bos start token
+            decoder_start_token_id=self.bos_id, bos_token_id=self.bos_id,
+            eos_token_id=self.eos_id, pad_token_id=self.pad_id,
+            do_sample=False, early_stopping=True, num_return_sequences=1,
+        )

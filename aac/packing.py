@@ -1,0 +1,200 @@
+"""Packed models: one zip holding everything needed to caption, and its checks.
+
+Layout of `model.zip` (all names at the top level):
+  manifest.json    format tag, version, SHA-256 of every other member, encoder reference
+  config.yaml      the experiment's resolved config (with its `encoder:` block)
+  tokenizer.model  SentencePiece model
+  best.pt          decoder weights (training state such as optimizer moments dropped)
+  encoder/<file>   the encoder checkpoint, only when packed with `include_encoder=True`
+
+The encoder reference is its registry name plus the SHA-256 of the checkpoint the
+features were extracted with. Loading refuses an encoder checkpoint whose SHA-256
+differs: a different checkpoint gives different features and silently wrong captions.
+`logmel` has no weights and random-init encoders are rebuilt from a fixed seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+from aac.config import load_yaml
+
+log = logging.getLogger(__name__)
+
+PACK_FORMAT = "aac-packed-model"
+PACK_VERSION = 1
+MANIFEST = "manifest.json"
+DECODER_FILE = "best.pt"
+# Keys of a training checkpoint that only matter for resuming training.
+TRAINING_STATE_KEYS = ("optimizer", "optim", "scheduler", "lr_scheduler", "scaler", "rng",
+                       "rng_state", "sampler")
+WEIGHTLESS_ENCODERS = ("logmel",)
+
+
+class PackError(RuntimeError):
+    """A packed model or encoder checkpoint that is missing, corrupt or does not match."""
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_decoder_checkpoint(exp_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
+    """'best' -> exp/best.pt, 'last'/'epoch3' -> exp/checkpoints/<name>.pt, else a path."""
+    exp_dir = Path(exp_dir)
+    candidates = [Path(checkpoint)] if checkpoint.endswith(".pt") else []
+    candidates += [exp_dir / f"{checkpoint}.pt", exp_dir / "checkpoints" / f"{checkpoint}.pt"]
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    raise PackError(f"{exp_dir}: no checkpoint {checkpoint!r} "
+                    f"(looked for {', '.join(str(c) for c in candidates)})")
+
+
+def encoder_block(config: dict, source: str) -> dict:
+    """The `encoder:` block of an experiment config, checked for the keys packing needs."""
+    enc = config.get("encoder")
+    if not isinstance(enc, dict) or not enc.get("name"):
+        raise PackError(f"{source}: config has no `encoder:` block with a `name`")
+    return enc
+
+
+def _decoder_weights_only(src: Path, dst: Path) -> None:
+    import torch
+
+    state = torch.load(src, map_location="cpu", weights_only=False)
+    if isinstance(state, dict):
+        state = {k: v for k, v in state.items() if k not in TRAINING_STATE_KEYS}
+    torch.save(state, dst)
+
+
+def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoint: str = "best",
+               include_encoder: bool = False,
+               encoder_checkpoint: Optional[str | os.PathLike] = None) -> dict:
+    """Write `out_zip` atomically from an experiment directory; returns the manifest."""
+    exp_dir, out_zip = Path(exp_dir), Path(out_zip)
+    config_path = exp_dir / "config.yaml"
+    config = load_yaml(config_path)
+    enc = encoder_block(config, str(config_path))
+    tok_path = exp_dir / "tokenizer.model"
+    if not tok_path.is_file():
+        raise PackError(f"{tok_path}: tokenizer model not found")
+    ckpt = resolve_decoder_checkpoint(exp_dir, checkpoint)
+    enc_file = None
+    if include_encoder and enc["name"] not in WEIGHTLESS_ENCODERS and not enc.get("random_init"):
+        enc_file = Path(encoder_checkpoint or enc.get("checkpoint") or "")
+        if not enc_file.is_file():
+            raise PackError(f"--include-encoder: encoder checkpoint {str(enc_file)!r} not found; "
+                            f"pass its path (expected SHA-256 {enc.get('checkpoint_sha256')})")
+        check_encoder_sha256(enc_file, enc)
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_zip.parent) as tmp:
+        weights = Path(tmp) / DECODER_FILE
+        _decoder_weights_only(ckpt, weights)
+        members = {"config.yaml": config_path, "tokenizer.model": tok_path, DECODER_FILE: weights}
+        if enc_file is not None:
+            members[f"encoder/{enc_file.name}"] = enc_file
+        manifest = {
+            "format": PACK_FORMAT, "version": PACK_VERSION,
+            "source": {"exp_dir": str(exp_dir), "checkpoint": str(ckpt)},
+            "encoder": {"name": enc["name"], "checkpoint_sha256": enc.get("checkpoint_sha256"),
+                        "random_init": bool(enc.get("random_init", False)),
+                        "included": f"encoder/{enc_file.name}" if enc_file else None},
+            "files": {name: sha256_file(path) for name, path in members.items()},
+        }
+        partial = out_zip.with_name(out_zip.name + ".partial")
+        with zipfile.ZipFile(partial, "w") as zf:
+            zf.writestr(MANIFEST, json.dumps(manifest, indent=2), zipfile.ZIP_DEFLATED)
+            for name, path in members.items():
+                # Weights barely compress; storing them keeps packing and loading fast.
+                method = zipfile.ZIP_DEFLATED if path.suffix == ".yaml" else zipfile.ZIP_STORED
+                zf.write(path, name, compress_type=method)
+        os.replace(partial, out_zip)
+    return manifest
+
+
+def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
+    """Extract a packed model into `dest` (an exp-dir layout), verifying every SHA-256."""
+    zip_path, dest = Path(zip_path), Path(dest)
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise PackError(f"{zip_path}: not a packed model ({e})") from None
+    with zf:
+        try:
+            manifest = json.loads(zf.read(MANIFEST))
+        except KeyError:
+            raise PackError(f"{zip_path}: no {MANIFEST}; not made by aac-pack") from None
+        if manifest.get("format") != PACK_FORMAT or manifest.get("version") != PACK_VERSION:
+            raise PackError(f"{zip_path}: unsupported pack format {manifest.get('format')!r} "
+                            f"version {manifest.get('version')!r}")
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, expected in manifest["files"].items():
+            target = (dest / name).resolve()
+            if dest.resolve() not in target.parents:
+                raise PackError(f"{zip_path}: member {name!r} points outside the archive")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(name) as src, open(target, "wb") as out:
+                    while block := src.read(1 << 20):
+                        out.write(block)
+            except KeyError:
+                raise PackError(f"{zip_path}: member {name!r} listed in manifest is missing") from None
+            actual = sha256_file(target)
+            if actual != expected:
+                raise PackError(f"{zip_path}: member {name!r} is corrupt "
+                                f"(SHA-256 {actual}, manifest says {expected})")
+    return manifest
+
+
+def check_encoder_sha256(path: str | os.PathLike, enc: dict) -> str:
+    """Raise PackError unless `path` hashes to the checkpoint the model was trained on."""
+    actual = sha256_file(path)
+    expected = enc.get("checkpoint_sha256")
+    if expected and actual != expected:
+        raise PackError(
+            f"encoder checkpoint {path} does not match this model: its SHA-256 is {actual}, "
+            f"the model was trained on {enc['name']} features from a checkpoint with SHA-256 "
+            f"{expected}. Features from another checkpoint give wrong captions; supply the "
+            f"original file.")
+    if not expected:
+        log.warning("model records no encoder SHA-256; cannot verify %s", path)
+    return actual
+
+
+def resolve_encoder_checkpoint(enc: dict, user_checkpoint: Optional[str | os.PathLike] = None,
+                               included: Optional[str | os.PathLike] = None) -> Optional[str]:
+    """Pick and verify the encoder checkpoint: user's > packed > recorded path.
+
+    Returns None for encoders that need no weights (`logmel`, random-init); those warn
+    if the user passes a checkpoint, since the model never saw its features.
+    """
+    name = enc["name"]
+    if name in WEIGHTLESS_ENCODERS or enc.get("random_init"):
+        if user_checkpoint:
+            warnings.warn(f"encoder {name!r} of this model needs no checkpoint "
+                          f"(random_init={bool(enc.get('random_init'))}); ignoring {user_checkpoint}")
+        return None
+    recorded = enc.get("checkpoint")
+    for cand in (user_checkpoint, included, recorded):
+        if cand and Path(cand).is_file():
+            check_encoder_sha256(cand, enc)
+            return str(cand)
+        if cand and cand is user_checkpoint:
+            raise PackError(f"encoder checkpoint {cand}: file not found")
+    raise PackError(
+        f"this model needs the {name} encoder checkpoint (SHA-256 {enc.get('checkpoint_sha256')}); "
+        f"the recorded path {recorded!r} does not exist. Pass it with --checkpoint PATH "
+        f"(Python: encoder_checkpoint=PATH) or pack the model with --include-encoder.")

@@ -1,0 +1,97 @@
+"""Audio inputs for captioning: gathering files from directories and sliding windows.
+
+`gather_audio_files(["a.wav", "dir/"])` expands directories recursively to the audio files
+soundfile can read (by extension) and keeps explicitly named files whatever their
+extension, so a broken or mislabelled file still gets its own error line downstream.
+
+`sliding_windows(num_samples, rate, window_s, hop_s)` cuts a long recording into
+full-length windows every `hop_s` seconds; the last window is moved back to end exactly
+at the end of the recording so that the tail is always covered.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List
+
+# Extensions soundfile (libsndfile) reads; `oga`/`opus` live in an Ogg container.
+AUDIO_EXTENSIONS = frozenset({
+    "wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif", "aifc", "au",
+    "snd", "caf", "w64", "rf64", "sd2", "voc", "nist", "sph", "wve", "htk", "paf",
+    "pvf", "ircam", "sf", "xi", "mat", "avr", "svx", "mpc",
+})
+
+
+class InputError(ValueError):
+    """An audio input that does not exist or a directory holding no audio."""
+
+
+def is_audio_name(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
+
+
+def gather_audio_files(inputs: Iterable[str | os.PathLike]) -> List[str]:
+    """Expand files and directories (recursively, sorted) into a list of file paths.
+
+    Named files are kept as given even with an unknown extension; missing paths raise
+    `InputError`. Hidden files and directories (name starting with '.') are skipped.
+    """
+    out: List[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                str(p) for p in path.rglob("*")
+                if p.is_file() and is_audio_name(p)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise InputError(f"{path}: directory holds no audio files "
+                                 f"(looked for {', '.join(sorted(AUDIO_EXTENSIONS)[:6])}, ...)")
+            out.extend(found)
+        elif path.exists():
+            out.append(str(path))
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    return out
+
+
+@dataclass(frozen=True)
+class Window:
+    """A segment [start, end) of a recording, in samples, with its times in seconds."""
+
+    start: int
+    end: int
+    rate: int
+
+    @property
+    def start_s(self) -> float:
+        return self.start / self.rate
+
+    @property
+    def end_s(self) -> float:
+        return self.end / self.rate
+
+
+def sliding_windows(num_samples: int, rate: int, window_s: float, hop_s: float) -> List[Window]:
+    """Full-length windows every `hop_s` seconds covering all `num_samples` samples.
+
+    A recording shorter than one window gives a single window over all of it. When the
+    hop grid leaves a tail uncovered, one extra window ending at the last sample is added
+    (it overlaps its neighbour more than `hop_s`; a short last window would caption a
+    fragment the model never saw in training).
+    """
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError(f"window ({window_s}) and hop ({hop_s}) must be positive seconds")
+    if num_samples <= 0:
+        raise ValueError("cannot window an empty recording")
+    win = max(1, int(round(window_s * rate)))
+    hop = max(1, int(round(hop_s * rate)))
+    if num_samples <= win:
+        return [Window(0, num_samples, rate)]
+    starts = list(range(0, num_samples - win + 1, hop))
+    if starts[-1] + win < num_samples:
+        starts.append(num_samples - win)
+    return [Window(s, s + win, rate) for s in starts]
