@@ -7,8 +7,8 @@
     c.caption_array(wave, sr)          # numpy (T,) or (C, T) at any rate -> str
 
 How it is fast without changing a caption:
-  - the encoder runs once per clip, on that clip alone: no padding reaches the encoder,
-    so a clip's features do not depend on what it is batched with;
+  - the encoder runs once per clip and batches only clips of identical length, so no
+    padding reaches it and a clip's features do not depend on its batch-mates;
   - clips are sorted by length and decoded in batches: beam search runs over the whole
     batch in one `generate()` call, padded frames are masked out of cross-attention;
   - everything runs under `torch.inference_mode()`.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 import warnings
 import zipfile
 from contextlib import nullcontext
@@ -31,12 +32,12 @@ import numpy as np
 import torch
 
 from aac.audio import AudioError, load_mono, resample, to_mono
-from aac.packing import PackError, resolve_encoder_checkpoint, unpack_model
-from aac.windows import sliding_windows
+from aac.packing import (PackError, resolve_decoder_checkpoint, resolve_encoder_checkpoint,
+                         unpack_model)
+from aac.windows import gather_audio_files, sliding_windows
 
 log = logging.getLogger(__name__)
 
-RANDOM_INIT_SEED = 0
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
@@ -63,14 +64,11 @@ def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str):
 
     random_init = bool(enc_info.get("random_init", False))
     if random_init:
-        # Same seed as feature extraction, so the random weights match the training features.
-        torch.manual_seed(RANDOM_INIT_SEED)
-        msg = (f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED (seed {RANDOM_INIT_SEED}): "
-               "captions are meaningless; such models are for speed measurements only")
-        warnings.warn(msg)
-        log.warning(msg)
+        # build_encoder seeds random-init weights itself (the seed feature extraction used).
+        warnings.warn(f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED: captions are "
+                      "meaningless; such models are for speed measurements only")
     enc = build_encoder(enc_info["name"], checkpoint=checkpoint, random_init=random_init,
-                        trust_checkpoint=True, conf=enc_info.get("conf"))
+                        conf=enc_info.get("conf"))
     return enc.to(device).eval()
 
 
@@ -85,6 +83,8 @@ class Captioner:
         self.loaded, self.encoder, self.device = loaded, encoder, device
         self.beam, self.batch_size, self.max_length, self.dtype = beam, batch_size, max_length, dtype
         self.enc_info = dict(loaded.encoder_info)
+        # False gives plain torch.no_grad(), as a research script would (the paper setting).
+        self.inference_mode = True
         self._workdir = workdir  # keeps an unpacked model alive as long as the Captioner
 
     @classmethod
@@ -105,7 +105,8 @@ class Captioner:
             exp_dir = path
         else:
             raise PackError(f"{path}: neither an experiment directory nor a packed model zip")
-        loaded = load_model_from_expdir(exp_dir, checkpoint=checkpoint, device=device)
+        ckpt = resolve_decoder_checkpoint(exp_dir, checkpoint)
+        loaded = load_model_from_expdir(exp_dir, checkpoint=str(ckpt), device=device)
         enc_ckpt = resolve_encoder_checkpoint(loaded.encoder_info, encoder_checkpoint, included)
         encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device)
         self = cls(loaded, encoder, device=device, workdir=workdir, **kwargs)
@@ -131,6 +132,9 @@ class Captioner:
             self.loaded.model = quantize_dynamic(self.loaded.model, {torch.nn.Linear}, torch.qint8)
             self.encoder = quantize_dynamic(self.encoder, {torch.nn.Linear}, torch.qint8)
 
+    def _no_grad(self):
+        return torch.inference_mode() if self.inference_mode else torch.no_grad()
+
     def _autocast(self):
         dt = DTYPES[self.dtype]
         if dt is None:
@@ -143,26 +147,22 @@ class Captioner:
         return load_mono(path, self.sample_rate)
 
     def encode(self, waves: Sequence[np.ndarray]) -> List[torch.Tensor]:
-        """Features (T', D) for each wave (T,), one encoder call per clip."""
+        """Features (T', D) per wave (T,); the encoder sees each clip exactly once.
+
+        The encoder batches only clips of identical length (no padding reaches it), so a
+        clip's features do not depend on its batch-mates.
+        """
         from aac.encoders import downsample_frames
 
-        min_samples = int(getattr(self.encoder, "min_samples", 1) or 1)
-        out = []
-        with torch.inference_mode(), self._autocast():
-            for wave in waves:
-                if len(wave) < min_samples:  # too short for the encoder's first frame
-                    wave = np.pad(wave, (0, min_samples - len(wave)))
-                x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-                x = x.to(self.device)[None]  # (1, T)
-                feats, lens = self.encoder(x, torch.tensor([x.shape[1]], device=self.device))
-                factor = int(self.enc_info.get("downsample") or 1)
-                if factor > 1:
-                    feats, lens = downsample_frames(feats, lens, factor)
-                feats = feats[0, : int(lens[0])].float()  # (T', D)
-                if self.enc_info.get("dtype") == "float16":
-                    feats = feats.half().float()  # the model was trained on fp16-cached features
-                out.append(feats)
-        return out
+        lens = torch.tensor([len(w) for w in waves])
+        batch = torch.zeros(len(waves), int(lens.max()))  # (B, T)
+        for i, w in enumerate(waves):
+            batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+        with self._no_grad(), self._autocast():
+            feats, flens = self.encoder(batch.to(self.device), lens)  # (B, T', D), (B,)
+            factor = int(self.enc_info.get("downsample") or 1)
+            feats, flens = downsample_frames(feats, flens, factor)
+        return [feats[i, : int(flens[i])].float() for i in range(len(waves))]
 
     def decode(self, feats: Sequence[torch.Tensor]) -> List[str]:
         """Captions for a batch of (T', D) features; one beam search over the whole batch."""
@@ -170,18 +170,29 @@ class Captioner:
 
         lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
         batch = torch.nn.utils.rnn.pad_sequence(list(feats), batch_first=True)  # (B, T', D)
-        with torch.inference_mode(), self._autocast():
+        with self._no_grad(), self._autocast():
             return generate_captions(self.loaded, batch, lengths, beam=self.beam,
                                      max_length=self.max_length)
 
-    def caption_waves(self, waves: Sequence[np.ndarray]) -> List[str]:
-        """Captions for mono waves at `sample_rate`, decoded in length-sorted batches."""
+    def caption_waves(self, waves: Sequence[np.ndarray], timer=None) -> List[str]:
+        """Captions for mono waves at `sample_rate`, decoded in length-sorted batches.
+
+        `timer`, if given, is called as timer("encode"|"decode", indices, seconds) per batch
+        (the benchmark uses it to split time between encoder and decoder).
+        """
         order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
         captions: List[Optional[str]] = [None] * len(waves)
         for s in range(0, len(order), self.batch_size):
             idx = order[s: s + self.batch_size]
+            t0 = time.perf_counter()
             feats = self.encode([waves[i] for i in idx])
-            for i, cap in zip(idx, self.decode(feats)):
+            t1 = time.perf_counter()
+            batch_captions = self.decode(feats)
+            t2 = time.perf_counter()
+            if timer is not None:
+                timer("encode", idx, t1 - t0)
+                timer("decode", idx, t2 - t1)
+            for i, cap in zip(idx, batch_captions):
                 captions[i] = cap
         return captions  # type: ignore[return-value]
 
@@ -219,7 +230,8 @@ class Captioner:
 
         `progress`, if given, is called with the number of files finished after each chunk.
         """
-        paths = list(paths)
+        paths = [p for item in paths for p in
+                 (gather_audio_files([item]) if Path(item).is_dir() else [str(item)])]
         chunk = chunk or max(self.batch_size * 4, 1)
         for s in range(0, len(paths), chunk):
             items, waves = self._load_items(paths[s: s + chunk], window, hop)
@@ -233,5 +245,8 @@ class Captioner:
 
     def caption(self, paths: Iterable[str], window: Optional[float] = None,
                 hop: Optional[float] = None) -> List[CaptionResult]:
-        """One CaptionResult per file (per window with `window`), in input order."""
+        """One CaptionResult per file (per window with `window`), in input order.
+
+        Directories are expanded recursively to the audio files they hold.
+        """
         return list(self.caption_iter(paths, window=window, hop=hop))

@@ -101,11 +101,15 @@ class CaptionModel(nn.Module):
         )
         return nll, (target != IGNORE_ID).sum()
 
-    def forward(self, feats: torch.Tensor, feat_mask: torch.Tensor,
-                labels: torch.Tensor) -> torch.Tensor:
-        """Mean token NLL (label-smoothed if configured); labels (B, L) end with eos."""
+    def forward(self, feats: torch.Tensor, feat_mask: torch.Tensor, labels: torch.Tensor,
+                reduce: bool = True):
+        """Mean token NLL (label-smoothed if configured); labels (B, L) end with eos.
+
+        `reduce=False` returns (summed NLL, token count): the trainer divides by the token
+        count of the global batch so DDP gradients equal single-process ones exactly.
+        """
         nll, count = self.token_nll(feats, feat_mask, labels)
-        return nll / count.clamp(min=1)
+        return nll / count.clamp(min=1) if reduce else (nll, count)
 
     @torch.no_grad()
     def generate(self, feats: torch.Tensor, feat_mask: torch.Tensor, num_beams: int = 4,
@@ -118,5 +122,5 @@ class CaptionModel(nn.Module):
             num_beams=num_beams, max_length=max_length + 1,  # +1: the bos start token
             decoder_start_token_id=self.bos_id, bos_token_id=self.bos_id,
             eos_token_id=self.eos_id, pad_token_id=self.pad_id,
-            do_sample=False, early_stopping=True, num_return_sequences=1,
+            do_sample=False, num_return_sequences=1,
         )

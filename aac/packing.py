@@ -33,9 +33,6 @@ PACK_FORMAT = "aac-packed-model"
 PACK_VERSION = 1
 MANIFEST = "manifest.json"
 DECODER_FILE = "best.pt"
-# Keys of a training checkpoint that only matter for resuming training.
-TRAINING_STATE_KEYS = ("optimizer", "optim", "scheduler", "lr_scheduler", "scaler", "rng",
-                       "rng_state", "sampler")
 WEIGHTLESS_ENCODERS = ("logmel",)
 
 
@@ -75,8 +72,11 @@ def _decoder_weights_only(src: Path, dst: Path) -> None:
     import torch
 
     state = torch.load(src, map_location="cpu", weights_only=False)
-    if isinstance(state, dict):
-        state = {k: v for k, v in state.items() if k not in TRAINING_STATE_KEYS}
+    if isinstance(state, dict) and "model" in state:
+        # Keep the weights and scalar facts (epoch, score); optimizer/RNG state only
+        # matters for resuming training and can triple the size.
+        state = {k: v for k, v in state.items()
+                 if k == "model" or isinstance(v, (int, float, str, type(None)))}
     torch.save(state, dst)
 
 

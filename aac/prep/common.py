@@ -27,6 +27,9 @@ log = logging.getLogger("aac.prep")
 
 CLIP_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _NOT_ID_CHAR = re.compile(r"[^A-Za-z0-9_.-]+")
+# Letters NFKD does not split into ASCII + accent.
+_TRANSLIT = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe",
+                           "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"})
 
 
 class PrepError(RuntimeError):
@@ -47,7 +50,8 @@ def clean_caption(text: str) -> str:
 
 def slugify(name: str) -> str:
     """'Café bells (far) #2' -> 'Cafe_bells_far_2': ASCII letters, digits, `_.-` only."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = unicodedata.normalize("NFKD", name.translate(_TRANSLIT))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode()
     slug = _NOT_ID_CHAR.sub("_", ascii_name).strip("_")
     return slug or "clip"
 
@@ -56,21 +60,24 @@ def short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:n]
 
 
-def make_clip_ids(names: Sequence[str]) -> Dict[str, str]:
-    """Stable, readable, unique clip ids for file stems.
+def clip_id_for(name: str) -> str:
+    """Stable, readable clip id for a file stem.
 
-    A stem that is already a valid id is kept as is; one whose slug is lossy, or that
-    collides with another, gets `-<hash of the original stem>` appended, so the id of a
-    clip does not depend on which other clips are in the set.
+    A stem that is already a valid id is kept; any other gets its slug plus
+    `-<hash of the original stem>`, so two stems with the same slug never collide and
+    an id depends on its own file name only, never on which other clips are in the set.
     """
-    slugs = {name: slugify(name) for name in names}
-    counts = Counter(slugs.values())
-    ids = {}
-    for name, slug in slugs.items():
-        lossy = slug != name or not CLIP_ID_RE.match(name)
-        ids[name] = f"{slug}-{short_hash(name)}" if lossy or counts[slug] > 1 else slug
-    if len(set(ids.values())) != len(ids):  # only possible with a hash collision
-        raise PrepError(f"clip ids are not unique for {len(names)} names")
+    if CLIP_ID_RE.match(name):
+        return name
+    return f"{slugify(name)}-{short_hash(name)}"
+
+
+def make_clip_ids(names: Sequence[str]) -> Dict[str, str]:
+    """Stem -> clip id for every stem; an id clash (a hash collision) is an error."""
+    ids = {name: clip_id_for(name) for name in names}
+    if len(set(ids.values())) != len(ids):
+        clash = Counter(ids.values()).most_common(1)[0][0]
+        raise PrepError(f"two file names map to clip id {clash!r}: rename one of them")
     return ids
 
 

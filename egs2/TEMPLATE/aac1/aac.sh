@@ -99,8 +99,7 @@ if run_stage 3; then
         log "Stage 3: feature caching (${feats_tag}, nj=${nj}): ${datadir}/${dset}/wav.scp -> ${out}"
         if is_done "${odir}/.done"; then log "Stage 3: ${dset} done before, skipped"; continue; fi
         mkdir -p "${odir}/split${nj}" "${odir}/log"
-        utils/split_scp "${datadir}/${dset}/wav.scp" "${odir}/split${nj}/wav.JOB.scp" "${nj}"
-        parts=$(ls "${odir}/split${nj}"/wav.*.scp | wc -l)
+        parts=$(utils/split_scp --nj "${nj}" "${datadir}/${dset}/wav.scp" "${odir}/split${nj}/wav.JOB.scp")
         ${train_cmd} JOB=1:"${parts}" "${odir}/log/extract.JOB.log" \
             aac-extract-feats "${encoder_opts[@]}" --data-dir "${datadir}/${dset}" \
                 --wav-scp "${odir}/split${nj}/wav.JOB.scp" --output "${odir}/feats.JOB.h5" \
@@ -147,8 +146,7 @@ if run_stage 6; then
         log "Stage 6: decoding (beam ${beam}, nj=${decode_nj}): ${finetune_dir} + ${datadir}/${dset} -> ${odir}/text"
         if is_done "${odir}/.done"; then log "Stage 6: ${dset} done before, skipped"; continue; fi
         mkdir -p "${odir}/split${decode_nj}" "${odir}/log"
-        utils/split_scp "${datadir}/${dset}/utt2dur" "${odir}/split${decode_nj}/keys.JOB" "${decode_nj}"
-        parts=$(ls "${odir}/split${decode_nj}"/keys.* | wc -l)
+        parts=$(utils/split_scp --nj "${decode_nj}" "${datadir}/${dset}/utt2dur" "${odir}/split${decode_nj}/keys.JOB")
         if [ "${decode_from_audio}" = true ]; then src_opts=(--from-audio); else src_opts=(--feats "$(feats_of "${dset}")"); fi
         # shellcheck disable=SC2086
         ${decode_cmd} JOB=1:"${parts}" "${odir}/log/decode.JOB.log" \

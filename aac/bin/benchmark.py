@@ -1,0 +1,140 @@
+"""Captioning speed: the paper's one-clip-at-a-time setting against the fastest one.
+
+Usage: aac-benchmark exp/bart_pann --data-dir data/clotho_evaluation --num-clips 20
+
+Reads MODEL (experiment directory or packed zip) and the clips of DIR (a Kaldi data dir
+with wav.scp, or a directory of audio files). Audio is loaded first, then on the same
+clips it runs (a) the paper's setting: one clip at a time, encoder + generate(num_beams)
+and (b) the fastest setting: batched, length-sorted, inference_mode. It prints RTF
+(audio seconds per wall second; encode + decode; first clip is a warm-up) mean, median
+and 10th percentile, the throughput ratio, peak RSS, the encoder/decoder time split,
+the captions that differ from (a), the top ops of a torch.profiler run, and the
+encoder's FLOPs per clip against the measured matmul throughput (the machine's floor).
+--quantize int8 and --dtype bfloat16 add rows for those variants. --json FILE writes
+every figure as JSON (atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aac-benchmark", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="experiment directory or packed model .zip (reads it)")
+    p.add_argument("--data-dir", required=True, help="Kaldi data dir or audio directory (reads)")
+    p.add_argument("--num-clips", type=int, default=20, help="clips measured (default 20)")
+    p.add_argument("--batch-size", type=int, default=16, help="fastest setting batch (default 16)")
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--checkpoint", help="encoder checkpoint (SHA-256 checked)")
+    p.add_argument("--quantize", choices=("int8",), help="add a dynamic int8 row (CPU)")
+    p.add_argument("--dtype", choices=("bfloat16",), help="add a bfloat16 autocast row")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--profile-clips", type=int, default=4, help="clips profiled (0: skip)")
+    p.add_argument("--json", help="write all figures to this JSON file")
+    return p
+
+
+def load_clips(data_dir: str, num_clips: int) -> List[str]:
+    """First `num_clips` wav.scp values (sorted ids) or audio files under `data_dir`."""
+    from aac.datadir import read_kaldi_text
+    from aac.windows import gather_audio_files
+
+    scp = Path(data_dir) / "wav.scp"
+    specs = list(read_kaldi_text(scp).values()) if scp.is_file() else gather_audio_files([data_dir])
+    return specs[:num_clips]
+
+
+def variant_rows(args, base_captioner, waves) -> list:
+    """Fastest setting re-run with int8 and/or bf16; each is a separate model copy."""
+    import copy
+
+    from aac.speed import run_fastest
+
+    rows = []
+    if args.quantize:
+        c = copy.deepcopy(base_captioner)
+        c.quantize(args.quantize)
+        rows.append(run_fastest(c, waves, name=f"fastest+{args.quantize}"))
+    if args.dtype:
+        c = copy.copy(base_captioner)
+        c.dtype = args.dtype
+        rows.append(run_fastest(c, waves, name=f"fastest+{args.dtype}"))
+    return rows
+
+
+def floor_report(captioner, waves, fast) -> dict:
+    """Encoder FLOPs per clip vs. measured matmul GFLOP/s: how close to the machine's floor."""
+    import numpy as np
+    import torch
+
+    from aac.speed import encoder_flops, matmul_gflops
+
+    flops = float(np.mean([encoder_flops(captioner, w) for w in waves[:3]]))
+    fp32, bf16 = matmul_gflops(dtype=torch.float32), matmul_gflops(dtype=torch.bfloat16)
+    enc_s = float(np.mean(fast.enc_s[:3]))
+    return {"encoder_gflop_per_clip": flops / 1e9, "matmul_gflops_fp32": fp32,
+            "matmul_gflops_bf16": bf16, "encoder_s_per_clip": enc_s,
+            "floor_s_per_clip_fp32": flops / 1e9 / fp32,
+            "floor_fraction": flops / 1e9 / fp32 / max(enc_s, 1e-9)}
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    args = get_parser().parse_args(None if argv is None else list(argv))
+    import numpy as np
+    import torch
+
+    from aac.captioner import Captioner
+    from aac.speed import format_table, profile_top_ops, rtf_stats, run_fastest, run_paper
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    # 1. model and clips (loading excluded from every timing)
+    captioner = Captioner.from_pretrained(args.model, encoder_checkpoint=args.checkpoint,
+                                          beam=args.beam, batch_size=args.batch_size)
+    waves = [captioner.load_wave(s) for s in load_clips(args.data_dir, args.num_clips)]
+    if len(waves) < 2:
+        print(f"aac-benchmark: {args.data_dir}: need at least 2 clips", file=sys.stderr)
+        return 2
+    durations = [len(w) / captioner.sample_rate for w in waves]
+    print(f"{len(waves)} clips, {sum(durations):.1f} s of audio, {torch.get_num_threads()} "
+          f"threads, encoder {captioner.enc_info['name']}, beam {args.beam}")
+    # 2. the two settings on the same clips, then the optional variants
+    paper = run_paper(captioner, waves)
+    fast = run_fastest(captioner, waves)
+    rows = [paper, fast] + variant_rows(args, captioner, waves)
+    print(format_table(rows, durations))
+    ratio = rtf_stats(durations, fast.wall_s)["throughput"] / rtf_stats(durations, paper.wall_s)["throughput"]
+    print(f"fastest / paper throughput: {ratio:.2f}x; captions identical: "
+          f"{paper.captions == fast.captions}")
+    # 3. where the time goes: profiler top ops, encoder vs machine floor
+    if args.profile_clips:
+        prof_waves = waves[: args.profile_clips]
+        print(profile_top_ops(lambda: captioner.caption_waves(prof_waves)))
+    floor = floor_report(captioner, waves, fast)
+    print("encoder: {encoder_gflop_per_clip:.1f} GFLOP/clip; matmul {matmul_gflops_fp32:.0f} "
+          "GFLOP/s fp32, {matmul_gflops_bf16:.0f} bf16; floor {floor_s_per_clip_fp32:.3f} s/clip "
+          "vs measured {encoder_s_per_clip:.3f} s ({floor_fraction:.0%} of peak)".format(**floor))
+    # 4. machine-readable record
+    if args.json:
+        record = {"clips": len(waves), "audio_s": sum(durations), "ratio": ratio, **floor,
+                  "settings": {r.name: {**rtf_stats(durations, r.wall_s),
+                                        "peak_rss_mb": r.peak_rss_mb,
+                                        "encoder_s": float(r.enc_s.sum()),
+                                        "decoder_s": float(r.dec_s.sum()),
+                                        "captions": r.captions} for r in rows}}
+        tmp = Path(args.json).with_name(Path(args.json).name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Extract frozen-encoder frame features from a data dir into an HDF5 cache.
+
+Usage: aac-extract-feats --encoder pann_cnn14 --checkpoint Cnn14_mAP=0.431.pth --data-dir data/clotho_development --output dump/feats/pann_cnn14/clotho_development/feats.h5
+
+Reads DIR/wav.scp (or --wav-scp) and DIR/utt2dur when present; writes FILE.h5 (via
+FILE.h5.partial, which a rerun resumes). Exit status 0 when at least one clip was
+written (skipped clips are listed in the log), 1 when every clip failed.
+Also `python -m aac.bin.extract_feats`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from aac.config import ConfigError, apply_overrides, load_yaml
+from aac.datadir import read_kaldi_text, read_utt2dur
+from aac.encoders import DOWNSAMPLE_FACTORS, ENCODERS, CheckpointError, build_encoder
+from aac.features.cache import FeatureCacheError
+from aac.features.extract import extract_features
+
+log = logging.getLogger("aac.extract_feats")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Reads DIR/wav.scp (or --wav-scp) and DIR/utt2dur; writes an HDF5 feature "
+        "cache FILE.h5 (one (frames, dim) dataset per clip id; encoder, checkpoint SHA-256 and "
+        "rates as attributes) through FILE.h5.partial, which a rerun resumes.",
+    )
+    p.add_argument("--encoder", required=True, choices=sorted(ENCODERS))
+    p.add_argument("--checkpoint", help="official checkpoint file (not for logmel)")
+    p.add_argument("--random-init", action="store_true",
+                   help="no checkpoint: random weights (ablation only; flagged in the HDF5 attrs)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of a checkpoint that weights_only loading refuses")
+    p.add_argument("--data-dir", required=True, help="Kaldi data dir with wav.scp [utt2dur]")
+    p.add_argument("--wav-scp", help="read this wav.scp instead of DIR/wav.scp (split jobs)")
+    p.add_argument("--output", required=True, help="output FILE.h5")
+    p.add_argument("--downsample", type=int, default=1, choices=DOWNSAMPLE_FACTORS,
+                   help="keep every k-th frame")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+                   help="stored dtype (float16 on cuda also computes under autocast)")
+    p.add_argument("--encoder-conf", nargs="*", default=[], metavar="YAML_OR_KEY=VAL",
+                   help="encoder options: a YAML file and/or key=value items")
+    return p
+
+
+def parse_encoder_conf(items) -> dict:
+    conf: dict = {}
+    for item in items:
+        if "=" in item:
+            apply_overrides(conf, [item], source="--encoder-conf")
+        else:
+            conf.update(load_yaml(item))
+    return conf
+
+
+def read_clips(args):
+    scp = args.wav_scp or os.path.join(args.data_dir, "wav.scp")
+    if not os.path.isfile(scp):
+        raise ConfigError(f"{scp}: wav.scp not found")
+    clips = list(read_kaldi_text(scp).items())
+    utt2dur = os.path.join(args.data_dir, "utt2dur")
+    durations = read_utt2dur(args.data_dir) if os.path.isfile(utt2dur) else {}
+    return scp, clips, durations
+
+
+def report(result, scp) -> int:
+    if result.padded:
+        log.info("%d clips shorter than the encoder minimum were zero-padded: %s",
+                 len(result.padded), " ".join(result.padded[:10]))
+    summary = (f"summary: {result.written} written, {result.resumed} resumed, "
+               f"{len(result.padded)} padded, {len(result.skipped)} skipped -> {result.output}")
+    log.info("%s", summary)
+    print(summary)
+    if result.output is None:
+        log.error("%s: every clip failed; no feature file written", scp)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        conf = parse_encoder_conf(args.encoder_conf)
+        scp, clips, durations = read_clips(args)
+        encoder = build_encoder(args.encoder, args.checkpoint, args.random_init,
+                                args.trust_checkpoint, conf)
+        log.info("encoder %s: %d Hz, %.4g frames/s, dim %d, checkpoint %s (sha256 %s)%s",
+                 encoder.name, encoder.sample_rate, encoder.frame_rate / args.downsample,
+                 encoder.output_dim, encoder.checkpoint, encoder.checkpoint_sha256,
+                 " [RANDOM INIT]" if encoder.random_init else "")
+        result = extract_features(
+            encoder, clips, args.output, downsample=args.downsample, batch_size=args.batch_size,
+            device=args.device, dtype=args.dtype, durations=durations, encoder_conf=conf)
+    except (ConfigError, CheckpointError, FeatureCacheError) as e:
+        log.error("%s", e)
+        return 2
+    return report(result, scp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

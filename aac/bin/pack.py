@@ -1,0 +1,62 @@
+"""Pack a trained experiment into one zip that aac-caption and Captioner load.
+
+Usage: aac-pack exp/bart_pann bart_pann.zip [--include-encoder] [--checkpoint best]
+
+Reads EXP_DIR/config.yaml (with its `encoder:` block), EXP_DIR/tokenizer.model and the
+decoder checkpoint (`best` -> EXP_DIR/best.pt, `last`/`epochN` -> EXP_DIR/checkpoints/).
+Writes OUT.zip atomically: manifest.json (SHA-256 of every member and the encoder's name
++ checkpoint SHA-256), config.yaml, tokenizer.model, best.pt (weights only, no optimizer
+state) and, with --include-encoder, encoder/<checkpoint file>. Without it the user
+supplies the encoder checkpoint at load time and its SHA-256 is checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterable, Optional
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aac-pack", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("exp_dir", help="experiment directory to read")
+    p.add_argument("out_zip", help="packed model to write (.zip)")
+    p.add_argument("--checkpoint", default="best",
+                   help="decoder checkpoint: best, last, epochN or a .pt path (default best)")
+    p.add_argument("--include-encoder", action="store_true",
+                   help="also store the encoder checkpoint (large for pann/beats)")
+    p.add_argument("--encoder-checkpoint",
+                   help="encoder checkpoint to include if the recorded path has moved")
+    return p
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    args = get_parser().parse_args(None if argv is None else list(argv))
+    from aac.config import ConfigError
+    from aac.packing import PackError, pack_model
+
+    # 1. check the destination name, 2. pack (verifies the encoder file if included)
+    if Path(args.out_zip).suffix.lower() != ".zip":
+        print(f"aac-pack: {args.out_zip}: output name must end with .zip", file=sys.stderr)
+        return 2
+    try:
+        manifest = pack_model(args.exp_dir, args.out_zip, checkpoint=args.checkpoint,
+                              include_encoder=args.include_encoder,
+                              encoder_checkpoint=args.encoder_checkpoint)
+    except (PackError, ConfigError) as e:
+        print(f"aac-pack: {e}", file=sys.stderr)
+        return 2
+    # 3. report what went in
+    enc = manifest["encoder"]
+    size_mb = Path(args.out_zip).stat().st_size / 1e6
+    print(f"wrote {args.out_zip} ({size_mb:.1f} MB): encoder {enc['name']} "
+          f"sha256={enc['checkpoint_sha256']} random_init={enc['random_init']} "
+          f"included={enc['included'] or 'no'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Stage 7: score decoded captions against all references with aac-metrics.
+
+    aac-score --hyp exp/NAME/decode_beam4/clotho_evaluation/text --ref-dir data/clotho_evaluation --output-dir exp/NAME/decode_beam4/clotho_evaluation
+
+Reads HYP_TEXT (`clip_id caption` lines, one per clip) and DATA_DIR/text_spk1..5.
+Writes DIR/scores.json ({metric: value, "unavailable": {metric: reason}, "java": ...,
+"num_clips": N}) and DIR/per_clip.csv. Metrics whose assets are missing are listed as
+unavailable (with the install command); the others are still computed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aac.datadir import DataDirError, read_kaldi_text, read_references
+from aac.metrics import assets
+from aac.metrics.scoring import (
+    ALL_METRICS,
+    HypothesisError,
+    constant_baseline,
+    constant_candidates,
+    read_hypotheses,
+    score_captions,
+    scores_record,
+    write_json,
+    write_per_clip,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aac-score",
+        description="Reads HYP_TEXT and DATA_DIR/text_spk1..5 (and TRAIN_TEXT with "
+        "--constant-baseline). Writes DIR/scores.json and DIR/per_clip.csv.",
+    )
+    p.add_argument("--hyp", required=True, type=Path, help="HYP_TEXT: `clip_id caption` lines")
+    p.add_argument("--ref-dir", required=True, type=Path, help="DATA_DIR with text_spk1..5")
+    p.add_argument("--output-dir", required=True, type=Path, help="DIR for scores.json, per_clip.csv")
+    p.add_argument("--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS,
+                   metavar="METRIC", help=f"subset of: {' '.join(ALL_METRICS)} (default: all)")
+    p.add_argument("--constant-baseline", type=Path, metavar="TRAIN_TEXT",
+                   help="training `text` (`clip#k caption`): also score the best constant caption")
+    p.add_argument("--constant-top", type=int, default=50,
+                   help="most frequent training captions tried as constants (default 50)")
+    p.add_argument("--cache-dir", help=f"metric assets (default: ${assets.CACHE_ENV} or aac-metrics' default)")
+    p.add_argument("--java", help=f"java executable (default: ${assets.JAVA_ENV} or java)")
+    p.add_argument("--device", default="cpu", help="torch device for FENSE models (default cpu)")
+    return p
+
+
+def run_baseline(args, scores) -> dict:
+    """Best constant caption's CIDEr-D, or the reason it could not be computed."""
+    if "cider_d" not in scores.corpus:
+        return {"unavailable": scores.unavailable.get("cider_d", "cider_d not requested")}
+    train = read_kaldi_text(args.constant_baseline)
+    candidates = constant_candidates(list(train.values()), args.constant_top)
+    return constant_baseline(candidates, scores.refs_tokenized, args.cache_dir, args.java)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        refs = read_references(args.ref_dir)
+        clip_ids = list(refs)
+        hyps = read_hypotheses(args.hyp, clip_ids)
+    except (HypothesisError, DataDirError, FileNotFoundError) as err:
+        print(f"aac-score: error: {err}", file=sys.stderr)
+        return 1
+    candidates = [hyps[c] for c in clip_ids]
+    scores = score_captions(candidates, [refs[c] for c in clip_ids], args.metrics,
+                            args.cache_dir, args.java, args.device)
+    baseline = run_baseline(args, scores) if args.constant_baseline else None
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    write_per_clip(args.output_dir / "per_clip.csv", clip_ids, candidates, scores)
+    write_json(args.output_dir / "scores.json", scores_record(scores, len(clip_ids), baseline))
+    for metric, value in scores.corpus.items():
+        print(f"{metric:10s} {value:.4f}")
+    for metric, reason in scores.unavailable.items():
+        print(f"{metric:10s} n/a ({reason})", file=sys.stderr)
+    if baseline and "cider_d" in baseline:
+        print(f"constant baseline CIDEr-D {baseline['cider_d']:.4f}: {baseline['caption']!r}")
+    print(f"java: {scores.java}; wrote {args.output_dir}/scores.json, per_clip.csv", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Training/decoding data: captions from a Kaldi data dir, frames from an HDF5 feature cache.
+
+Features are read lazily, one clip per item, so the cache streams from disk. The cache
+is opened on first use inside each process (h5py handles must not cross a fork into
+DataLoader workers). Downsampling by `k` is frame striding (`feats[::k]`), as in the paper.
+
+Batches: `GlobalBatchSampler` draws one permutation per (seed, epoch), cuts it into
+global batches of `batch_size`, and gives each rank its contiguous share of every global
+batch; 2 ranks x 16 therefore see exactly the examples 1 rank x 32 sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from aac.datadir import clip_of, read_kaldi_text, read_references
+
+logger = logging.getLogger(__name__)
+
+
+def open_features(path: str | os.PathLike):
+    from aac.features import FeatureReader
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"feature cache not found: {path}")
+    return FeatureReader(str(path))
+
+
+def feature_attrs(path: str | os.PathLike) -> dict:
+    """Root attributes of a cache as plain Python values (for config.yaml)."""
+    reader = open_features(path)
+    out = {}
+    for key, value in dict(reader.attrs).items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def read_caption_pairs(data_dir: str | os.PathLike) -> List[Tuple[str, str]]:
+    """(clip_id, raw caption) from `text` (training sets) or else `text_spk1..5`."""
+    text = Path(data_dir) / "text"
+    if text.is_file():
+        return [(clip_of(key), cap) for key, cap in read_kaldi_text(text).items()]
+    refs = read_references(data_dir)
+    return [(clip, cap) for clip, caps in refs.items() for cap in caps]
+
+
+def keep_available(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> list:
+    """Drop captions whose clip has no cached features (stage 3 skips bad audio)."""
+    keys = set(open_features(feats_path).keys())
+    kept = [p for p in pairs if p[0] in keys]
+    missing = sorted({p[0] for p in pairs} - keys)
+    if missing:
+        logger.warning("%s: %d clips have no features in %s (skipped), e.g. %s",
+                       what, len(missing), feats_path, missing[:3])
+    if not kept:
+        raise ValueError(f"{what}: none of its clips are in {feats_path}")
+    return kept
+
+
+class _LazyFeatures:
+    """Per-process lazy handle on the cache; pickles without the open file."""
+
+    def __init__(self, feats_path, downsample: int):
+        if downsample < 1:
+            raise ValueError(f"downsample must be >= 1, got {downsample}")
+        self.feats_path, self.downsample, self._reader = str(feats_path), downsample, None
+
+    def frames(self, clip_id: str) -> np.ndarray:
+        if self._reader is None:
+            self._reader = open_features(self.feats_path)
+        feats = np.asarray(self._reader[clip_id], dtype=np.float32)  # (T, D)
+        return np.ascontiguousarray(feats[:: self.downsample])  # (ceil(T/k), D)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_reader": None}
+
+
+class CaptionDataset(torch.utils.data.Dataset):
+    """Item i -> (frames (T, D) float32, token ids ending with eos)."""
+
+    def __init__(self, pairs, feats_path, tokenizer, max_target_length: int, downsample: int = 1):
+        self.pairs = list(pairs)
+        self.feats = _LazyFeatures(feats_path, downsample)
+        self.tokens = [tokenizer.encode(cap)[: max_target_length - 1] + [tokenizer.eos_id]
+                       for _, cap in self.pairs]
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, i):
+        return self.feats.frames(self.pairs[i][0]), self.tokens[i]
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Item i -> (clip_id, frames (T, D) float32), for decoding and validation."""
+
+    def __init__(self, clip_ids: Sequence[str], feats_path, downsample: int = 1):
+        self.clip_ids = list(clip_ids)
+        self.feats = _LazyFeatures(feats_path, downsample)
+
+    def __len__(self):
+        return len(self.clip_ids)
+
+    def __getitem__(self, i):
+        return self.clip_ids[i], self.feats.frames(self.clip_ids[i])
+
+
+def pad_frames(frames: Sequence[np.ndarray]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """List of (T_i, D) -> feats (B, T, D) zero-padded and lengths (B,)."""
+    lengths = torch.tensor([len(f) for f in frames], dtype=torch.long)
+    out = torch.zeros(len(frames), int(lengths.max()), frames[0].shape[1])
+    for i, f in enumerate(frames):
+        out[i, : len(f)] = torch.from_numpy(np.asarray(f, dtype=np.float32))
+    return out, lengths
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
+    """(B,) -> (B, T) bool, True on real frames."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def collate_captions(batch, pad_id: int) -> Dict[str, torch.Tensor]:
+    feats, lengths = pad_frames([b[0] for b in batch])  # (B, T, D), (B,)
+    max_tokens = max(len(b[1]) for b in batch)
+    labels = torch.full((len(batch), max_tokens), pad_id, dtype=torch.long)  # (B, L)
+    for i, (_, ids) in enumerate(batch):
+        labels[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return {"feats": feats, "feat_mask": lengths_to_mask(lengths), "labels": labels}
+
+
+def collate_clips(batch):
+    feats, lengths = pad_frames([b[1] for b in batch])
+    return [b[0] for b in batch], feats, lengths
+
+
+class GlobalBatchSampler(torch.utils.data.Sampler):
+    """Deterministic per-rank batches; every example once per epoch over all ranks.
+
+    When the last global batch has fewer examples than ranks, it is topped up with its own
+    examples (as DistributedSampler pads) so no rank ever gets an empty batch.
+    `start_batch` skips batches already trained before a mid-epoch checkpoint.
+    """
+
+    def __init__(self, num_examples: int, batch_size: int, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, shuffle: bool = True):
+        if batch_size < world_size:
+            raise ValueError(f"batch_size {batch_size} is smaller than the {world_size} ranks")
+        self.n, self.batch_size, self.seed = num_examples, batch_size, seed
+        self.rank, self.world, self.shuffle = rank, world_size, shuffle
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def global_batches(self) -> List[List[int]]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        return [order[i: i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+
+    def __len__(self):
+        return max(0, math.ceil(self.n / self.batch_size) - self.start_batch)
+
+    def __iter__(self):
+        for batch in self.global_batches()[self.start_batch:]:
+            while len(batch) < self.world:
+                batch = batch + batch[: self.world - len(batch)]
+            share = math.ceil(len(batch) / self.world)
+            yield batch[self.rank * share: (self.rank + 1) * share] or batch[-1:]
+
+
+def length_sorted_batches(lengths: Dict[str, float], batch_size: int) -> List[List[str]]:
+    """Clip ids grouped into batches of similar length (longest first), ties by id."""
+    order = sorted(lengths, key=lambda k: (-lengths[k], k))
+    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]

@@ -1,0 +1,107 @@
+"""The `AudioEncoder` interface every registry entry implements, plus frame striding.
+
+    feats, feat_lengths = enc(wave, wave_lengths)  # (B, T) -> (B, T', D), (B,)
+
+Padding policy (why features never depend on the batch): convolutional frontends see
+the padded tail through their receptive field and through batch-norm shifts, so
+cropping the output of a padded batch is not exact. `forward` therefore runs each
+group of clips with the same valid length as one batch on exactly those samples; a
+batch of equal-length clips (AudioCaps' 10 s clips) stays one batch, mixed lengths
+cost one call per length. Outputs are zero beyond each clip's `feat_lengths`.
+Clips shorter than `min_samples` are zero-padded at the end up to `min_samples`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+DOWNSAMPLE_FACTORS = (1, 2, 4, 8)
+
+
+def downsample_frames(
+    feats: torch.Tensor, lengths: torch.Tensor, k: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Keep every k-th frame: feats[:, ::k] (B, ceil(T/k), D); lengths ceil(len / k)."""
+    if k not in DOWNSAMPLE_FACTORS:
+        raise ValueError(f"downsample factor must be one of {DOWNSAMPLE_FACTORS}, got {k}")
+    if k == 1:
+        return feats, lengths
+    return feats[:, ::k], torch.div(lengths + k - 1, k, rounding_mode="floor")
+
+
+class AudioEncoder(nn.Module):
+    """Frozen waveform -> frame-feature encoder; subclasses implement `encode` and `num_frames`."""
+
+    name: str = ""
+    sample_rate: int = 16000
+    frame_rate: float = 1.0  # frames per second of output, before any downsampling
+    output_dim: int = 0
+    min_samples: int = 1
+
+    def __init__(self):
+        super().__init__()
+        self.checkpoint: Optional[str] = None
+        self.checkpoint_sha256: Optional[str] = None
+        self.random_init = False
+
+    def num_frames(self, num_samples: int) -> int:
+        """Output frames for a clip of `num_samples` samples (after min-length padding)."""
+        raise NotImplementedError
+
+    def encode(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, T) equal-length clips -> (B, T', D)."""
+        raise NotImplementedError
+
+    def pad_short(self, wave: torch.Tensor, lengths: torch.Tensor):
+        """Zero-pad clips shorter than `min_samples` (the model cannot see less)."""
+        if wave.shape[1] < self.min_samples:
+            wave = nn.functional.pad(wave, (0, self.min_samples - wave.shape[1]))
+        return wave, lengths.clamp(min=self.min_samples)
+
+    def forward(
+        self, wave: torch.Tensor, wave_lengths: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        if wave.dim() != 2:
+            raise ValueError(f"{self.name}: expected wave (B, T), got shape {tuple(wave.shape)}")
+        if wave_lengths is None:
+            wave_lengths = torch.full((wave.shape[0],), wave.shape[1], dtype=torch.long)
+        wave_lengths = wave_lengths.to("cpu", torch.long)
+        wave, wave_lengths = self.pad_short(wave, wave_lengths)
+        outputs, out_lengths = [None] * wave.shape[0], torch.zeros_like(wave_lengths)
+        for length in torch.unique(wave_lengths).tolist():
+            idx = (wave_lengths == length).nonzero().squeeze(1)
+            feats = self.encode(wave[idx.to(wave.device), :length])  # (b, T', D)
+            for j, i in enumerate(idx.tolist()):
+                outputs[i] = feats[j]
+                out_lengths[i] = feats.shape[1]
+        t_max = int(out_lengths.max())
+        out = outputs[0].new_zeros((len(outputs), t_max, outputs[0].shape[-1]))
+        for i, f in enumerate(outputs):
+            out[i, : f.shape[0]] = f
+        return out, out_lengths
+
+    def describe(self) -> dict:
+        """The facts a feature cache records about this encoder."""
+        return {
+            "encoder": self.name,
+            "checkpoint": self.checkpoint or "",
+            "checkpoint_sha256": self.checkpoint_sha256 or "",
+            "random_init": bool(self.random_init),
+            "sample_rate": int(self.sample_rate),
+            "encoder_frame_rate": float(self.frame_rate),
+            "dim": int(self.output_dim),
+        }
+
+
+def random_init_warning(name: str) -> str:
+    msg = (
+        f"RANDOM INIT: encoder {name!r} has randomly initialised weights (no checkpoint); "
+        f"its features are NOT those of a pretrained model"
+    )
+    log.warning(msg)
+    return msg

@@ -1,0 +1,119 @@
+"""Run an encoder over a `wav.scp` into the HDF5 cache: the work behind `aac-extract-feats`.
+
+Clips are sorted by duration and batched `batch_size` at a time; the encoder runs clips
+of equal length together (see aac.encoders.base), so a clip's features never depend on
+its batch. Unreadable clips are skipped with their reason; clips shorter than the
+encoder's minimum input are zero-padded at the end and counted. Already written clips
+of a `.partial` file are skipped, which makes a killed run resumable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from aac.audio import AudioError, audio_duration, load_mono
+from aac.encoders import AudioEncoder, downsample_frames
+from aac.features.cache import FeatureWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractResult:
+    written: int = 0  # clips written by this run
+    resumed: int = 0  # clips already present in the partial file
+    padded: List[str] = field(default_factory=list)
+    skipped: Dict[str, str] = field(default_factory=dict)  # clip id -> reason
+    output: Optional[str] = None  # the finished file, None if nothing could be written
+
+
+def cache_attrs(encoder: AudioEncoder, downsample: int, dtype: str, encoder_conf: dict) -> dict:
+    attrs = encoder.describe()
+    attrs.update(
+        frame_rate=float(encoder.frame_rate / downsample), downsample=int(downsample),
+        dtype=dtype, encoder_conf=json.dumps(encoder_conf or {}, sort_keys=True),
+    )
+    if encoder.random_init:
+        attrs["warning"] = "RANDOM INIT: features of randomly initialised weights, not a pretrained encoder"
+    return attrs
+
+
+def order_by_duration(clips: Sequence[Tuple[str, str]], durations: Dict[str, float]):
+    """Sort (id, spec) by duration; unknown durations are read from headers (or sort last)."""
+    def duration(item):
+        if item[0] in durations:
+            return durations[item[0]]
+        try:
+            return audio_duration(item[1])
+        except AudioError:
+            return float("inf")  # fails again when loaded, and is reported then
+    return sorted(clips, key=lambda item: (duration(item), item[0]))
+
+
+def _load_batch(batch, rate: int, result: ExtractResult):
+    ids, waves = [], []
+    for clip_id, spec in batch:
+        try:
+            waves.append(torch.from_numpy(load_mono(spec, rate)))
+            ids.append(clip_id)
+        except AudioError as e:
+            result.skipped[clip_id] = str(e)
+            log.warning("skipping %s: %s", clip_id, e)
+    return ids, waves
+
+
+def _encode(encoder, waves, device, autocast_dtype, downsample):
+    lengths = torch.tensor([len(w) for w in waves])
+    wave = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True).to(device)  # (B, T)
+    amp = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype
+           else contextlib.nullcontext())
+    with torch.no_grad(), amp:
+        feats, feat_lengths = encoder(wave, lengths)  # (B, T', D)
+    return downsample_frames(feats, feat_lengths.cpu(), downsample)
+
+
+def extract_features(
+    encoder: AudioEncoder, clips: Sequence[Tuple[str, str]], output: str, *, downsample: int = 1,
+    batch_size: int = 8, device: str = "cpu", dtype: str = "float32",
+    durations: Optional[Dict[str, float]] = None, encoder_conf: Optional[dict] = None,
+) -> ExtractResult:
+    """Extract `clips` [(clip_id, wav.scp value)] into `output`; see the module docstring."""
+    result = ExtractResult()
+    dev = torch.device(device)
+    encoder.to(dev)
+    np_dtype = np.dtype(dtype)
+    # float16 storage on a GPU also computes under autocast (frontends stay float32)
+    autocast_dtype = torch.float16 if (dtype == "float16" and dev.type == "cuda") else None
+    with FeatureWriter(output, cache_attrs(encoder, downsample, dtype, encoder_conf)) as writer:
+        todo = [c for c in clips if c[0] not in writer]
+        result.resumed = len(clips) - len(todo)
+        if result.resumed:
+            log.info("%s: resuming, %d of %d clips already done", writer.partial, result.resumed, len(clips))
+        todo = order_by_duration(todo, durations or {})
+        batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+        with tqdm(total=len(todo), unit="clip", desc=f"{encoder.name} -> {output}") as bar:
+            for batch in batches:
+                ids, waves = _load_batch(batch, encoder.sample_rate, result)
+                if ids:
+                    result.padded += [i for i, w in zip(ids, waves) if len(w) < encoder.min_samples]
+                    feats, lengths = _encode(encoder, waves, dev, autocast_dtype, downsample)
+                    for j, clip_id in enumerate(ids):
+                        writer.write(clip_id, feats[j, : lengths[j]].float().cpu().numpy().astype(np_dtype))
+                    writer.flush()
+                    result.written += len(ids)
+                bar.update(len(batch))
+        if result.written + result.resumed == 0:
+            writer.close()  # nothing usable: leave no file that looks like a result
+            os.remove(writer.partial)
+            return result
+        result.output = writer.finish({"num_skipped": len(result.skipped), "num_padded": len(result.padded)})
+    return result

@@ -1,0 +1,58 @@
+"""Merge the feature files of parallel extraction jobs into one, bit for bit.
+
+Parts must carry identical attributes (same encoder, checkpoint hash, downsampling, ...)
+and disjoint clip ids. Datasets are copied as stored (no re-encoding), so the merged file
+equals a single-job run. The output is written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import h5py
+
+from aac.features.cache import FeatureCacheError, read_attrs
+
+# Counts that legitimately differ between parts; summed instead of compared.
+SUMMED_ATTRS = ("num_skipped", "num_padded")
+
+
+def merge_feature_files(parts: Sequence[str], output: str) -> int:
+    """Merge `parts` into `output`; returns the number of clips."""
+    if not parts:
+        raise FeatureCacheError(f"{output}: no input parts to merge")
+    attrs, owner = None, {}
+    sums = {k: 0 for k in SUMMED_ATTRS}
+    for part in parts:
+        if not os.path.isfile(part):
+            raise FeatureCacheError(f"{part}: feature part not found (did its job finish?)")
+        with h5py.File(part, "r") as h5:
+            part_attrs = read_attrs(h5)
+            for k in SUMMED_ATTRS:
+                sums[k] += int(part_attrs.pop(k, 0))
+            if attrs is None:
+                attrs, first = part_attrs, part
+            elif part_attrs != attrs:
+                key = sorted(k for k in set(attrs) | set(part_attrs) if attrs.get(k) != part_attrs.get(k))[0]
+                raise FeatureCacheError(
+                    f"{part}: attribute {key!r} is {part_attrs.get(key)!r} but {attrs.get(key)!r} "
+                    f"in {first}; parts from different encoders/options cannot be merged"
+                )
+            for clip_id in h5.keys():
+                if clip_id in owner:
+                    raise FeatureCacheError(f"{part}: clip {clip_id!r} also appears in {owner[clip_id]}")
+                owner[clip_id] = part
+    tmp = output + ".tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with h5py.File(tmp, "w") as out:
+        for key, value in attrs.items():
+            out.attrs[key] = value
+        for key, value in sums.items():
+            out.attrs[key] = value
+        for part in parts:
+            with h5py.File(part, "r") as h5:
+                for clip_id in sorted(h5.keys()):
+                    h5.copy(h5[clip_id], out, name=clip_id)
+    os.replace(tmp, output)
+    return len(owner)

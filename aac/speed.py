@@ -1,0 +1,226 @@
+"""Speed measurement for captioning: settings, RTF statistics, memory, machine floor.
+
+RTF follows the paper's Table 2: seconds of audio per second of wall time (higher is
+faster), encoder + decoder, audio loading excluded. Every setting first captions one
+clip untimed (warm-up: lazy allocations, oneDNN kernel selection).
+
+Settings compared on the same clips:
+  paper    one clip at a time, torch.no_grad(), encoder then generate(num_beams=beam)
+  fastest  Captioner path: inference_mode, length-sorted batches, one beam search per batch
+A per-clip wall time in a batch is the clip's own encoder time plus an equal share of
+its batch's decoding time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+import torch
+
+
+@dataclass
+class SettingResult:
+    name: str
+    captions: List[str]
+    enc_s: np.ndarray    # (N,) encoder seconds per clip
+    dec_s: np.ndarray    # (N,) decoder seconds per clip (share of its batch)
+    peak_rss_mb: float
+    extra: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def wall_s(self) -> np.ndarray:
+        return self.enc_s + self.dec_s
+
+
+def rtf_stats(durations: Sequence[float], walls: Sequence[float]) -> Dict[str, float]:
+    """Per-clip RTF = audio seconds / wall seconds: mean, median, p10, and throughput."""
+    d, w = np.asarray(durations, float), np.asarray(walls, float)
+    rtf = d / np.maximum(w, 1e-9)
+    return {"mean": float(rtf.mean()), "median": float(np.median(rtf)),
+            "p10": float(np.percentile(rtf, 10)), "throughput": float(d.sum() / w.sum())}
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: fall back to the process-wide peak
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakRss:
+    """Peak resident memory while the block runs, sampled every 5 ms by a thread.
+
+    getrusage's maxrss is a process-lifetime peak, so it cannot tell two settings run one
+    after the other apart; sampling can (it may miss a spike shorter than 5 ms).
+    """
+
+    def __enter__(self):
+        self.peak = _rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
+
+
+def run_paper(captioner, waves: Sequence[np.ndarray]) -> SettingResult:
+    """One clip at a time, torch.no_grad(), fp32 as configured: the paper's setting."""
+    saved = captioner.inference_mode
+    captioner.inference_mode = False
+    try:
+        captioner.decode(captioner.encode([waves[0]]))  # warm-up
+        n = len(waves)
+        enc, dec, captions = np.zeros(n), np.zeros(n), []
+        with PeakRss() as mem:
+            for i, w in enumerate(waves):
+                t0 = time.perf_counter()
+                feats = captioner.encode([w])
+                t1 = time.perf_counter()
+                captions += captioner.decode(feats)
+                enc[i], dec[i] = t1 - t0, time.perf_counter() - t1
+    finally:
+        captioner.inference_mode = saved
+    return SettingResult("paper", captions, enc, dec, mem.peak)
+
+
+def run_fastest(captioner, waves: Sequence[np.ndarray], name: str = "fastest") -> SettingResult:
+    """The Captioner's own batched path, timed per batch through its timer hook."""
+    captioner.caption_waves([waves[0]])  # warm-up
+    n = len(waves)
+    enc, dec = np.zeros(n), np.zeros(n)
+
+    def timer(stage, idx, seconds):
+        if stage == "encode":
+            # The encoder runs clip by clip; split its batch time by clip length.
+            lens = np.array([len(waves[i]) for i in idx], float)
+            enc[idx] = seconds * lens / lens.sum()
+        else:
+            dec[idx] = seconds / len(idx)
+
+    with PeakRss() as mem:
+        captions = captioner.caption_waves(waves, timer=timer)
+    return SettingResult(name, captions, enc, dec, mem.peak)
+
+
+def matmul_gflops(n: int = 2048, dtype=torch.float32, seconds: float = 1.0) -> float:
+    """Measured dense matmul throughput (n x n @ n x n) in GFLOP/s on this machine."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    with torch.inference_mode():
+        a @ b  # warm-up
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            a @ b
+            reps += 1
+        elapsed = time.perf_counter() - t0
+    return 2 * n**3 * reps / elapsed / 1e9
+
+
+def encoder_flops(captioner, wave: np.ndarray) -> float:
+    """FLOPs of one encoder call on `wave` (convolutions, matmuls, attention)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        captioner.encode([wave])
+    return float(counter.get_total_flops())
+
+
+def profile_top_ops(fn: Callable[[], object], top: int = 12) -> str:
+    """Run `fn` under torch.profiler; table of the ops with the most self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top,
+                                     max_name_column_width=48)
+
+
+def count_changed(reference: Sequence[str], other: Sequence[str]) -> int:
+    return sum(a != b for a, b in zip(reference, other))
+
+
+def format_table(results: Sequence[SettingResult], durations: Sequence[float]) -> str:
+    """Markdown table: RTF stats, throughput ratio to the first row, memory, time split."""
+    base = rtf_stats(durations, results[0].wall_s)["throughput"]
+    rows = ["| setting | RTF mean | RTF median | RTF p10 | throughput x | peak RSS MB "
+            "| encoder % | decoder % | captions changed |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = rtf_stats(durations, r.wall_s)
+        enc_share = 100 * r.enc_s.sum() / max(r.wall_s.sum(), 1e-9)
+        changed = count_changed(results[0].captions, r.captions)
+        rows.append(f"| {r.name} | {s['mean']:.2f} | {s['median']:.2f} | {s['p10']:.2f} "
+                    f"| {s['throughput'] / base:.2f} | {r.peak_rss_mb:.0f} | {enc_share:.0f} "
+                    f"| {100 - enc_share:.0f} | {changed}/{len(r.captions)} |")
+    return "\n".join(rows)
+
+
+SPEED_CAPTIONS = (
+    "a dog barks while cars pass by on a busy street",
+    "rain falls on a tin roof and thunder rumbles far away",
+    "a man speaks and a crowd laughs in a large hall",
+    "birds chirp in the trees as the wind blows gently",
+    "an ambulance siren wails and fades into the distance",
+    "water runs from a tap into a metal sink",
+    "footsteps echo on a wooden floor and a door creaks open",
+    "a train horn blows as the train rattles over the tracks",
+)
+
+
+def make_random_exp_dir(exp_dir, encoder: str = "logmel", model_conf=None,
+                        random_init: bool = True, vocab_size: int = 64, seed: int = 0,
+                        weight_scale: float = 10.0):
+    """An experiment directory with random decoder weights over `encoder`, for speed tests.
+
+    It has exactly what `aac-train` leaves for decoding (config.yaml with the `encoder:`
+    block, tokenizer.model, best.pt), so every loader treats it as a trained model; its
+    captions are meaningless. Encoders other than logmel are random-init (no download).
+    `weight_scale` multiplies the model's matrices: at BART's init (std 0.02) the decoder
+    ignores the audio and writes the same caption for every clip, which would make
+    "batched == single" and "captions changed" checks vacuous.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from aac.encoders import build_encoder
+    from aac.expdir import record_experiment
+    from aac.inference import encoder_info_from_attrs
+    from aac.model import CaptionModel, ModelConf
+    from aac.tokenizer import CaptionTokenizer, train_tokenizer
+    from aac.train.checkpoints import save_atomic
+    from aac.train.conf import TrainConf
+
+    exp_dir = Path(exp_dir)
+    enc = build_encoder(encoder, random_init=random_init and encoder != "logmel")
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(tmp) / "text"
+        text.write_text("".join(f"c{i} {c}\n" for i, c in enumerate(SPEED_CAPTIONS)))
+        train_tokenizer([text], exp_dir, vocab_size=vocab_size)
+    tok = CaptionTokenizer(exp_dir / "tokenizer.model")
+    model_conf = model_conf or ModelConf()
+    torch.manual_seed(seed)
+    model = CaptionModel(enc.output_dim, tok.vocab_size, model_conf, tok.pad_id, tok.bos_id,
+                         tok.eos_id)
+    state = {k: v * weight_scale if v.dim() == 2 and "embed_positions" not in k else v
+             for k, v in model.state_dict().items()}
+    save_atomic({"model": state}, exp_dir / "best.pt")
+    attrs = {**enc.describe(), "frame_rate": enc.frame_rate, "downsample": 1}
+    conf = TrainConf(model=model_conf, encoder=encoder_info_from_attrs(attrs),
+                     enc_dim=enc.output_dim, tokenizer=str(exp_dir / "tokenizer.model"))
+    record_experiment(exp_dir, conf, ["make_random_exp_dir", str(exp_dir), encoder])
+    return exp_dir

@@ -1,0 +1,257 @@
+"""The training loop: AdamW + warm-up, clipping, AMP (CUDA), DDP, validation, resume.
+
+State lives in `checkpoints/last.pt` (model, optimizer, scheduler, GradScaler, epoch and
+position inside it, partial epoch sums, RNG states, metric history), written atomically at
+every epoch end and every `checkpoint_interval` optimizer steps. A rerun restores it and
+continues with the very next batch, so the final weights equal an uninterrupted run.
+Only rank 0 validates and writes files; the other ranks wait at a barrier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm import tqdm
+
+from aac.dataset import ClipDataset, collate_captions, collate_clips, length_sorted_batches
+from aac.inference import decode_batch
+from aac.text import normalize_caption
+from aac.train import checkpoints as ckpt
+from aac.train.distributed import DistInfo, all_reduce_sum, barrier
+from aac.train.plots import plot_history
+from aac.train.scheduler import build_scheduler
+
+logger = logging.getLogger("aac.train")
+
+
+def build_optimizer(model: torch.nn.Module, optim_conf) -> torch.optim.Optimizer:
+    """AdamW; biases and norm weights (1-d tensors) get no weight decay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": optim_conf.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=optim_conf.lr, betas=tuple(optim_conf.betas),
+                             eps=optim_conf.eps)
+
+
+def cider_d_score(hyps: list, refs: list) -> float:
+    """Corpus CIDEr-D on normalised text (no Java needed)."""
+    from aac_metrics.functional import cider_d
+
+    cands = [normalize_caption(h) for h in hyps]
+    mrefs = [[normalize_caption(r) for r in rs] for rs in refs]
+    corpus, _ = cider_d(cands, mrefs, return_all_scores=True)
+    return float(corpus["cider_d"])
+
+
+class Trainer:
+    def __init__(self, conf, model, train_set, valid_set, valid_refs: dict, valid_feats,
+                 tokenizer, exp_dir, dist: DistInfo, sampler):
+        self.conf, self.tokenizer, self.dist = conf, tokenizer, dist
+        self.exp_dir = Path(exp_dir)
+        self.ckpt_dir = self.exp_dir / "checkpoints"
+        self.device = torch.device(dist.device)
+        self.module = model.to(self.device)
+        self.model = model
+        if dist.enabled:
+            ids = [dist.local_rank] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.sampler = sampler
+        self.loader = torch.utils.data.DataLoader(
+            train_set, batch_sampler=sampler, num_workers=conf.num_workers,
+            collate_fn=functools.partial(collate_captions, pad_id=tokenizer.pad_id),
+            # own generator: creating an iterator must not draw from the global RNG, or a
+            # resumed run would see different dropout masks than an uninterrupted one
+            generator=torch.Generator().manual_seed(conf.seed))
+        self.valid_set, self.valid_refs, self.valid_feats = valid_set, valid_refs, valid_feats
+        self.batches_per_epoch = math.ceil(len(train_set) / conf.optim.batch_size)
+        steps_per_epoch = math.ceil(self.batches_per_epoch / conf.optim.accum_grad)
+        self.total_steps = steps_per_epoch * conf.optim.epochs
+        self.optimizer = build_optimizer(self.module, conf.optim)
+        self.scheduler = build_scheduler(self.optimizer, conf.optim, self.total_steps)
+        self.use_amp = conf.optim.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.state = {"epoch": 1, "batch": 0, "step": 0, "nll": 0.0, "tokens": 0.0,
+                      "history": [], "epoch_time": 0.0}
+
+    # ---- checkpoints -------------------------------------------------------------
+    def save_last(self) -> None:
+        if not self.dist.is_main:
+            return
+        ckpt.save_atomic({
+            "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "state": dict(self.state), "rng": ckpt.rng_state(),
+        }, self.ckpt_dir / "last.pt")
+
+    def resume(self) -> bool:
+        path = self.ckpt_dir / "last.pt"
+        if not path.is_file():
+            return False
+        saved = ckpt.load_checkpoint(path, map_location=self.device)
+        self.module.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        self.state = dict(saved["state"])
+        ckpt.set_rng_state(saved["rng"])
+        logger.info("resumed from %s: epoch %d, batch %d, step %d", path,
+                    self.state["epoch"], self.state["batch"], self.state["step"])
+        return True
+
+    def init_from(self, weights: dict) -> None:
+        missing, unexpected = self.module.load_state_dict(weights, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"--init-from weights do not fit this model: missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]}")
+
+    # ---- training ----------------------------------------------------------------
+    def _micro_batch(self, batch: dict, sync: bool) -> torch.Tensor:
+        """Forward + backward of one rank's share; returns global (nll, tokens)."""
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        no_sync = self.model.no_sync if (self.dist.enabled and not sync) else contextlib.nullcontext
+        with no_sync():
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                nll, count = self.model(batch["feats"], batch["feat_mask"], batch["labels"],
+                                        reduce=False)
+            stats = torch.stack([nll.detach().double(), count.double()])
+            all_reduce_sum(stats, self.dist)  # global sums over ranks
+            # DDP averages gradients over ranks, hence * world_size: the gradient is that of
+            # (global NLL sum / global token count), identical to one process on the batch.
+            loss = nll * self.dist.world_size / stats[1].clamp(min=1) / self.conf.optim.accum_grad
+            self.scaler.scale(loss).backward()
+        return stats
+
+    def _optimizer_step(self) -> None:
+        if self.conf.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.conf.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.state["step"] += 1
+
+    def train_epoch(self, epoch: int) -> float:
+        s, accum = self.state, self.conf.optim.accum_grad
+        self.sampler.set_epoch(epoch, s["batch"])
+        self.model.train()
+        start = time.time()
+        bar = tqdm(total=self.batches_per_epoch, initial=s["batch"], desc=f"epoch {epoch}",
+                   disable=not self.dist.is_main, dynamic_ncols=True, leave=False)
+        for batch in self.loader:
+            last = s["batch"] + 1 == self.batches_per_epoch
+            sync = (s["batch"] + 1) % accum == 0 or last
+            stats = self._micro_batch(batch, sync)
+            s["nll"] += float(stats[0])
+            s["tokens"] += float(stats[1])
+            s["batch"] += 1
+            bar.update(1)
+            if not sync:
+                continue
+            self._optimizer_step()
+            step_loss = float(stats[0] / stats[1].clamp(min=1))
+            bar.set_postfix(loss=f"{step_loss:.3f}")
+            if s["step"] % self.conf.log_interval == 0:
+                logger.info("epoch %d step %d loss %.6f lr %.3e", epoch, s["step"], step_loss,
+                            self.scheduler.get_last_lr()[0])
+            if (self.conf.checkpoint_interval and not last
+                    and s["step"] % self.conf.checkpoint_interval == 0):
+                s["epoch_time"] += time.time() - start
+                start = time.time()
+                self.save_last()
+        bar.close()
+        s["epoch_time"] += time.time() - start
+        return s["nll"] / max(1.0, s["tokens"])
+
+    # ---- validation --------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> tuple:
+        """(valid loss, valid metric) on rank 0."""
+        self.module.eval()
+        loader = torch.utils.data.DataLoader(
+            self.valid_set, batch_size=self.conf.valid.batch_size,
+            collate_fn=functools.partial(collate_captions, pad_id=self.tokenizer.pad_id))
+        nll = tokens = 0.0
+        for batch in loader:
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            n, c = self.module(batch["feats"], batch["feat_mask"], batch["labels"], reduce=False)
+            nll, tokens = nll + float(n), tokens + float(c)
+        valid_loss = nll / max(1.0, tokens)
+        if self.conf.valid.metric == "loss":
+            return valid_loss, valid_loss
+        return valid_loss, self._valid_cider()
+
+    def _valid_cider(self) -> float:
+        clips = sorted(self.valid_refs)
+        if self.conf.valid.max_clips > 0:
+            clips = clips[: self.conf.valid.max_clips]
+        data = ClipDataset(clips, self.valid_feats, self.conf.downsample)
+        loader = torch.utils.data.DataLoader(data, batch_size=self.conf.valid.batch_size,
+                                             collate_fn=collate_clips)
+        hyps = {}
+        for ids, feats, lengths in loader:
+            caps = decode_batch(self.module, self.tokenizer, feats, lengths,
+                                self.conf.valid.beam, self.conf.valid.max_length)
+            hyps.update(zip(ids, caps))
+        return cider_d_score([hyps[c] for c in clips], [self.valid_refs[c] for c in clips])
+
+    # ---- bookkeeping -------------------------------------------------------------
+    def end_epoch(self, epoch: int, train_loss: float) -> None:
+        valid_loss, metric = self.validate()
+        s = self.state
+        row = {"epoch": epoch, "step": s["step"], "train_loss": train_loss,
+               "valid_loss": valid_loss, "valid_metric": metric,
+               "metric": self.conf.valid.metric, "lr": self.scheduler.get_last_lr()[0],
+               "time_s": round(s["epoch_time"], 3)}
+        s["history"] = [h for h in s["history"] if h["epoch"] < epoch] + [row]
+        logger.info("epoch %d done: train_loss %.4f valid_loss %.4f valid_%s %.4f (%.1f s)",
+                    epoch, train_loss, valid_loss, row["metric"], metric, row["time_s"])
+        higher = self.conf.valid.metric != "loss"
+        scored = [{"epoch": h["epoch"], "score": h["valid_metric"]} for h in s["history"]]
+        best = ckpt.update_nbest(self.ckpt_dir, self.module.state_dict(), epoch, metric,
+                                 self.conf.valid.keep_nbest, higher, scored)
+        if best["epoch"] == epoch:
+            ckpt.save_atomic({"model": self.module.state_dict(), "epoch": epoch,
+                              "score": metric, "metric": row["metric"]},
+                             self.exp_dir / "best.pt")
+        self.write_metrics()
+        s.update(epoch=epoch + 1, batch=0, nll=0.0, tokens=0.0, epoch_time=0.0)
+
+    def write_metrics(self) -> None:
+        rows = self.state["history"]
+        tmp = self.exp_dir / "metrics.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        os.replace(tmp, self.exp_dir / "metrics.jsonl")
+        if rows:
+            plot_history(rows, self.exp_dir / "images", self.conf.valid.metric)
+
+    def fit(self) -> None:
+        epochs = self.conf.optim.epochs
+        while self.state["epoch"] <= epochs:
+            epoch = self.state["epoch"]
+            train_loss = self.train_epoch(epoch)
+            if self.dist.is_main:
+                self.end_epoch(epoch, train_loss)
+            else:
+                self.state.update(epoch=epoch + 1, batch=0, nll=0.0, tokens=0.0, epoch_time=0.0)
+            self.save_last()
+            barrier(self.dist)
+        logger.info("training finished: %d epochs, %d steps", epochs, self.state["step"])
+
+
+def is_finished(exp_dir, epochs: int) -> Optional[dict]:
+    """The last.pt training state if all `epochs` are done, else None."""
+    path = Path(exp_dir) / "checkpoints" / "last.pt"
+    if not path.is_file() or not (Path(exp_dir) / "best.pt").is_file():
+        return None
+    state = ckpt.load_checkpoint(path)["state"]
+    return state if state["epoch"] > epochs else None

@@ -1,0 +1,76 @@
+"""Benchmark statistics, memory sampling and the aac-benchmark CLI on a tiny model."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from aac.bin.benchmark import main
+from aac.model import ModelConf
+from aac.speed import PeakRss, SettingResult, count_changed, format_table, rtf_stats
+
+
+def test_rtf_stats_by_hand():
+    s = rtf_stats(durations=[10, 10, 5, 20], walls=[1, 2, 1, 10])  # RTF 10, 5, 5, 2
+    assert s["mean"] == pytest.approx(5.5)
+    assert s["median"] == pytest.approx(5.0)
+    assert s["p10"] == pytest.approx(2 + 0.3 * 3)  # numpy linear interpolation
+    assert s["throughput"] == pytest.approx(45 / 14)
+
+
+def test_peak_rss_sees_an_allocation():
+    with PeakRss() as idle:
+        pass
+    with PeakRss() as busy:
+        block = np.ones(80 * 2**20 // 8)  # 80 MiB, touched
+        block.sum()
+        del block
+    assert busy.peak - idle.peak > 60
+
+
+def test_table_ratio_and_changed_captions():
+    paper = SettingResult("paper", ["a", "b"], np.array([1.0, 1.0]), np.array([1.0, 1.0]), 100)
+    fast = SettingResult("fastest", ["a", "c"], np.array([0.5, 0.5]), np.array([0.1, 0.1]), 120)
+    table = format_table([paper, fast], durations=[10, 10])
+    assert count_changed(paper.captions, fast.captions) == 1
+    row = [c.strip() for c in table.splitlines()[3].split("|")[1:-1]]
+    assert row[0] == "fastest" and row[4] == f"{4 / 1.2:.2f}"  # 20 s/1.2 s vs 20 s/4 s
+    assert row[6:] == ["83", "17", "1/2"]
+
+
+@pytest.fixture
+def tiny_model_and_clips(tmp_path):
+    from aac.speed import make_random_exp_dir
+
+    torch.set_num_threads(1)
+    conf = ModelConf(d_model=32, decoder_layers=1, decoder_attention_heads=2,
+                     decoder_ffn_dim=64, dropout=0.0, attention_dropout=0.0, max_target_length=6)
+    exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=conf)
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = []
+    for i in range(4):
+        path = tmp_path / f"clip{i}.wav"
+        sf.write(path, rng.normal(0, 0.1, 4000 * (i + 1)).astype(np.float32), 16000)
+        lines.append(f"clip{i} {path}\n")
+    (data / "wav.scp").write_text("".join(lines))
+    return exp, data
+
+
+def test_cli_reports_both_settings_and_variants(tiny_model_and_clips, tmp_path, capsys):
+    exp, data = tiny_model_and_clips
+    rc = main([str(exp), "--data-dir", str(data), "--num-clips", "3", "--batch-size", "2",
+               "--quantize", "int8", "--dtype", "bfloat16", "--profile-clips", "1",
+               "--json", str(tmp_path / "bench.json")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    for name in ("| paper |", "| fastest |", "| fastest+int8 |", "| fastest+bfloat16 |"):
+        assert name in out
+    assert "fastest / paper throughput" in out and "Self CPU" in out and "GFLOP/s" in out
+    record = json.loads((tmp_path / "bench.json").read_text())
+    assert record["clips"] == 3 and record["audio_s"] == pytest.approx(1.5)
+    assert record["settings"]["paper"]["captions"] == record["settings"]["fastest"]["captions"]
+    assert record["matmul_gflops_fp32"] > 0

@@ -1,0 +1,127 @@
+"""The generic stage script routes: gating, skipping finished stages, options, job splits.
+
+Each `aac-*` entry point is replaced by a fake on PATH that records its arguments and
+creates the outputs the next stage needs, so only aac.sh's own behaviour is under test.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "egs2" / "TEMPLATE" / "aac1"
+
+FAKE = r"""#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$CALLS"
+out=""; prev=""
+for a in "$@"; do
+  case "$prev" in --output|--output-dir) out=$a;; esac
+  prev=$a
+done
+case "$(basename "$0")" in
+  aac-train-tokenizer) mkdir -p "$out"; touch "$out/tokenizer.model";;
+  aac-extract-feats|aac-merge-feats) mkdir -p "$(dirname "$out")"; touch "$out";;
+  aac-train|aac-merge-decodes|aac-score) mkdir -p "$out"; touch "$out/done";;
+  aac-decode) mkdir -p "$out"; touch "$out/text";;
+  aac-results) echo "| table |";;
+esac
+"""
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    rdir = tmp_path / "egs2" / "toy" / "aac1"
+    (rdir / "local").mkdir(parents=True)
+    (rdir / "conf").mkdir()
+    os.symlink(TEMPLATE / "aac.sh", rdir / "aac.sh")
+    os.symlink(ROOT / "utils", rdir / "utils")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for verb in ("train-tokenizer", "extract-feats", "merge-feats", "train", "decode",
+                 "merge-decodes", "score", "results"):
+        p = fake_bin / f"aac-{verb}"
+        p.write_text(FAKE)
+        p.chmod(0o755)
+    (rdir / "path.sh").write_text(f'export PATH="{fake_bin}:$PATH"\n')
+    (rdir / "cmd.sh").write_text('export train_cmd=utils/run.pl cuda_cmd=utils/run.pl decode_cmd=utils/run.pl\n')
+    data = (
+        "#!/usr/bin/env bash\necho local/data.sh >> \"$CALLS\"\n"
+        "for s in audiocaps_train audiocaps_val clotho_development clotho_validation clotho_evaluation; do\n"
+        "  mkdir -p data/$s; for i in 1 2 3 4 5; do echo \"clip$i /x/clip $i.wav\"; done > data/$s/wav.scp\n"
+        "  for i in 1 2 3 4 5; do echo \"clip$i 1.0\"; done > data/$s/utt2dur; done\n"
+    )
+    (rdir / "local" / "data.sh").write_text(data)
+    (rdir / "local" / "data.sh").chmod(0o755)
+    return rdir
+
+
+def run(recipe, *args, check=True):
+    env = dict(os.environ, CALLS=str(recipe / "calls.log"))
+    proc = subprocess.run(["./aac.sh", "--encoder", "logmel", *args], cwd=recipe, env=env,
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout + proc.stderr)
+    return proc
+
+
+def calls(recipe):
+    path = recipe / "calls.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    path.unlink(missing_ok=True)
+    return lines
+
+
+def test_stage_range_runs_exactly_those_stages(recipe):
+    out = run(recipe, "--stage", "1", "--stop_stage", "2").stdout
+    assert "Stage 1: data prep" in out and "Stage 2: tokenizer" in out and "Stage 3" not in out
+    got = calls(recipe)
+    assert got[0] == "local/data.sh" and got[1].startswith("aac-train-tokenizer")
+    assert "--text data/clotho_development/text --text data/audiocaps_train/text" in got[1]
+    assert len(got) == 2
+
+
+def test_finished_stage_is_skipped_unless_forced(recipe):
+    run(recipe, "--stop_stage", "1")
+    calls(recipe)
+    assert "done before, skipped" in run(recipe, "--stop_stage", "1").stdout
+    assert calls(recipe) == []
+    run(recipe, "--stop_stage", "1", "--force", "true")
+    assert calls(recipe) == ["local/data.sh"]
+
+
+def test_unknown_option_is_an_error(recipe):
+    proc = run(recipe, "--no_such_option", "3", check=False)
+    assert proc.returncode != 0 and "no_such_option" in proc.stderr
+    proc = run(recipe, "--downsample", "3", check=False)
+    assert proc.returncode != 0 and "--downsample must be 1, 2, 4 or 8" in proc.stdout
+
+
+def test_feature_stage_splits_into_nj_jobs_and_merges(recipe):
+    run(recipe, "--stop_stage", "3", "--nj", "2", "--skip_pretrain", "true",
+        "--test_sets", "clotho_evaluation")
+    got = [c for c in calls(recipe) if c.startswith("aac-")]
+    extracts = [c for c in got if c.startswith("aac-extract-feats")]
+    merges = [c for c in got if c.startswith("aac-merge-feats")]
+    assert len(extracts) == 2 * 3 and len(merges) == 3  # 3 sets without pre-training
+    assert any("--wav-scp dump/feats/logmel/clotho_evaluation/split2/wav.2.scp" in c for c in extracts)
+    split = recipe / "dump/feats/logmel/clotho_evaluation/split2"
+    keys = [line.split()[0] for f in sorted(split.glob("wav.*.scp")) for line in f.read_text().splitlines()]
+    assert sorted(keys) == [f"clip{i}" for i in range(1, 6)]
+
+
+def test_training_decoding_and_scoring_route_to_experiment_dirs(recipe):
+    run(recipe, "--stop_stage", "3", "--nj", "1")
+    calls(recipe)
+    out = run(recipe, "--stage", "4", "--downsample", "4").stdout
+    got = calls(recipe)
+    pre = next(c for c in got if c.startswith("aac-train") and "pretrain" in c)
+    fine = next(c for c in got if c.startswith("aac-train") and "finetune" in c)
+    assert "--output-dir exp/pretrain_logmel_ds4" in pre and "--override downsample=4" in pre
+    assert "--init-from exp/pretrain_logmel_ds4" in fine
+    assert any(c.startswith("aac-decode") and "--beam 4" in c for c in got)
+    assert any(c.startswith("aac-score") and "--constant-baseline data/clotho_development/text" in c
+               for c in got)
+    assert "| table |" in out
+    assert (recipe / "exp/finetune_logmel_ds4/RESULTS.md").read_text().strip() == "| table |"

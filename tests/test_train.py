@@ -1,0 +1,98 @@
+import json
+
+import pytest
+import torch
+
+from aac.bin.train import main as train_main
+from aac.config import ConfigError
+from aac.train.trainer import Trainer
+from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return make_experiment_inputs(tmp_path_factory.mktemp("data"))
+
+
+def weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_writes_experiment_dir(tmp_path, inputs):
+    cfg = write_yaml(tmp_path / "train.yaml", epochs=2)
+    out = tmp_path / "exp"
+    assert train_main(train_argv(inputs, cfg, out)) == 0
+    for name in ("config.yaml", "cmd.txt", "env.yaml", "tokenizer.model", "train.log",
+                 "metrics.jsonl", "best.pt", "checkpoints/last.pt", "images/loss.png",
+                 "images/valid_metric.png"):
+        assert (out / name).is_file(), name
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["train_loss"] < rows[0]["train_loss"]
+    assert set(rows[0]) >= {"train_loss", "valid_loss", "valid_metric", "lr", "time_s"}
+    config = (out / "config.yaml").read_text()
+    assert "enc_dim: 8" in config and "name: logmel" in config
+    assert "aac-train" in (out / "cmd.txt").read_text()
+    assert not list(out.rglob("*.tmp"))
+    best_epoch = max(rows, key=lambda r: r["valid_metric"])["epoch"]
+    assert torch.load(out / "best.pt", weights_only=False)["epoch"] == best_epoch
+    # a finished run returns without training again
+    before = (out / "checkpoints" / "last.pt").stat().st_mtime_ns
+    assert train_main(train_argv(inputs, cfg, out)) == 0
+    assert (out / "checkpoints" / "last.pt").stat().st_mtime_ns == before
+
+
+def test_resume_after_kill_gives_same_weights(tmp_path, inputs, monkeypatch):
+    cfg = write_yaml(tmp_path / "train.yaml", epochs=2, dropout=0.2)
+    extra = ["--override", "checkpoint_interval=3"]
+    train_main(train_argv(inputs, cfg, tmp_path / "full", *extra))
+
+    real_step, calls = Trainer._optimizer_step, {"n": 0}
+
+    def dying_step(self):
+        calls["n"] += 1
+        if calls["n"] == 11:  # epoch 2, after the step-9 checkpoint
+            raise KeyboardInterrupt("simulated kill")
+        real_step(self)
+
+    monkeypatch.setattr(Trainer, "_optimizer_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train_main(train_argv(inputs, cfg, tmp_path / "killed", *extra))
+    state = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=False)["state"]
+    assert (state["epoch"], state["step"]) == (2, 9)
+    monkeypatch.setattr(Trainer, "_optimizer_step", real_step)
+    train_main(train_argv(inputs, cfg, tmp_path / "killed", *extra))
+    assert same_weights(weights(tmp_path / "full/checkpoints/last.pt"),
+                        weights(tmp_path / "killed/checkpoints/last.pt"))
+    full = (tmp_path / "full/metrics.jsonl").read_text().splitlines()
+    resumed = (tmp_path / "killed/metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in full]
+    assert strip == [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in resumed]
+
+
+def test_init_from_loads_weights_and_checks_tokenizer(tmp_path, inputs):
+    cfg = write_yaml(tmp_path / "train.yaml", epochs=1)
+    train_main(train_argv(inputs, cfg, tmp_path / "pre"))
+    init = weights(tmp_path / "pre/best.pt")
+    cfg0 = tmp_path / "zero_lr.yaml"
+    cfg0.write_text(cfg.read_text().replace("lr: 0.005", "lr: 0.0"))
+    train_main(train_argv(inputs, cfg0, tmp_path / "ft", "--init-from", tmp_path / "pre"))
+    assert same_weights(init, weights(tmp_path / "ft/checkpoints/last.pt"))
+    (tmp_path / "pre/tokenizer.model").write_bytes(b"other")
+    with pytest.raises(ValueError, match="tokenizer"):
+        train_main(train_argv(inputs, cfg, tmp_path / "ft2", "--init-from", tmp_path / "pre"))
+
+
+def test_bad_config_is_an_error_naming_the_key(tmp_path, inputs):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("optim:\n  lrr: 0.1\n")
+    with pytest.raises(ConfigError, match="lrr"):
+        train_main(train_argv(inputs, cfg, tmp_path / "exp"))
+    cfg.write_text("downsample: 3\n")
+    with pytest.raises(ConfigError, match="downsample"):
+        train_main(train_argv(inputs, cfg, tmp_path / "exp"))
+    assert not (tmp_path / "exp" / "checkpoints").exists()
