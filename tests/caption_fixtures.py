@@ -71,7 +71,7 @@ model:
   attention_dropout: 0.0
   max_target_length: 12
 optim:
-  lr: 0.005
+  lr: 0.01
   warmup_steps: 2
   epochs: {epochs}
   batch_size: {batch_size}

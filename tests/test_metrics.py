@@ -167,3 +167,35 @@ def test_crashing_spice_is_reported_and_others_still_computed(tmp_path, java_lin
     scores = scoring.score_captions(CANDS, REFS, ["bleu_4", "cider_d", "spider"], str(cache))
     assert set(scores.corpus) == {"bleu_4", "cider_d"}
     assert "failed at run time" in scores.unavailable["spider"]
+
+
+def fake_hub_model(hub: Path, repo_id: str) -> None:
+    """The Hugging Face cache layout for one model (only config.json is checked)."""
+    base = hub / ("models--" + repo_id.replace("/", "--"))
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text("abc123")
+    (base / "snapshots" / "abc123").mkdir(parents=True)
+    (base / "snapshots" / "abc123" / "config.json").write_text("{}")
+
+
+def test_fense_assets_install_and_status(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+    import torch
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf_hub"))
+    cache = tmp_path / "cache"
+    status = assets.asset_status(cache)
+    assert "--fense-dir" in status["fer"] and "--fense-dir" in status["sbert"]
+    src = tmp_path / "fense_src"
+    (src / "hub").mkdir(parents=True)
+    torch.save({"model_type": "org/tiny-bert", "num_classes": 6, "state_dict": {}},
+               src / assets.ECHECKER_CKPT)
+    fake_hub_model(src / "hub", assets.SBERT_REPO)
+    assets.install_fense(cache, src)
+    status = assets.asset_status(cache)
+    assert status["sbert"] is None
+    assert "org/tiny-bert" in status["fer"]  # checkpoint there, its text model is not
+    fake_hub_model(Path(hf_constants.HF_HUB_CACHE), "org/tiny-bert")
+    assert assets.asset_status(cache)["fer"] is None
+    with pytest.raises(assets.AssetError, match=assets.ECHECKER_CKPT):
+        assets.install_fense(cache, tmp_path)

@@ -82,6 +82,7 @@ def test_constant_baseline_and_environment_block(exps, capsys):
     assert "Best constant caption for bart_pann/decode_beam4: 'rain falls', CIDEr-D 0.081" in out
     assert "bart_pann: date 2024-05-01T10:00:00+00:00, git abc123def456" in out
     assert 'java (scoring): openjdk version "17.0.15"' in out
+    assert "None" not in out
     assert out.index("## audiocaps_test") < out.index("## clotho_evaluation")  # every set found
 
 

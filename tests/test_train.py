@@ -79,7 +79,7 @@ def test_init_from_loads_weights_and_checks_tokenizer(tmp_path, inputs):
     train_main(train_argv(inputs, cfg, tmp_path / "pre"))
     init = weights(tmp_path / "pre/best.pt")
     cfg0 = tmp_path / "zero_lr.yaml"
-    cfg0.write_text(cfg.read_text().replace("lr: 0.005", "lr: 0.0"))
+    cfg0.write_text(cfg.read_text().replace("lr: 0.01", "lr: 0.0"))
     train_main(train_argv(inputs, cfg0, tmp_path / "ft", "--init-from", tmp_path / "pre"))
     assert same_weights(init, weights(tmp_path / "ft/checkpoints/last.pt"))
     (tmp_path / "pre/tokenizer.model").write_bytes(b"other")

@@ -10,7 +10,6 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
 
 from aac.decode import decode_audio, decode_features, rtf_summary, select_clips, timings_to_rtf, write_outputs
 from aac.inference import load_model_from_expdir
@@ -41,7 +40,6 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    torch.set_grad_enabled(False)
     data_dir, out_dir = Path(args.data_dir), Path(args.output_dir)
     durations = select_clips(data_dir, args.keys)
     loaded = load_model_from_expdir(args.exp_dir, args.checkpoint, args.device)

@@ -1,6 +1,6 @@
 """Generate the synthetic mini corpus in the Clotho v2.1 and AudioCaps v1 layouts.
 
-    aac-make-mini-corpus --output-dir downloads/mini --seed 0
+Usage: aac-make-mini-corpus --output-dir downloads/mini --seed 0
 
 Reads nothing. Writes under --output-dir:
   CLOTHO_v2.1/clotho_audio_files/{development,validation,evaluation}/*.wav (44.1 kHz),

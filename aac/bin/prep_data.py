@@ -1,6 +1,6 @@
 """Stage 1: corpus CSVs + audio folders -> Kaldi-style data directories.
 
-    aac-prep-data --corpus clotho --root /data/corpora --output-dir data [--download]
+Usage: aac-prep-data --corpus clotho --root /data/corpora --output-dir data [--download]
 
 Reads (aac-datasets layout under --root):
   clotho:    CLOTHO_v2.1/clotho_audio_files/<split>/*.wav,
@@ -11,7 +11,7 @@ Writes data/<corpus>_<split>/{wav.scp,utt2dur,text_spk1..5} for every split, plu
 (one line per caption, `<clip_id>#<k>`) for the training split. Rows with missing or
 unreadable audio and malformed CSV rows are skipped with a count; a missing CSV is an error.
 
-    aac-prep-data --utt2dur-for data/myset
+Usage: aac-prep-data --utt2dur-for data/myset
 (re)writes utt2dur for an existing wav.scp (paths, `... |` pipes, `file.ark:offset`).
 """
 

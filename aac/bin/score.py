@@ -11,6 +11,7 @@ unavailable (with the install command); the others are still computed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,14 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads HYP_TEXT and DATA_DIR/text_spk1..5 (and TRAIN_TEXT with "
         "--constant-baseline). Writes DIR/scores.json and DIR/per_clip.csv.",
     )
-    p.add_argument("--hyp", required=True, type=Path, help="HYP_TEXT: `clip_id caption` lines")
-    p.add_argument("--ref-dir", required=True, type=Path, help="DATA_DIR with text_spk1..5")
-    p.add_argument("--output-dir", required=True, type=Path, help="DIR for scores.json, per_clip.csv")
+    p.add_argument("--hyp", required=True, type=Path, metavar="HYP_TEXT", help="HYP_TEXT: `clip_id caption` lines")
+    p.add_argument("--ref-dir", required=True, type=Path, metavar="DATA_DIR", help="DATA_DIR with text_spk1..5")
+    p.add_argument("--output-dir", required=True, type=Path, metavar="DIR", help="DIR for scores.json, per_clip.csv")
     p.add_argument("--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS,
                    metavar="METRIC", help=f"subset of: {' '.join(ALL_METRICS)} (default: all)")
     p.add_argument("--constant-baseline", type=Path, metavar="TRAIN_TEXT",
                    help="training `text` (`clip#k caption`): also score the best constant caption")
-    p.add_argument("--constant-top", type=int, default=50,
+    p.add_argument("--constant-top", type=int, default=50, metavar="N",
                    help="most frequent training captions tried as constants (default 50)")
     p.add_argument("--cache-dir", help=f"metric assets (default: ${assets.CACHE_ENV} or aac-metrics' default)")
     p.add_argument("--java", help=f"java executable (default: ${assets.JAVA_ENV} or java)")
@@ -61,6 +62,7 @@ def run_baseline(args, scores) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # scoring never downloads; the installer does
     try:
         refs = read_references(args.ref_dir)
         clip_ids = list(refs)

@@ -169,7 +169,10 @@ def _fer_reason(cache: Path, fix: str) -> Optional[str]:
     ckpt = cache / FENSE_DATA / ECHECKER_CKPT
     if not ckpt.is_file():
         return f"fluency-error checkpoint {ckpt} missing; {fix} --fense-dir DIR"
-    model_type = echecker_model_type(cache)
+    try:
+        model_type = echecker_model_type(cache)
+    except Exception as err:  # noqa: BLE001 -- a truncated or foreign checkpoint
+        return f"cannot read {ckpt}: {err}; {fix} --fense-dir DIR"
     if not (os.path.isdir(model_type) or hf_model_cached(model_type)):
         return f"text model {model_type} of {ckpt.name} not in the Hugging Face cache; {fix} --fense-dir DIR"
     return None

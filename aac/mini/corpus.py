@@ -200,7 +200,9 @@ def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_in
 
 
 def _signature(conf: MiniConf) -> str:
-    return json.dumps({"format": FORMAT_VERSION, **asdict(conf)}, sort_keys=True)
+    data = asdict(conf)
+    data["corpora"] = sorted(data["corpora"])
+    return json.dumps({"format": FORMAT_VERSION, **data}, sort_keys=True)
 
 
 def is_complete(root: Path, conf: MiniConf) -> bool:

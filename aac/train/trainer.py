@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 from tqdm import tqdm
 
-from aac.dataset import ClipDataset, collate_captions, collate_clips, length_sorted_batches
+from aac.dataset import ClipDataset, collate_captions, collate_clips
 from aac.inference import decode_batch
 from aac.text import normalize_caption
 from aac.train import checkpoints as ckpt

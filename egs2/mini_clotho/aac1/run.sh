@@ -8,7 +8,7 @@ set -euo pipefail
     --train_set clotho_development --valid_set clotho_validation \
     --test_sets "clotho_evaluation" \
     --encoder logmel \
-    --token_vocab_size 200 \
+    --token_vocab_size 150 \
     --pretrain_config conf/pretrain.yaml --finetune_config conf/finetune.yaml \
     --beam 4 --nj 2 --decode_nj 2 \
     "$@"

@@ -1,0 +1,113 @@
+import json
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from aac.bin.decode import main as decode_main
+from aac.bin.merge_decodes import main as merge_main
+from aac.bin.train import main as train_main
+from aac.datadir import read_kaldi_text
+from caption_fixtures import make_experiment_inputs, make_set, train_argv, write_feats, write_yaml
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dec")
+    inputs = make_experiment_inputs(root)
+    cfg = write_yaml(root / "train.yaml", epochs=12)
+    train_main(train_argv(inputs, cfg, root / "exp"))
+    test_data, test_feats = make_set(root, "test", 7, seed=5, training=False)
+    return root, test_data, test_feats
+
+
+def decode(root, data, feats, out, *extra):
+    decode_main(["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--feats", str(feats),
+                 "--output-dir", str(out), *map(str, extra)])
+    return read_kaldi_text(out / "text"), json.loads((out / "rtf.json").read_text())
+
+
+def test_decode_writes_sorted_text_and_rtf(trained):
+    root, data, feats = trained
+    text, rtf = decode(root, data, feats, root / "d1", "--batch-size", 3)
+    assert list(text) == sorted(text) and len(text) == 7
+    assert rtf["mode"] == "features" and len(rtf["warmup_clips"]) == 3
+    assert len(rtf["per_clip"]) == 4 and set(rtf["per_clip"]).isdisjoint(rtf["warmup_clips"])
+    assert rtf["p10"] <= rtf["median"] and rtf["mean"] > 0
+
+
+def test_batched_equals_one_at_a_time(trained):
+    root, data, feats = trained
+    batched, _ = decode(root, data, feats, root / "b", "--batch-size", 7)
+    single, _ = decode(root, data, feats, root / "s", "--batch-size", 1)
+    assert batched == single
+    assert len(set(batched.values())) > 1  # a model that says one thing would prove nothing
+
+
+def test_keys_parts_merge_to_single_job(trained, tmp_path):
+    root, data, feats = trained
+    whole, _ = decode(root, data, feats, tmp_path / "all", "--batch-size", 2)
+    ids = sorted(whole)
+    parts = []
+    for i, chunk in enumerate([ids[:3], ids[3:]]):
+        keys = tmp_path / f"keys{i}"
+        keys.write_text("".join(f"{k}\n" for k in chunk))
+        parts.append(tmp_path / f"part{i}")
+        decode(root, data, feats, parts[-1], "--batch-size", 2, "--keys", keys)
+    merge_main(["--output-dir", str(tmp_path / "merged"), *map(str, parts)])
+    assert (tmp_path / "merged/text").read_text() == (tmp_path / "all/text").read_text()
+    merged = json.loads((tmp_path / "merged/rtf.json").read_text())
+    assert len(merged["per_clip"]) + len(merged["warmup_clips"]) == len(ids)
+    with pytest.raises(ValueError, match="also in another part"):
+        merge_main(["--output-dir", str(tmp_path / "dup"), str(parts[0]), str(parts[0])])
+
+
+def test_unknown_key_is_an_error(trained, tmp_path):
+    root, data, feats = trained
+    keys = tmp_path / "keys"
+    keys.write_text("no_such_clip\n")
+    with pytest.raises(ValueError, match="no_such_clip"):
+        decode(root, data, feats, tmp_path / "x", "--keys", keys)
+
+
+def test_from_audio_runs_the_encoder(tmp_path):
+    """A logmel experiment decoded from wav.scp (features must fit the model's enc_dim)."""
+    from aac.encoders import build_encoder
+    from aac.inference import load_model_from_expdir
+
+    enc = build_encoder("logmel")
+    rate = enc.sample_rate
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    lines, durs = [], []
+    for i, seconds in enumerate([1.0, 0.5, 2.0]):
+        path = tmp_path / f"clip {i}.wav"
+        sf.write(path, 0.1 * rng.standard_normal(int(seconds * rate)), rate)
+        lines.append(f"c{i} {path}\n")
+        durs.append(f"c{i} {seconds}\n")
+    (data / "wav.scp").write_text("".join(lines))
+    (data / "utt2dur").write_text("".join(durs))
+    root = tmp_path / "exp_root"
+    wave = torch.zeros(1, rate)
+    feats, _ = enc(wave, torch.tensor([rate]))
+    dim = feats.shape[-1]
+    attrs = {"encoder": "logmel", "checkpoint": "", "checkpoint_sha256": "", "random_init": False,
+             "sample_rate": rate, "frame_rate": 0.0, "downsample": 1, "dim": dim,
+             "dtype": "float32"}
+    inputs = make_experiment_inputs(root)
+    for key in ("train_feats", "valid_feats"):  # widen the 8-dim fixture features to dim
+        with h5py.File(inputs[key], "r") as f:
+            clips = {k: np.tile(f[k][()], (1, dim // 8 + 1))[:, :dim] for k in f}
+        write_feats(inputs[key], clips, attrs)
+    cfg = write_yaml(root / "train.yaml", epochs=1)
+    train_main(train_argv(inputs, cfg, root / "exp"))
+    out = tmp_path / "dec"
+    decode_main(["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--from-audio",
+                 "--output-dir", str(out), "--batch-size", "1"])
+    rtf = json.loads((out / "rtf.json").read_text())
+    assert sorted(read_kaldi_text(out / "text")) == ["c0", "c1", "c2"]
+    assert rtf["mode"] == "audio" and len(rtf["per_clip"]) == 2
+    assert load_model_from_expdir(root / "exp").encoder_info["name"] == "logmel"

@@ -1,0 +1,99 @@
+"""Registry, frame striding, logmel, checkpoint safety and error messages."""
+
+import argparse
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from aac.config import ConfigError
+from aac.encoders import ENCODERS, CheckpointError, build_encoder, downsample_frames
+
+
+def test_registry_names():
+    assert {"pann_cnn14", "pann_cnn14_16k", "dcase23_cnn14", "beats", "logmel"} <= set(ENCODERS)
+    with pytest.raises(ValueError, match="unknown encoder"):
+        build_encoder("nope")
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 8])
+def test_downsample_frames(k):
+    feats = torch.arange(2 * 9 * 3, dtype=torch.float).view(2, 9, 3)
+    out, lengths = downsample_frames(feats, torch.tensor([9, 5]), k)
+    assert torch.equal(out, feats[:, ::k])
+    assert lengths.tolist() == [-(-9 // k), -(-5 // k)]
+
+
+def test_downsample_rejects_other_factors():
+    with pytest.raises(ValueError):
+        downsample_frames(torch.zeros(1, 4, 2), torch.tensor([4]), 3)
+
+
+def test_weights_need_checkpoint_or_explicit_random_init(caplog):
+    with pytest.raises(ConfigError, match="needs --checkpoint"):
+        build_encoder("beats")
+    with caplog.at_level(logging.WARNING):
+        enc = build_encoder("pann_cnn14_16k", random_init=True)
+    assert enc.random_init and enc.checkpoint_sha256 is None
+    assert "RANDOM INIT" in caplog.text
+    with pytest.raises(ConfigError, match="no weights"):
+        build_encoder("logmel", checkpoint="x.pt")
+
+
+def test_logmel_shapes_batch_invariance_and_content():
+    enc = build_encoder("logmel")
+    assert (enc.sample_rate, enc.frame_rate, enc.output_dim) == (16000, 25.0, 64)
+    t = torch.arange(16000) / 16000
+    low, high = torch.sin(2 * np.pi * 500 * t) * 0.5, torch.sin(2 * np.pi * 4000 * t)[:12000] * 0.5
+    batch = torch.nn.utils.rnn.pad_sequence([low, high], batch_first=True)
+    feats, n = enc(batch, torch.tensor([16000, 12000]))
+    alone, m = enc(high[None])
+    assert n.tolist() == [enc.num_frames(16000), enc.num_frames(12000)] == [24, 18]
+    torch.testing.assert_close(feats[1, :18], alone[0])
+    # The tone's mel bin dominates: events are visible in the features.
+    assert feats[0, :24].mean(0).argmax() < feats[1, :18].mean(0).argmax()
+    deltas = build_encoder("logmel", conf={"deltas": True})
+    assert deltas(low[None])[0].shape == (1, 24, 128)
+    with pytest.raises(ConfigError, match="unknown key"):
+        build_encoder("logmel", conf={"nmels": 3})
+
+
+def test_short_clip_is_padded():
+    enc = build_encoder("logmel")
+    feats, n = enc(torch.ones(1, 100) * 0.1)
+    assert n.tolist() == [1] and feats.shape == (1, 1, 64)
+
+
+def _logmel_free_model_state():
+    return build_encoder("pann_cnn14_16k", random_init=True).state_dict()
+
+
+def test_untrusted_pickle_needs_trust_flag(tmp_path):
+    state = {"model": _logmel_free_model_state(), "args": argparse.Namespace(lr=1)}
+    path = tmp_path / "pickled.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"pickled\.pth.*--trust-checkpoint"):
+        build_encoder("pann_cnn14_16k", checkpoint=str(path))
+    enc = build_encoder("pann_cnn14_16k", checkpoint=str(path), trust_checkpoint=True)
+    assert not enc.random_init
+
+
+def test_truncated_and_wrong_files_name_file_and_key(tmp_path):
+    good = tmp_path / "good.pth"
+    torch.save({"model": _logmel_free_model_state()}, good)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[:100000])
+    with pytest.raises(CheckpointError, match=r"truncated\.pth: cannot read checkpoint"):
+        build_encoder("pann_cnn14_16k", checkpoint=str(truncated))
+    state = _logmel_free_model_state()
+    del state["bn0.weight"]
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"model": state}, wrong)
+    with pytest.raises(CheckpointError, match=r"wrong\.pth.*'bn0\.weight' \(64,\) is missing"):
+        build_encoder("pann_cnn14_16k", checkpoint=str(wrong))
+    torch.save({"weights": state}, wrong)
+    with pytest.raises(CheckpointError, match=r"wrong\.pth.*'model'"):
+        build_encoder("pann_cnn14_16k", checkpoint=str(wrong))
+    with pytest.raises(CheckpointError, match="not found"):
+        build_encoder("beats", checkpoint=str(tmp_path / "missing.pt"))

@@ -1,0 +1,116 @@
+"""aac-extract-feats / aac-merge-feats end to end on tiny synthetic clips."""
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+
+from aac.bin import extract_feats, merge_feats
+from aac.features import FeatureReader
+from aac.features import extract as extract_mod
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    audio = tmp_path / "audio dir"
+    audio.mkdir()
+    rng = np.random.default_rng(0)
+    lines = []
+    for i, seconds in enumerate([1.0, 0.6, 1.4, 0.8, 0.03]):  # the last is shorter than min_samples
+        path = audio / f"clip {i}.wav"
+        rate = 22050 if i == 2 else 16000  # one clip needs resampling
+        stereo = rng.standard_normal((int(rate * seconds), 2)).astype(np.float32) * 0.1
+        sf.write(path, stereo, rate)
+        lines.append(f"c{i} {path}")
+    (audio / "broken.wav").write_bytes(b"RIFF not audio")
+    lines.append(f"c5 {audio / 'broken.wav'}")
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "wav.scp").write_text("\n".join(lines) + "\n")
+    return d
+
+
+def run(data_dir, out, *extra):
+    return extract_feats.main(["--encoder", "logmel", "--data-dir", str(data_dir), "--output", str(out),
+                               "--batch-size", "2", *extra])
+
+
+def test_extract_skips_pads_and_records(data_dir, tmp_path, caplog, capsys):
+    out = tmp_path / "feats.h5"
+    assert run(data_dir, out, "--downsample", "2") == 0
+    r = FeatureReader(out)
+    assert r.keys() == ["c0", "c1", "c2", "c3", "c4"]
+    assert r["c0"].shape == (12, 64) and r["c0"].dtype == np.float32  # 24 frames at 25 Hz, every 2nd kept
+    assert r.attrs["downsample"] == 2 and r.attrs["frame_rate"] == 12.5
+    assert r.attrs["num_skipped"] == 1 and r.attrs["num_padded"] == 1 and r.attrs["random_init"] is False
+    assert "skipping c5" in caplog.text and "broken.wav" in caplog.text  # reason per clip
+    assert "5 written, 0 resumed, 1 padded, 1 skipped" in capsys.readouterr().out
+
+
+def test_split_jobs_merge_equal_single_run(data_dir, tmp_path):
+    single = tmp_path / "single.h5"
+    assert run(data_dir, single) == 0
+    lines = (data_dir / "wav.scp").read_text().splitlines()
+    parts = []
+    for j, chunk in enumerate([lines[:3], lines[3:]]):
+        scp = tmp_path / f"wav.{j}.scp"
+        scp.write_text("\n".join(chunk) + "\n")
+        parts.append(tmp_path / f"feats.{j}.h5")
+        assert run(data_dir, parts[-1], "--wav-scp", str(scp)) == 0
+    merged = tmp_path / "merged.h5"
+    assert merge_feats.main(["--output", str(merged), *map(str, parts)]) == 0
+    with h5py.File(single, "r") as a, h5py.File(merged, "r") as b:
+        assert dict(a.attrs) == dict(b.attrs)
+        assert sorted(a) == sorted(b)
+        assert all(a[k][()].tobytes() == b[k][()].tobytes() for k in a)
+
+
+def test_resume_after_interruption(data_dir, tmp_path, monkeypatch):
+    full = tmp_path / "full.h5"
+    assert run(data_dir, full) == 0
+    out = tmp_path / "feats.h5"
+    real, calls = extract_mod._encode, []
+
+    def dying(*args, **kwargs):
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # killed during the second batch
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract_mod, "_encode", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run(data_dir, out)
+    assert not out.exists()
+    with h5py.File(str(out) + ".partial", "r") as h5:
+        done = sorted(h5.keys())
+    assert len(done) == 2
+    monkeypatch.setattr(extract_mod, "_encode", real)
+    assert run(data_dir, out) == 0
+    a, b = FeatureReader(full), FeatureReader(out)
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a.keys())
+
+
+def test_all_failed_exits_nonzero(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text(f"x {tmp_path / 'missing.wav'}\n")
+    out = tmp_path / "f.h5"
+    assert run(d, out) == 1
+    assert not out.exists() and not (tmp_path / "f.h5.partial").exists()
+
+
+def test_random_init_flagged_in_attrs(data_dir, tmp_path):
+    (data_dir / "wav.scp").write_text((data_dir / "wav.scp").read_text().splitlines()[1] + "\n")
+    out = tmp_path / "r.h5"
+    rc = extract_feats.main(["--encoder", "pann_cnn14_16k", "--random-init", "--data-dir", str(data_dir),
+                             "--output", str(out), "--dtype", "float16"])
+    assert rc == 0
+    r = FeatureReader(out)
+    assert r.attrs["random_init"] is True and "RANDOM INIT" in r.attrs["warning"]
+    assert r["c1"].dtype == np.float16 and r["c1"].shape[1] == 2048
+
+
+def test_missing_checkpoint_flag_is_an_error(data_dir, tmp_path):
+    assert extract_feats.main(["--encoder", "beats", "--data-dir", str(data_dir),
+                               "--output", str(tmp_path / "x.h5")]) == 2
