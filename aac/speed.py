@@ -182,6 +182,19 @@ SPEED_CAPTIONS = (
 )
 
 
+def speed_corpus(vocab_size: int, seed: int = 0) -> list:
+    """Sentences with enough distinct words for a `vocab_size` SentencePiece model.
+
+    A real caption vocabulary (~5000 pieces) sets the cost of the output layer and of
+    beam search's top-k, so a speed model needs one; pseudo-words provide it offline.
+    """
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = sorted({"".join(rng.choice(letters, rng.integers(3, 10))) for _ in range(vocab_size)})
+    extra = [" ".join(rng.choice(words, 10)) for _ in range(max(0, vocab_size // 2))]
+    return list(SPEED_CAPTIONS) + extra
+
+
 def make_random_exp_dir(exp_dir, encoder: str = "logmel", model_conf=None,
                         random_init: bool = True, vocab_size: int = 64, seed: int = 0,
                         weight_scale: float = 10.0):
@@ -209,7 +222,7 @@ def make_random_exp_dir(exp_dir, encoder: str = "logmel", model_conf=None,
     enc = build_encoder(encoder, random_init=random_init and encoder != "logmel")
     with tempfile.TemporaryDirectory() as tmp:
         text = Path(tmp) / "text"
-        text.write_text("".join(f"c{i} {c}\n" for i, c in enumerate(SPEED_CAPTIONS)))
+        text.write_text("".join(f"c{i} {c}\n" for i, c in enumerate(speed_corpus(vocab_size))))
         train_tokenizer([text], exp_dir, vocab_size=vocab_size)
     tok = CaptionTokenizer(exp_dir / "tokenizer.model")
     model_conf = model_conf or ModelConf()

@@ -33,6 +33,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-clips", type=int, default=20, help="clips measured (default 20)")
     p.add_argument("--batch-size", type=int, default=16, help="fastest setting batch (default 16)")
     p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--max-length", type=int, help="caption tokens (default: the model's)")
     p.add_argument("--checkpoint", help="encoder checkpoint (SHA-256 checked)")
     p.add_argument("--quantize", choices=("int8",), help="add a dynamic int8 row (CPU)")
     p.add_argument("--dtype", choices=("bfloat16",), help="add a bfloat16 autocast row")
@@ -88,7 +89,6 @@ def floor_report(captioner, waves, fast) -> dict:
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
     args = get_parser().parse_args(None if argv is None else list(argv))
-    import numpy as np
     import torch
 
     from aac.captioner import Captioner
@@ -98,7 +98,8 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     # 1. model and clips (loading excluded from every timing)
     captioner = Captioner.from_pretrained(args.model, encoder_checkpoint=args.checkpoint,
-                                          beam=args.beam, batch_size=args.batch_size)
+                                          beam=args.beam, batch_size=args.batch_size,
+                                          max_length=args.max_length)
     waves = [captioner.load_wave(s) for s in load_clips(args.data_dir, args.num_clips)]
     if len(waves) < 2:
         print(f"aac-benchmark: {args.data_dir}: need at least 2 clips", file=sys.stderr)
