@@ -18,6 +18,8 @@ Unreadable clips become results with an `error` and never stop the others.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import tempfile
 import time
@@ -78,14 +80,14 @@ class Captioner:
     def __init__(self, loaded, encoder, device: str = "cpu", beam: int = 4, batch_size: int = 8,
                  max_length: Optional[int] = None, dtype: str = "float32",
                  workdir: Optional[tempfile.TemporaryDirectory] = None):
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.loaded, self.encoder, self.device = loaded, encoder, device
-        self.beam, self.batch_size, self.max_length, self.dtype = beam, batch_size, max_length, dtype
+        self.beam, self.batch_size, self.max_length = beam, batch_size, max_length
         self.enc_info = dict(loaded.encoder_info)
         # False gives plain torch.no_grad(), as a research script would (the paper setting).
         self.inference_mode = True
         self._workdir = workdir  # keeps an unpacked model alive as long as the Captioner
+        self.dtype = "float32"
+        self.set_dtype(dtype)
 
     @classmethod
     def from_pretrained(cls, path, device: str = "cpu", encoder_checkpoint=None,
@@ -131,6 +133,37 @@ class Captioner:
             warnings.simplefilter("ignore")  # torch.ao deprecation notice, still functional
             self.loaded.model = quantize_dynamic(self.loaded.model, {torch.nn.Linear}, torch.qint8)
             self.encoder = quantize_dynamic(self.encoder, {torch.nn.Linear}, torch.qint8)
+
+    def variant(self, dtype: str = "float32", quantize: Optional[str] = None) -> "Captioner":
+        """A copy with its own model and encoder weights in another dtype / quantised."""
+        loaded = dataclasses.replace(self.loaded, model=copy.deepcopy(self.loaded.model))
+        other = Captioner(loaded, copy.deepcopy(self.encoder), device=self.device,
+                          beam=self.beam, batch_size=self.batch_size,
+                          max_length=self.max_length, dtype=dtype, workdir=self._workdir)
+        if quantize:
+            other.quantize(quantize)
+        return other
+
+    def set_dtype(self, dtype: str) -> None:
+        """float32, or bfloat16: autocast with Linear/Conv weights stored in bf16.
+
+        Autocast re-casts frozen weights on every call (its cache only holds leaf tensors
+        that require grad): 20 decoding steps would cast the decoder 20 times. Casting the
+        same weights once up front gives the same numbers without that cost; norms,
+        embeddings and softmax stay as autocast runs them.
+        """
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        if dtype == self.dtype:
+            return
+        if self.dtype != "float32":
+            raise ValueError(f"cannot change dtype from {self.dtype} to {dtype}")
+        self.dtype = dtype
+
+        for module in list(self.loaded.model.modules()) + list(self.encoder.modules()):
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)):
+                for p in module.parameters(recurse=False):
+                    p.data = p.data.to(DTYPES[dtype])
 
     def _no_grad(self):
         return torch.inference_mode() if self.inference_mode else torch.no_grad()

@@ -13,6 +13,7 @@ used unchanged through this one adapter.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -37,6 +38,21 @@ class ModelConf:
     label_smoothing: float = 0.0
     input_layer_norm: bool = True  # LayerNorm after the projection: encoders differ in scale
     input_dropout: float = 0.0
+    # With 0 BART encoder layers nothing else tells the decoder where a frame is in time,
+    # and captions are about order ("a bell rings, then a dog barks"): add sinusoidal
+    # positions to the projected frames ("none" turns this off).
+    audio_positions: str = "sinusoidal"
+
+
+def sinusoidal_positions(length: int, dim: int, like: torch.Tensor) -> torch.Tensor:
+    """Transformer sine/cosine position table (length, dim), on `like`'s device and dtype."""
+    pos = torch.arange(length, device=like.device, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    freq = torch.exp(torch.arange(0, dim, 2, device=like.device, dtype=torch.float32)
+                     * (-math.log(10000.0) / dim))  # (dim/2,)
+    table = torch.zeros(length, dim, device=like.device, dtype=torch.float32)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
+    return table.to(like.dtype)
 
 
 class CaptionModel(nn.Module):
@@ -75,7 +91,10 @@ class CaptionModel(nn.Module):
         """(B, T, enc_dim), (B, T) bool -> BaseModelOutput with (B, T, d_model)."""
         from transformers.modeling_outputs import BaseModelOutput
 
-        hidden = self.input_dropout(self.input_norm(self.proj(feats)))  # (B, T, d_model)
+        hidden = self.input_norm(self.proj(feats))  # (B, T, d_model)
+        if self.conf.audio_positions == "sinusoidal":
+            hidden = hidden + sinusoidal_positions(hidden.size(1), hidden.size(2), hidden)
+        hidden = self.input_dropout(hidden)
         hidden = hidden * feat_mask.unsqueeze(-1).to(hidden.dtype)  # padded frames zeroed
         return BaseModelOutput(last_hidden_state=hidden)
 

@@ -66,3 +66,18 @@ def test_unused_encoder_parameters_frozen():
     enc = model.bart.model.encoder
     assert not enc.embed_positions.weight.requires_grad
     assert model.bart.model.shared.weight.requires_grad
+
+
+def test_audio_positions_make_the_model_order_sensitive():
+    feats, _, _ = batch()
+    mask = torch.ones(2, 5, dtype=torch.bool)
+
+    def order_blind(model):
+        # cross-attention is blind to frame order when reversing the frames only reverses
+        # the memory it attends to; positions are what let "then" be learnt
+        fwd = model.encode(feats, mask).last_hidden_state
+        rev = model.encode(feats.flip(1), mask).last_hidden_state
+        return torch.allclose(fwd, rev.flip(1), atol=1e-6)
+
+    assert order_blind(tiny_model(audio_positions="none").eval())
+    assert not order_blind(tiny_model(audio_positions="sinusoidal").eval())

@@ -96,3 +96,13 @@ def test_bad_config_is_an_error_naming_the_key(tmp_path, inputs):
     with pytest.raises(ConfigError, match="downsample"):
         train_main(train_argv(inputs, cfg, tmp_path / "exp"))
     assert not (tmp_path / "exp" / "checkpoints").exists()
+
+
+def test_resume_with_another_config_is_refused(tmp_path, inputs):
+    cfg = write_yaml(tmp_path / "train.yaml", epochs=1)
+    out = tmp_path / "exp"
+    assert train_main(train_argv(inputs, cfg, out)) == 0
+    with pytest.raises(ValueError, match=r"optim\.lr: 0\.01 -> 0\.5"):
+        train_main(train_argv(inputs, cfg, out, "--override", "optim.lr=0.5"))
+    # options that cannot change the result may differ
+    assert train_main(train_argv(inputs, cfg, out, "--override", "log_interval=7")) == 0

@@ -87,20 +87,23 @@ sub shell_quote {
     return "'$s'";
 }
 
+# CPUs this process may use. nproc alone would answer OMP_NUM_THREADS, which callers
+# often set to 1 for the tasks' sake.
 sub num_cpus {
-    my $n = `nproc 2>/dev/null`;
+    my $n = `env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null`;
     return ($n && $n =~ /^(\d+)/) ? $1 : 1;
 }
 
 # Paths of the task script and its status files: dir/q/<log base without JOB>.
 sub queue_paths {
-    my ($job) = @_;
+    my ($prog, $job) = @_;
     my $dir = dirname($job->{logfile});
     my $base = basename($job->{logfile});
     if (defined $job->{jobname}) { $base =~ s/\.?\Q$job->{jobname}\E//g; }
     $base =~ s/\.log$//;
     my $qdir = "$dir/q";
-    make_path($qdir);
+    make_path($qdir, {error => \my $err});
+    die "$prog: cannot create $qdir\n" if !-d $qdir;
     $qdir = abs_path($qdir);
     return ("$qdir/$base.sh", "$qdir/$base", $base);
 }
@@ -115,7 +118,7 @@ sub status_file { my ($prefix, $task) = @_; return "$prefix.$task.status"; }
 # it sources ./path.sh like Kaldi's queue scripts do.
 sub write_task_script {
     my ($prog, $job, $remote) = @_;
-    my ($script, $prefix) = queue_paths($job);
+    my ($script, $prefix) = queue_paths($prog, $job);
     my $threads = $job->{opts}{num_threads} // 1;
     my $name = $job->{jobname};
     my $subst = defined $name ? "cmd=\${cmd//$name/\$task}\nlog=\${log//$name/\$task}\n" : '';

@@ -26,7 +26,7 @@ from aac.train import distributed as D
 from aac.train.checkpoints import load_checkpoint
 from aac.train.conf import TrainConf, check_conf
 from aac.train.logs import setup_logging
-from aac.train.trainer import Trainer, is_finished
+from aac.train.trainer import Trainer, check_previous_run
 
 logger = logging.getLogger("aac.train")
 
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
         return D.relaunch(launch)
     dist = D.init_distributed(args.ngpu)
     conf = resolve_config(args)
-    if is_finished(args.output_dir, conf.optim.epochs):
+    if check_previous_run(args.output_dir, conf):
         print(f"{args.output_dir}: all {conf.optim.epochs} epochs done; nothing to do")
         return 0
     setup_logging(Path(args.output_dir) / "train.log", dist.is_main)

@@ -68,6 +68,7 @@ def check_conf(conf: TrainConf, source: str) -> None:
         (conf.valid.metric in ("cider_d", "loss"), "valid.metric must be cider_d or loss"),
         (m.d_model % m.decoder_attention_heads == 0,
          "model.d_model must be divisible by model.decoder_attention_heads"),
+        (m.audio_positions in ("sinusoidal", "none"), "model.audio_positions must be sinusoidal or none"),
         (o.warmup_ratio is None or 0 <= o.warmup_ratio < 1, "optim.warmup_ratio must be in [0, 1)"),
     ]
     for ok, message in checks:

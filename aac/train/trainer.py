@@ -10,6 +10,7 @@ Only rank 0 validates and writes files; the other ranks wait at a barrier.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -52,6 +53,25 @@ def cider_d_score(hyps: list, refs: list) -> float:
     return float(corpus["cider_d"])
 
 
+# Keys that may change between a run and its resumption without changing the result.
+RESUME_FREE_KEYS = ("num_workers", "log_interval", "checkpoint_interval", "tokenizer")
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list:
+    """['optim.lr: 0.001 -> 0.0002', ...] for keys whose values differ (free keys ignored)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        name = prefix + key
+        if name in RESUME_FREE_KEYS:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, name + ".")
+        elif a != b:
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
 class Trainer:
     def __init__(self, conf, model, train_set, valid_set, valid_refs: dict, valid_feats,
                  tokenizer, exp_dir, dist: DistInfo, sampler):
@@ -90,6 +110,7 @@ class Trainer:
             "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "state": dict(self.state), "rng": ckpt.rng_state(),
+            "config": dataclasses.asdict(self.conf),
         }, self.ckpt_dir / "last.pt")
 
     def resume(self) -> bool:
@@ -248,10 +269,20 @@ class Trainer:
         logger.info("training finished: %d epochs, %d steps", epochs, self.state["step"])
 
 
-def is_finished(exp_dir, epochs: int) -> Optional[dict]:
-    """The last.pt training state if all `epochs` are done, else None."""
+def check_previous_run(exp_dir, conf) -> bool:
+    """True when `exp_dir` already finished all epochs of `conf`.
+
+    A previous run made with another configuration is refused before anything is written,
+    so resuming can never mix two experiments in one directory.
+    """
     path = Path(exp_dir) / "checkpoints" / "last.pt"
-    if not path.is_file() or not (Path(exp_dir) / "best.pt").is_file():
-        return None
-    state = ckpt.load_checkpoint(path)["state"]
-    return state if state["epoch"] > epochs else None
+    if not path.is_file():
+        return False
+    saved = ckpt.load_checkpoint(path)
+    changed = config_changes(saved.get("config", {}), dataclasses.asdict(conf))
+    if changed:
+        raise ValueError(
+            f"{path} was trained with another configuration ({'; '.join(changed[:5])}): "
+            f"resuming would mix the two. Use a new --output-dir, or move {exp_dir} aside "
+            "(the recipe does this with --force true)")
+    return saved["state"]["epoch"] > conf.optim.epochs and (Path(exp_dir) / "best.pt").is_file()

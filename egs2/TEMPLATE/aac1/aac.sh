@@ -116,6 +116,11 @@ train_stage() {
     local n=$1 what=$2 config=$3 tset=$4 vset=$5 odir=$6; shift 6
     log "Stage ${n}: ${what}: ${datadir}/${tset} + $(feats_of "${tset}") -> ${odir}/ (log: ${odir}/logs/train.log)"
     if is_done "${odir}/.done"; then log "Stage ${n}: done before, skipped"; return 0; fi
+    if [ "${force}" = true ] && [ -d "${odir}" ]; then
+        # Redo from scratch, but never destroy an experiment: keep it beside the new one.
+        local old; old=${odir}.old-$(date '+%Y%m%d-%H%M%S')
+        mv "${odir}" "${old}"; log "Stage ${n}: --force: moved the previous run to ${old}"
+    fi
     mkdir -p "${odir}/logs"
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "${ngpu}" "${odir}/logs/train.log" \
