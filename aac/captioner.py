@@ -62,16 +62,13 @@ class CaptionResult:
 
 
 def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str):
-    from aac.encoders import build_encoder
+    from aac.inference import build_encoder_from_info
 
-    random_init = bool(enc_info.get("random_init", False))
-    if random_init:
+    if enc_info.get("random_init"):
         # build_encoder seeds random-init weights itself (the seed feature extraction used).
         warnings.warn(f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED: captions are "
                       "meaningless; such models are for speed measurements only")
-    enc = build_encoder(enc_info["name"], checkpoint=checkpoint, random_init=random_init,
-                        conf=enc_info.get("conf"))
-    return enc.to(device).eval()
+    return build_encoder_from_info({**enc_info, "checkpoint": checkpoint}, device=device)
 
 
 class Captioner:
@@ -185,17 +182,12 @@ class Captioner:
         The encoder batches only clips of identical length (no padding reaches it), so a
         clip's features do not depend on its batch-mates.
         """
-        from aac.encoders import downsample_frames
+        from aac.inference import encode_waves
 
-        lens = torch.tensor([len(w) for w in waves])
-        batch = torch.zeros(len(waves), int(lens.max()))  # (B, T)
-        for i, w in enumerate(waves):
-            batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+        tensors = [torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves]
         with self._no_grad(), self._autocast():
-            feats, flens = self.encoder(batch.to(self.device), lens)  # (B, T', D), (B,)
-            factor = int(self.enc_info.get("downsample") or 1)
-            feats, flens = downsample_frames(feats, flens, factor)
-        return [feats[i, : int(flens[i])].float() for i in range(len(waves))]
+            feats, lens = encode_waves(self.loaded, self.encoder, tensors)  # (B, T', D), (B,)
+        return [feats[i, : int(lens[i])].float() for i in range(len(waves))]
 
     def decode(self, feats: Sequence[torch.Tensor]) -> List[str]:
         """Captions for a batch of (T', D) features; one beam search over the whole batch."""

@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,52 @@ def test_task_script_is_executable_alone_for_rerunning_one_task(work):
     assert script.stat().st_mode & stat.S_IXUSR
     subprocess.run(["bash", str(script), "2"], cwd=work, check=True, timeout=30)
     assert "again 2" in (work / "log" / "r.2.log").read_text()
+
+
+def test_stopping_run_pl_stops_its_tasks(work):
+    proc = subprocess.Popen([str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log",
+                             "echo $BASHPID > pid.JOB; sleep 30"], cwd=work,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while not all((work / f"pid.{k}").exists() for k in (1, 2)) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.terminate()
+    assert proc.wait(timeout=10) == 1
+    assert "interrupted" in proc.stderr.read()
+    for k in (1, 2):
+        pid = int((work / f"pid.{k}").read_text())
+        for _ in range(50):
+            if not alive(pid):
+                break
+            time.sleep(0.1)
+        assert not alive(pid), f"task {k} still running"
+
+
+def alive(pid):
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("backend,expected", [
+    ("slurm.pl", "-A acct -x node7"), ("queue.pl", "-l hostname=b* -q long.q")])
+def test_single_dash_options_go_to_the_scheduler_as_they_are(work, backend, expected):
+    a, b, c, d = expected.split()
+    res = run(backend, a, b, c, d, "JOB=1:2", "log/p.JOB.log", "true", cwd=work)
+    assert res.returncode == 0, res.stderr
+    assert expected in " ".join(fake_args(work))
+    assert run("run.pl", a, b, "log/r.log", "true", cwd=work).returncode == 0
+
+
+def test_queue_task_that_never_reports_counts_as_failed(work):
+    # A qsub whose task 2 dies before its script can write a status file.
+    qsub = (work / "fakebin" / "qsub").read_text()
+    (work / "fakebin" / "qsub").write_text(qsub.replace(
+        'SGE_TASK_ID=$t bash', '[ $t = 2 ] && continue; SGE_TASK_ID=$t bash'))
+    res = run("queue.pl", "JOB=1:3", "log/n.JOB.log", "true", cwd=work)
+    assert res.returncode == 1
+    assert "log/n.2.log" in res.stderr and "without an exit status" in res.stderr
+    assert "log/n.1.log" not in res.stderr

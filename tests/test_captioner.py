@@ -33,7 +33,7 @@ def make_waves(n, seed=0):
 def tiny_exp(tmp_path_factory):
     torch.set_num_threads(1)
     return make_random_exp_dir(tmp_path_factory.mktemp("exp"), encoder="logmel",
-                               model_conf=TINY, seed=3)
+                               model_conf=TINY, seed=3, weight_scale=10)
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,18 @@ def test_not_a_model_path(tmp_path):
     (tmp_path / "model.txt").write_text("x")
     with pytest.raises(PackError, match="neither an experiment directory"):
         Captioner.from_pretrained(tmp_path / "model.txt")
+
+
+def test_bf16_and_int8_variants_leave_the_original_alone(captioner):
+    waves = make_waves(3)
+    ref = captioner.caption_waves(waves)
+    bf16 = captioner.variant(dtype="bfloat16")
+    assert bf16.loaded.model.proj.weight.dtype == torch.bfloat16
+    assert all(c for c in bf16.caption_waves(waves))
+    int8 = captioner.variant(quantize="int8")
+    assert "quantized" in type(int8.loaded.model.proj).__module__
+    assert all(c for c in int8.caption_waves(waves))
+    assert captioner.loaded.model.proj.weight.dtype == torch.float32
+    assert captioner.caption_waves(waves) == ref
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        captioner.variant(dtype="float16")

@@ -3,9 +3,11 @@ failure reports, resource mapping, and split feature caching equal to a run.pl r
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +145,37 @@ def test_feature_caching_through_slurm_array_equals_run_pl(tmp_path):
         np.testing.assert_array_equal(merged[key], single[key])
     assert merged_attrs.keys() == single_attrs.keys()
     assert os.path.getsize(tmp_path / "slurm" / "log" / "extract.2.log") > 0
+
+
+OURS = Path("/etc/slurm/slurm.conf").exists() and \
+    "utils/slurm_localhost.sh" in Path("/etc/slurm/slurm.conf").read_text()
+
+
+@pytest.mark.skipif(not OURS, reason="this Slurm was not started by utils/slurm_localhost.sh")
+def test_localhost_cluster_status_and_idempotent_start():
+    status = subprocess.run([str(UTILS / "slurm_localhost.sh"), "status"], capture_output=True,
+                            text=True, timeout=30)
+    assert status.returncode == 0, status.stdout
+    assert "slurmctld: running" in status.stdout and "gpu" in status.stdout
+    start = subprocess.run([str(UTILS / "slurm_localhost.sh"), "start"], capture_output=True,
+                           text=True, timeout=30)
+    assert start.returncode == 0 and "already running" in start.stderr
+
+
+def test_stopping_slurm_pl_cancels_its_job(tmp_path):
+    proc = subprocess.Popen([str(UTILS / "slurm.pl"), "--config", str(SLURM_CONF), "JOB=1:2",
+                             "log/s.JOB.log", "sleep 60"], cwd=tmp_path,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not (tmp_path / "log" / "s.2.log").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.terminate()
+    assert proc.wait(timeout=20) == 1
+    message = proc.stderr.read()
+    job_id = re.search(r"cancelled job (\d+)", message).group(1)
+    for _ in range(20):
+        queued = subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True)
+        if not queued.stdout.strip():
+            break
+        time.sleep(0.5)
+    assert queued.stdout.strip() == ""

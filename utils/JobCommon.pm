@@ -20,17 +20,24 @@ $SIG{__DIE__} = sub { die @_ if $^S; print STDERR $_[0]; exit 1; };
 
 # Parse the command line. Returns a hash:
 #   opts      {name => value}; option names have '-' turned into '_'
+#   raw       [-x, value, ...]: single-dash options, which Kaldi passes to the scheduler
+#             as they are (queue.pl -l hostname=b*); run.pl and ssh.pl ignore them
 #   jobname   e.g. "JOB" (undef for a single job)
 #   start,end task range (1,1 for a single job)
 #   logfile   log path, may contain the job name
 #   cmd       the command as one shell string
 sub parse_args {
     my ($prog, $usage, @argv) = @_;
-    my %opts;
-    while (@argv && $argv[0] =~ /^--/) {
+    my (%opts, @raw);
+    while (@argv && $argv[0] =~ /^-/) {
         my $arg = shift @argv;
         last if $arg eq '--';
         if ($arg eq '--help' || $arg eq '-h') { print $usage; exit 0; }
+        if ($arg !~ /^--/) {
+            die "$prog: option $arg needs a value\n$usage" unless @argv;
+            push @raw, $arg, shift @argv;
+            next;
+        }
         my ($name, $value);
         if ($arg =~ /^--([^=]+)=(.*)$/s) {
             ($name, $value) = ($1, $2);
@@ -42,7 +49,7 @@ sub parse_args {
         $name =~ s/-/_/g;
         $opts{$name} = $value;
     }
-    my %job = (opts => \%opts, jobname => undef, start => 1, end => 1);
+    my %job = (opts => \%opts, raw => \@raw, jobname => undef, start => 1, end => 1);
     if (@argv && $argv[0] =~ /^([A-Za-z_]\w*)=(\d+):(\d+)$/) {
         @job{qw(jobname start end)} = ($1, $2, $3);
         shift @argv;
@@ -101,6 +108,7 @@ sub queue_paths {
     my $base = basename($job->{logfile});
     if (defined $job->{jobname}) { $base =~ s/\.?\Q$job->{jobname}\E//g; }
     $base =~ s/\.log$//;
+    $base = 'job' if $base eq '';  # e.g. log/JOB.log
     my $qdir = "$dir/q";
     make_path($qdir, {error => \my $err});
     die "$prog: cannot create $qdir\n" if !-d $qdir;
@@ -169,12 +177,18 @@ sub run_pool {
     my ($tasks, $max, $start) = @_;
     my (%running, %status);
     my @queue = @$tasks;
+    # Killing the backend kills its tasks too, instead of leaving them running unseen.
+    local $SIG{TERM} = local $SIG{INT} = sub {
+        kill('TERM', map { -$_ } keys %running);
+        die basename($0) . ": interrupted; stopped " . scalar(keys %running) . " running task(s)\n";
+    };
     while (@queue || %running) {
         while (@queue && keys(%running) < $max) {
             my $task = shift @queue;
             my $pid = fork();
             die "fork failed: $!\n" unless defined $pid;
-            if ($pid == 0) { $start->($task); exit 127; }
+            # Each task in its own process group, so that stopping it stops all it started.
+            if ($pid == 0) { setpgrp(0, 0); $start->($task); exit 127; }
             $running{$pid} = $task;
         }
         my $pid = waitpid(-1, 0);
@@ -214,6 +228,7 @@ sub report_and_exit {
         if (++$shown > 20) { print STDERR "  ... and " . (@tasks - 20) . " more\n"; last; }
         print STDERR "  " . task_log($job, $t) . " ($failed->{$t})\n";
     }
+    print STDERR "$prog: to rerun task K alone, repeat the command with $job->{jobname}=K:K\n";
     exit 1;
 }
 

@@ -22,6 +22,7 @@ Reads: the config (--config, else conf/queue.conf if present, else built-in defa
 Writes: the log files; <log-dir>/q/<name>.sh, its status files and qsub output.
 Options (mapped through the config):
   --mem M  --num_threads N  --gpu N  --time T  --max-jobs-run K  --config FILE
+  -x value           passed to qsub as it is (e.g. -l hostname=b*)
 EOF
 
 my $builtin_conf = <<'EOF';
@@ -42,10 +43,13 @@ my $job = JobCommon::parse_args($prog, $usage, @ARGV);
 my $conf = JobCommon::load_conf($prog, $job->{opts}, 'conf/queue.conf', $builtin_conf);
 # As in Kaldi, a task limit means nothing for a single task.
 my @skip = $job->{end} > $job->{start} ? () : ('max_jobs_run');
-my @sched_args = JobCommon::map_options($prog, $conf, $job->{opts}, @skip);
+my @sched_args = (JobCommon::map_options($prog, $conf, $job->{opts}, @skip), @{$job->{raw}});
 my ($script, $prefix) = JobCommon::write_task_script($prog, $job, 1);
 my $job_id = submit();
-$SIG{INT} = $SIG{TERM} = sub { system('qdel', $job_id); die "$prog: interrupted; deleted job $job_id\n"; };
+$SIG{INT} = $SIG{TERM} = sub {
+    system('qdel', $job_id);
+    die "$prog: interrupted; deleted job $job_id\n";
+};
 JobCommon::report_and_exit($prog, $job, wait_for_tasks($job_id));
 
 sub submit {
@@ -69,7 +73,7 @@ sub missing_tasks {
 # and the stragglers had a grace period (status files on NFS appear late).
 sub wait_for_tasks {
     my ($id) = @_;
-    my ($next_qstat, $gone_at) = (time() + 5, undef);
+    my ($next_qstat, $gone_at) = (time() + 2, undef);
     while (my @missing = missing_tasks()) {
         if (defined $gone_at) {
             last if time() - $gone_at > 10;

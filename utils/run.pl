@@ -22,7 +22,7 @@ Reads: nothing itself. Writes: the log files, <log-dir>/q/<name>.sh and its stat
 Options:
   --max-jobs-run K   run at most K tasks at a time (default: number of CPUs)
   --num_threads N    recorded in the logs' accounting line
-  --mem, --gpu, --time, --config, ...   accepted and ignored (scheduler options)
+  --mem, --gpu, --time, --config, -x value ...   accepted and ignored (scheduler options)
 EOF
 
 my $job = JobCommon::parse_args($prog, $usage, @ARGV);

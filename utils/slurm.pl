@@ -23,6 +23,7 @@ Writes: the log files; <log-dir>/q/<name>.sh, its status files and sbatch output
 Options (mapped through the config):
   --mem M  --num_threads N  --gpu N  --time T  --config FILE
   --max-jobs-run K   at most K array tasks at once (--array=1-N%K)
+  -x value           passed to sbatch as it is (e.g. -A myaccount)
 EOF
 
 my $builtin_conf = <<'EOF';
@@ -41,10 +42,14 @@ EOF
 
 my $job = JobCommon::parse_args($prog, $usage, @ARGV);
 my $conf = JobCommon::load_conf($prog, $job->{opts}, 'conf/slurm.conf', $builtin_conf);
-my @sched_args = JobCommon::map_options($prog, $conf, $job->{opts}, 'max_jobs_run');
+my @sched_args = (JobCommon::map_options($prog, $conf, $job->{opts}, 'max_jobs_run'),
+    @{$job->{raw}});
 my ($script, $prefix, $base) = JobCommon::write_task_script($prog, $job, 1);
 my $job_id = submit();
-$SIG{INT} = $SIG{TERM} = sub { system('scancel', $job_id); die "$prog: interrupted; cancelled job $job_id\n"; };
+$SIG{INT} = $SIG{TERM} = sub {
+    system('scancel', $job_id);
+    die "$prog: interrupted; cancelled job $job_id\n";
+};
 wait_for_job($job_id);
 JobCommon::report_and_exit($prog, $job, task_failures($job_id));
 

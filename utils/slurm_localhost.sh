@@ -159,8 +159,10 @@ cmd_stop() {
 }
 
 cmd_status() {
-    local f ok=0
-    for f in "$munge_pid" "$ctld_pid" "$slurmd_pid"; do
+    local f ok=0 pidfiles=("$ctld_pid" "$slurmd_pid")
+    # munged only matters when the cluster was configured to use it.
+    grep -qx "AuthType=auth/munge" "$conf_dir/slurm.conf" 2>/dev/null && pidfiles+=("$munge_pid")
+    for f in "${pidfiles[@]}"; do
         if pid_alive "$f"; then echo "$(basename "$f" .pid): running ($(cat "$f"))"
         else echo "$(basename "$f" .pid): not running"; ok=1; fi
     done

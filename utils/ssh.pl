@@ -21,7 +21,7 @@ Reads: .queue/machines (one host a line). Writes: the log files,
 <log-dir>/q/<name>.sh and its status files.
 Options:
   --max-jobs-run K   run at most K tasks at a time (default: all)
-  --mem, --gpu, --num_threads, --time, --config, ...   accepted and ignored
+  --mem, --gpu, --num_threads, --time, --config, -x value ...   accepted and ignored
 EOF
 
 my $job = JobCommon::parse_args($prog, $usage, @ARGV);

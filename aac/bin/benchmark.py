@@ -5,7 +5,8 @@ Usage: aac-benchmark exp/bart_pann --data-dir data/clotho_evaluation --num-clips
 Reads MODEL (experiment directory or packed zip) and the clips of DIR (a Kaldi data dir
 with wav.scp, or a directory of audio files). Audio is loaded first, then on the same
 clips it runs (a) the paper's setting: one clip at a time, encoder + generate(num_beams)
-and (b) the fastest setting: batched, length-sorted, inference_mode. It prints RTF
+and (b) the fastest setting: batched, length-sorted, inference_mode; the two alternate
+batch by batch so load from other processes hits both alike. It prints RTF
 (audio seconds per wall second; encode + decode; first clip is a warm-up) mean, median
 and 10th percentile, the throughput ratio, peak RSS, the encoder/decoder time split,
 the captions that differ from (a), the top ops of a torch.profiler run, and the
@@ -53,18 +54,16 @@ def load_clips(data_dir: str, num_clips: int) -> List[str]:
     return specs[:num_clips]
 
 
-def variant_rows(args, base_captioner, waves) -> list:
-    """Fastest setting re-run with int8 and/or bf16, each on its own copy of the model."""
-    from aac.speed import run_fastest
+def build_settings(args, captioner) -> dict:
+    """name -> setting runner: paper, fastest, and the requested int8 / bf16 variants."""
+    from aac.speed import fastest_setting, paper_setting
 
-    rows = []
-    if args.quantize:
-        c = base_captioner.variant(quantize=args.quantize)
-        rows.append(run_fastest(c, waves, name=f"fastest+{args.quantize}"))
+    settings = {"paper": paper_setting(captioner), "fastest": fastest_setting(captioner)}
+    if args.quantize:  # each variant gets its own copy of the weights
+        settings[f"fastest+{args.quantize}"] = fastest_setting(captioner.variant(quantize=args.quantize))
     if args.dtype:
-        c = base_captioner.variant(dtype=args.dtype)
-        rows.append(run_fastest(c, waves, name=f"fastest+{args.dtype}"))
-    return rows
+        settings[f"fastest+{args.dtype}"] = fastest_setting(captioner.variant(dtype=args.dtype))
+    return settings
 
 
 def floor_report(captioner, waves, fast) -> dict:
@@ -88,7 +87,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     import torch
 
     from aac.captioner import Captioner
-    from aac.speed import format_table, profile_top_ops, rtf_stats, run_fastest, run_paper
+    from aac.speed import format_table, profile_top_ops, rtf_stats, run_settings
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,10 +102,9 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     durations = [len(w) / captioner.sample_rate for w in waves]
     print(f"{len(waves)} clips, {sum(durations):.1f} s of audio, {torch.get_num_threads()} "
           f"threads, encoder {captioner.enc_info['name']}, beam {args.beam}")
-    # 2. the two settings on the same clips, then the optional variants
-    paper = run_paper(captioner, waves)
-    fast = run_fastest(captioner, waves)
-    rows = [paper, fast] + variant_rows(args, captioner, waves)
+    # 2. all settings on the same clips, interleaved batch by batch
+    rows = run_settings(build_settings(args, captioner), waves, args.batch_size)
+    paper, fast = rows[0], rows[1]
     print(format_table(rows, durations))
     ratio = rtf_stats(durations, fast.wall_s)["throughput"] / rtf_stats(durations, paper.wall_s)["throughput"]
     print(f"fastest / paper throughput: {ratio:.2f}x; captions identical: "

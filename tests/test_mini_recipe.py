@@ -1,0 +1,54 @@
+"""Integration: the whole mini recipe (stages 1-7) in a scratch copy of egs2/mini_clotho/aac1.
+
+Slow (several minutes on 2 cores): it generates the corpus, caches features, pre-trains,
+fine-tunes, decodes and scores, then checks the model really learnt something.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "egs2" / "mini_clotho" / "aac1"
+
+
+@pytest.mark.slow
+def test_mini_recipe_end_to_end_learns(tmp_path):
+    rdir = tmp_path / "egs2" / "mini_clotho" / "aac1"
+    rdir.mkdir(parents=True)
+    for name in ("run.sh", "db.sh", "local", "conf", "aac.sh", "path.sh", "cmd.sh", "utils"):
+        os.symlink(os.path.realpath(RECIPE / name), rdir / name)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env.pop("CLOTHO", None)
+    env.pop("AUDIOCAPS", None)
+    proc = subprocess.run(["./run.sh"], cwd=rdir, env=env, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    for n, what in enumerate(["data prep", "tokenizer", "feature caching", "AudioCaps pre-training",
+                              "Clotho fine-tuning", "decoding", "scoring"], 1):
+        assert f"Stage {n}: {what}" in log
+
+    exp = rdir / "exp" / "finetune_logmel_ds1"
+    decode = exp / "decode_beam4" / "clotho_evaluation"
+    scores = json.loads((decode / "scores.json").read_text())
+    hyps = (decode / "text").read_text().splitlines()
+    assert len(hyps) == len((rdir / "data/clotho_evaluation/wav.scp").read_text().splitlines())
+    assert len({h.split(None, 1)[1] for h in hyps}) > 10  # not one caption for everything
+    baseline = scores["constant_baseline"]["cider_d"]
+    print(f"mini recipe CIDEr-D {scores['cider_d']:.3f} vs best constant caption {baseline:.3f}")
+    assert scores["cider_d"] > 2 * baseline
+    results = (exp / "RESULTS.md").read_text()
+    assert "Table 1" in results and "Table 2" in results and "logmel" in results
+    for name in ("config.yaml", "cmd.txt", "env.yaml", "best.pt", "images/loss.png"):
+        assert (exp / name).is_file(), name
+
+    # every stage is now done: a rerun skips them all
+    proc = subprocess.run(["./run.sh", "--stop_stage", "6"], cwd=rdir, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.count("done before, skipped") >= 6
+    shutil.rmtree(rdir / "dump")  # the features are the bulk of the disk use
