@@ -13,6 +13,8 @@ How it is fast without changing a caption:
     batch in one `generate()` call, padded frames are masked out of cross-attention;
   - everything runs under `torch.inference_mode()`.
 Batched captions equal one-clip-at-a-time captions (tests/test_captioner.py checks it).
+The decoder's matrix products may round differently in the last bit for another batch
+size (BLAS picks kernels by shape), so a beam can flip only on a near tie.
 Unreadable clips become results with an `error` and never stop the others.
 """
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
 import tempfile
 import time
 import warnings
@@ -38,7 +39,6 @@ from aac.packing import (PackError, resolve_decoder_checkpoint, resolve_encoder_
                          unpack_model)
 from aac.windows import gather_audio_files, sliding_windows
 
-log = logging.getLogger(__name__)
 
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
@@ -156,7 +156,6 @@ class Captioner:
         if self.dtype != "float32":
             raise ValueError(f"cannot change dtype from {self.dtype} to {dtype}")
         self.dtype = dtype
-
         for module in list(self.loaded.model.modules()) + list(self.encoder.modules()):
             if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)):
                 for p in module.parameters(recurse=False):
@@ -244,7 +243,8 @@ class Captioner:
                 waves.append(wave)
                 continue
             for w in sliding_windows(len(wave), self.sample_rate, window, hop or window):
-                items.append(CaptionResult(str(path), start=round(w.start_s, 3), end=round(w.end_s, 3)))
+                items.append(CaptionResult(str(path), start=round(w.start_s, 3),
+                                           end=round(w.end_s, 3)))
                 waves.append(wave[w.start: w.end])
         return items, waves
 

@@ -151,7 +151,7 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
                     while block := src.read(1 << 20):
                         out.write(block)
             except KeyError:
-                raise PackError(f"{zip_path}: member {name!r} listed in manifest is missing") from None
+                raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
             actual = sha256_file(target)
             if actual != expected:
                 raise PackError(f"{zip_path}: member {name!r} is corrupt "
@@ -184,8 +184,8 @@ def resolve_encoder_checkpoint(enc: dict, user_checkpoint: Optional[str | os.Pat
     name = enc["name"]
     if name in WEIGHTLESS_ENCODERS or enc.get("random_init"):
         if user_checkpoint:
-            warnings.warn(f"encoder {name!r} of this model needs no checkpoint "
-                          f"(random_init={bool(enc.get('random_init'))}); ignoring {user_checkpoint}")
+            warnings.warn(f"encoder {name!r} of this model needs no checkpoint (random_init="
+                          f"{bool(enc.get('random_init'))}); ignoring {user_checkpoint}")
         return None
     recorded = enc.get("checkpoint")
     for cand in (user_checkpoint, included, recorded):

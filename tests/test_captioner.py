@@ -79,7 +79,8 @@ def test_sliding_windows_on_a_long_file(captioner, tmp_path):
     assert [(r.start, r.end) for r in results][:2] == [(0.0, 1.0), (0.5, 1.5)]
     assert results[-1].end == pytest.approx(3.4)
     assert [r.start for r in results] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.4]  # last ends at 3.4
-    expect = captioner.caption_waves([long[int(r.start * RATE): int(r.end * RATE)] for r in results])
+    pieces = [long[int(r.start * RATE): int(r.end * RATE)] for r in results]
+    expect = captioner.caption_waves(pieces)
     assert [r.caption for r in results] == expect
 
 

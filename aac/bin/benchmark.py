@@ -60,7 +60,8 @@ def build_settings(args, captioner) -> dict:
 
     settings = {"paper": paper_setting(captioner), "fastest": fastest_setting(captioner)}
     if args.quantize:  # each variant gets its own copy of the weights
-        settings[f"fastest+{args.quantize}"] = fastest_setting(captioner.variant(quantize=args.quantize))
+        int8 = captioner.variant(quantize=args.quantize)
+        settings[f"fastest+{args.quantize}"] = fastest_setting(int8)
     if args.dtype:
         settings[f"fastest+{args.dtype}"] = fastest_setting(captioner.variant(dtype=args.dtype))
     return settings
@@ -106,7 +107,8 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     rows = run_settings(build_settings(args, captioner), waves, args.batch_size)
     paper, fast = rows[0], rows[1]
     print(format_table(rows, durations))
-    ratio = rtf_stats(durations, fast.wall_s)["throughput"] / rtf_stats(durations, paper.wall_s)["throughput"]
+    ratio = (rtf_stats(durations, fast.wall_s)["throughput"]
+             / rtf_stats(durations, paper.wall_s)["throughput"])
     print(f"fastest / paper throughput: {ratio:.2f}x; captions identical: "
           f"{paper.captions == fast.captions}")
     # 3. where the time goes: profiler top ops, encoder vs machine floor
