@@ -15,7 +15,6 @@ differs: a different checkpoint gives different features and silently wrong capt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from aac.config import load_yaml
+from aac.encoders.checkpoint import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,6 @@ WEIGHTLESS_ENCODERS = ("logmel",)
 
 class PackError(RuntimeError):
     """A packed model or encoder checkpoint that is missing, corrupt or does not match."""
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_decoder_checkpoint(exp_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
@@ -112,7 +104,7 @@ def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoin
             "encoder": {"name": enc["name"], "checkpoint_sha256": enc.get("checkpoint_sha256"),
                         "random_init": bool(enc.get("random_init", False)),
                         "included": f"encoder/{enc_file.name}" if enc_file else None},
-            "files": {name: sha256_file(path) for name, path in members.items()},
+            "files": {name: file_sha256(path) for name, path in members.items()},
         }
         partial = out_zip.with_name(out_zip.name + ".partial")
         with zipfile.ZipFile(partial, "w") as zf:
@@ -152,7 +144,7 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
                         out.write(block)
             except KeyError:
                 raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
-            actual = sha256_file(target)
+            actual = file_sha256(target)
             if actual != expected:
                 raise PackError(f"{zip_path}: member {name!r} is corrupt "
                                 f"(SHA-256 {actual}, manifest says {expected})")
@@ -161,7 +153,7 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
 
 def check_encoder_sha256(path: str | os.PathLike, enc: dict) -> str:
     """Raise PackError unless `path` hashes to the checkpoint the model was trained on."""
-    actual = sha256_file(path)
+    actual = file_sha256(path)
     expected = enc.get("checkpoint_sha256")
     if expected and actual != expected:
         raise PackError(

@@ -9,7 +9,8 @@ import torch
 import yaml
 
 from aac.bin.pack import main as pack_main
-from aac.packing import (PackError, pack_model, resolve_encoder_checkpoint, sha256_file,
+from aac.encoders.checkpoint import file_sha256
+from aac.packing import (PackError, pack_model, resolve_encoder_checkpoint,
                          unpack_model)
 
 ENC_BYTES = b"pretend cnn14 weights" * 100
@@ -102,7 +103,7 @@ def test_cli_pack_and_include_encoder_refuses_wrong_file(exp_dir, tmp_path, caps
     assert "pann_cnn14" in capsys.readouterr().out
     manifest = json.loads(zipfile.ZipFile(tmp_path / "m.zip").read("manifest.json"))
     assert sorted(manifest["files"]) == ["best.pt", "config.yaml", "tokenizer.model"]
-    assert manifest["files"]["config.yaml"] == sha256_file(exp_dir / "config.yaml")
+    assert manifest["files"]["config.yaml"] == file_sha256(exp_dir / "config.yaml")
     wrong = tmp_path / "wrong.pth"
     wrong.write_bytes(b"nope")
     rc = pack_main([str(exp_dir), str(tmp_path / "e.zip"), "--include-encoder",
