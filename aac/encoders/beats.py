@@ -6,7 +6,10 @@ here, which only serve --random-init). The module names mirror the official stat
 `patch_embedding`, `layer_norm`, `post_extract_proj`, `encoder.pos_conv.0.weight_{g,v}`,
 `encoder.layers.N.self_attn.*`, `predictor` (fine-tuned only). Newer PyTorch saves the
 weight-normed conv as `parametrizations.weight.original{0,1}`: both spellings load.
-The relative-position table is shared by all layers and stored once per layer.
+The relative-position table is shared by all layers and stored once per layer. cfg values
+this module cannot follow (activation_fn "glu", deep_norm with layer_norm_first) are
+refused. Frames equal an independent port of the official code to float tolerance
+(tests/test_encoders_beats_reference.py).
 
 Frontend: kaldi fbank through torchaudio (128 bins, 25/10 ms, waveform x 2^15), then
 (fbank - 15.41663) / (2 x 6.55582), always in float32 (values overflow float16).
@@ -47,6 +50,21 @@ CFG_DEFAULTS = dict(
     max_distance=1280, gru_rel_pos=False, finetuned_model=False, predictor_class=527,
 )
 ITER3_CFG = dict(deep_norm=True, relative_position_embedding=True, max_distance=800, gru_rel_pos=True)
+
+
+def _gelu(x):
+    return F.gelu(x.float()).type_as(x)  # in float32, as the official code does
+
+
+def _gelu_accurate(x):
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+# cfg["activation_fn"] of the FFN, as the official get_activation_fn defines them. "glu"
+# is left out: it makes fc1 a gated layer with other weights; no released checkpoint uses it.
+ACTIVATIONS = {"gelu": _gelu, "gelu_accurate": _gelu_accurate, "relu": F.relu,
+               "tanh": torch.tanh, "linear": torch.nn.Identity()}
+ACTIVATIONS["gelu_fast"] = ACTIVATIONS["gelu_accurate"]  # old official alias
 
 
 @dataclass
@@ -122,11 +140,12 @@ class _Layer(nn.Module):
         self.fc1 = nn.Linear(dim, cfg["encoder_ffn_embed_dim"])
         self.fc2 = nn.Linear(cfg["encoder_ffn_embed_dim"], dim)
         self.final_layer_norm = nn.LayerNorm(dim)
+        self.activation_fn = cfg["activation_fn"]  # a name, so the module stays picklable
         self.pre_norm = cfg["layer_norm_first"]
         self.alpha = math.pow(2 * cfg["encoder_layers"], 0.25) if cfg["deep_norm"] else 1.0
 
     def _ffn(self, x):
-        return self.fc2(F.gelu(self.fc1(x).float()).type_as(x))
+        return self.fc2(ACTIVATIONS[self.activation_fn](self.fc1(x)))
 
     def forward(self, x, pos_bias, key_mask):
         if self.pre_norm:
@@ -285,6 +304,15 @@ def normalise_beats_state(state: dict, cfg: dict, path: str) -> dict:
     return out
 
 
+def check_cfg(cfg: dict, path: str) -> None:
+    """Refuse cfg values this module would otherwise run differently from the official code."""
+    if cfg["activation_fn"] not in ACTIVATIONS:
+        raise CheckpointError(f"{path}: cfg activation_fn={cfg['activation_fn']!r} is not supported "
+                              f"(known: {', '.join(ACTIVATIONS)})")
+    if cfg["deep_norm"] and cfg["layer_norm_first"]:
+        raise CheckpointError(f"{path}: cfg sets both deep_norm and layer_norm_first; BEATs allows one")
+
+
 def build_beats(checkpoint, random_init, trust, conf: BeatsConf, load):
     cfg, state, path = dict(CFG_DEFAULTS), None, None
     if checkpoint is None:
@@ -294,6 +322,7 @@ def build_beats(checkpoint, random_init, trust, conf: BeatsConf, load):
         if not isinstance(obj, dict) or not isinstance(obj.get("cfg"), dict):
             raise CheckpointError(f"{path}: not a BEATs checkpoint: no 'cfg' dict (keys: {sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__})")
         cfg.update(obj["cfg"])  # unknown training-only keys (dropouts, ...) are harmless
+        check_cfg(cfg, path)
         state = normalise_beats_state(state_dict_of(obj, path, "model"), cfg, path)
     with torch.random.fork_rng():
         torch.manual_seed(conf.seed)
