@@ -44,6 +44,24 @@ class ModelConf:
     audio_positions: str = "sinusoidal"
 
 
+def beam_search_cache():
+    """An encoder-decoder KV cache whose cross-attention half is never reordered.
+
+    Beam search reorders the whole cache after every step. Every beam of a clip attends to
+    the same (repeated) encoder output, so its cross-attention keys/values are equal across
+    the clip's beams and reordering them changes nothing, but it costs an index_select over
+    all frames in every layer at every step: a third of decoding time for BEATs' 50 Hz
+    features. Results are bit-identical to the default cache.
+    """
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    class SharedCrossAttentionCache(EncoderDecoderCache):
+        def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+            self.self_attention_cache.reorder_cache(beam_idx)
+
+    return SharedCrossAttentionCache(DynamicCache(), DynamicCache())
+
+
 def sinusoidal_positions(length: int, dim: int, like: torch.Tensor) -> torch.Tensor:
     """Transformer sine/cosine position table (length, dim), on `like`'s device and dtype."""
     pos = torch.arange(length, device=like.device, dtype=torch.float32).unsqueeze(1)  # (T, 1)
@@ -136,8 +154,9 @@ class CaptionModel(nn.Module):
         """Token ids (B, L') starting with bos; beam search (num_beams>1) or greedy."""
         enc = self.encode(feats, feat_mask)
         max_length = max_length or self.conf.max_target_length
+        cache = {"past_key_values": beam_search_cache()} if num_beams > 1 else {}
         return self.bart.generate(
-            encoder_outputs=enc, attention_mask=feat_mask.long(),
+            encoder_outputs=enc, attention_mask=feat_mask.long(), **cache,
             num_beams=num_beams, max_length=max_length + 1,  # +1: the bos start token
             decoder_start_token_id=self.bos_id, bos_token_id=self.bos_id,
             eos_token_id=self.eos_id, pad_token_id=self.pad_id,

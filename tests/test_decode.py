@@ -111,3 +111,24 @@ def test_from_audio_runs_the_encoder(tmp_path):
     assert sorted(read_kaldi_text(out / "text")) == ["c0", "c1", "c2"]
     assert rtf["mode"] == "audio" and len(rtf["per_clip"]) == 2
     assert load_model_from_expdir(root / "exp").encoder_info["name"] == "logmel"
+
+
+def test_beam_search_cache_gives_the_default_caches_tokens(trained):
+    """The cache that skips reordering cross-attention changes speed, never tokens."""
+    from aac.inference import load_model_from_expdir
+
+    root, data, feats = trained
+    model = load_model_from_expdir(root / "exp").model
+    with h5py.File(feats) as f:
+        clips = [torch.from_numpy(f[k][()]) for k in sorted(f)]
+    frames = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)  # (B, T, D)
+    mask = torch.arange(frames.size(1))[None] < torch.tensor([len(c) for c in clips])[:, None]
+    ours = model.generate(frames, mask, num_beams=4)
+    enc = model.encode(frames, mask)
+    default = model.bart.generate(
+        encoder_outputs=enc, attention_mask=mask.long(), num_beams=4,
+        max_length=model.conf.max_target_length + 1, decoder_start_token_id=model.bos_id,
+        bos_token_id=model.bos_id, eos_token_id=model.eos_id, pad_token_id=model.pad_id,
+        do_sample=False)
+    assert torch.equal(ours, default)
+    assert len({tuple(row.tolist()) for row in ours}) > 1

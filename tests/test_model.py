@@ -81,3 +81,4 @@ def test_audio_positions_make_the_model_order_sensitive():
 
     assert order_blind(tiny_model(audio_positions="none").eval())
     assert not order_blind(tiny_model(audio_positions="sinusoidal").eval())
+
