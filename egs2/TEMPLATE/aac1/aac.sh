@@ -122,8 +122,11 @@ train_stage() {
         mv "${odir}" "${old}"; log "Stage ${n}: --force: moved the previous run to ${old}"
     fi
     mkdir -p "${odir}/logs"
+    # Multi-node DDP: the job asks the scheduler for the nodes; aac-train starts one
+    # process group per node through srun inside that allocation.
+    local node_opts=(); [ "${num_nodes}" -le 1 ] || node_opts=(-N "${num_nodes}")
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" "${odir}/logs/train.log" \
+    ${cuda_cmd} --gpu "${ngpu}" "${node_opts[@]}" "${odir}/logs/train.log" \
         aac-train --config "${config}" \
             --train-data "${datadir}/${tset}" --train-feats "$(feats_of "${tset}")" \
             --valid-data "${datadir}/${vset}" --valid-feats "$(feats_of "${vset}")" \
