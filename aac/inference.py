@@ -14,6 +14,8 @@ frame striding (`config.yaml: downsample`) itself unless told otherwise. Padded 
 
 from __future__ import annotations
 
+import json
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,9 @@ def encoder_info_from_attrs(attrs: dict) -> dict:
     info = {key: attrs.get(key) for key in ENCODER_INFO_KEYS}
     info["name"] = attrs.get("encoder", attrs.get("name"))
     info["dim"] = attrs.get("dim")
+    # The options the features were extracted with (e.g. BEATs freq_pool): decoding from
+    # audio must rebuild the very same encoder.
+    info["conf"] = json.loads(attrs.get("encoder_conf") or "{}")
     return info
 
 
@@ -124,7 +129,8 @@ def build_encoder_from_info(encoder_info: dict, device: str = "cpu"):
     if not encoder_info.get("name"):
         raise ValueError("the experiment config has no encoder name; decode from features")
     encoder = build_encoder(encoder_info["name"], checkpoint=encoder_info.get("checkpoint") or None,
-                            random_init=bool(encoder_info.get("random_init")))
+                            random_init=bool(encoder_info.get("random_init")),
+                            conf=encoder_info.get("conf") or None)
     return encoder.to(device).eval()
 
 

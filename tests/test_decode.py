@@ -73,11 +73,15 @@ def test_unknown_key_is_an_error(trained, tmp_path):
 
 
 def test_from_audio_runs_the_encoder(tmp_path):
-    """A logmel experiment decoded from wav.scp (features must fit the model's enc_dim)."""
+    """A logmel experiment decoded from wav.scp (features must fit the model's enc_dim).
+
+    The cache was made with non-default encoder options: decoding from audio must rebuild
+    the encoder with them, or the feature dimension would not fit the model.
+    """
     from aac.encoders import build_encoder
     from aac.inference import load_model_from_expdir
 
-    enc = build_encoder("logmel")
+    enc = build_encoder("logmel", conf={"n_mels": 40})
     rate = enc.sample_rate
     data = tmp_path / "data"
     data.mkdir()
@@ -96,7 +100,7 @@ def test_from_audio_runs_the_encoder(tmp_path):
     dim = feats.shape[-1]
     attrs = {"encoder": "logmel", "checkpoint": "", "checkpoint_sha256": "", "random_init": False,
              "sample_rate": rate, "frame_rate": 0.0, "downsample": 1, "dim": dim,
-             "dtype": "float32"}
+             "dtype": "float32", "encoder_conf": json.dumps({"n_mels": 40})}
     inputs = make_experiment_inputs(root)
     for key in ("train_feats", "valid_feats"):  # widen the 8-dim fixture features to dim
         with h5py.File(inputs[key], "r") as f:
