@@ -1,6 +1,7 @@
 """Benchmark statistics, memory sampling and the aac-benchmark CLI on a tiny model."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -26,6 +27,9 @@ def test_peak_rss_sees_an_allocation():
     with PeakRss() as busy:
         block = np.ones(80 * 2**20 // 8)  # 80 MiB, touched
         block.sum()
+        # numpy holds the GIL while it fills the block: give the 5 ms sampler thread time
+        # to run while the block is still alive (a spike shorter than that may be missed)
+        time.sleep(0.1)
         del block
     assert busy.peak - idle.peak > 60
 
