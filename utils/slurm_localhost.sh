@@ -27,8 +27,15 @@ marker="# Written by utils/slurm_localhost.sh: a one-node test cluster."
 log() { echo "slurm_localhost.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-pid_alive() {  # pid_alive <pidfile>
-    [ -r "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+pid_alive() {  # pid_alive <pidfile>: the daemon named like the file runs, and is no zombie
+    local pid state
+    [ -r "$1" ] || return 1
+    pid=$(cat "$1")
+    # A pid file can outlive its daemon: the pid may now be a zombie nobody reaps (PID 1
+    # in a container often does not) or another process, and kill -0 succeeds on both.
+    [ "$(cat "/proc/${pid}/comm" 2>/dev/null)" = "$(basename "$1" .pid)" ] || return 1
+    state=$(sed 's/^.*) //' "/proc/${pid}/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
 node_idle() {
