@@ -111,6 +111,18 @@ if run_stage 3; then
     done
 fi
 
+# follow_log LOG COMMAND...: run COMMAND (a job backend writing LOG); on a terminal, show
+# LOG while it grows, so training's progress bar is visible whatever the backend.
+follow_log() {
+    local logfile=$1; shift
+    if [ ! -t 1 ]; then "$@"; return; fi
+    "$@" & local pid=$! rc=0
+    tail -n +1 -F --pid="${pid}" "${logfile}" 2> /dev/null &
+    wait "${pid}" || rc=$?
+    wait
+    return "${rc}"
+}
+
 # train_stage N WHAT CONFIG TRAIN VALID OUTDIR [extra args...]
 train_stage() {
     local n=$1 what=$2 config=$3 tset=$4 vset=$5 odir=$6; shift 6
@@ -126,7 +138,8 @@ train_stage() {
     # process group per node through srun inside that allocation.
     local node_opts=(); [ "${num_nodes}" -le 1 ] || node_opts=(-N "${num_nodes}")
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" "${node_opts[@]}" "${odir}/logs/train.log" \
+    follow_log "${odir}/logs/train.log" \
+        ${cuda_cmd} --gpu "${ngpu}" "${node_opts[@]}" "${odir}/logs/train.log" \
         aac-train --config "${config}" \
             --train-data "${datadir}/${tset}" --train-feats "$(feats_of "${tset}")" \
             --valid-data "${datadir}/${vset}" --valid-feats "$(feats_of "${vset}")" \
