@@ -98,6 +98,13 @@ class AudioEncoder(nn.Module):
         }
 
 
+def mark_random_init(model: "AudioEncoder") -> "AudioEncoder":
+    """Flag a model built without a checkpoint, loudly: it must never pass for a pretrained one."""
+    model.random_init = True
+    random_init_warning(model.name)
+    return model
+
+
 def random_init_warning(name: str) -> str:
     msg = (
         f"RANDOM INIT: encoder {name!r} has randomly initialised weights (no checkpoint); "

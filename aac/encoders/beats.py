@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aac.encoders.base import AudioEncoder, random_init_warning
+from aac.encoders.base import AudioEncoder, mark_random_init
 from aac.encoders.checkpoint import CheckpointError, load_strict, state_dict_of
 
 FBANK_MEAN, FBANK_STD = 15.41663, 6.55582
@@ -328,8 +328,6 @@ def build_beats(checkpoint, random_init, trust, conf: BeatsConf, load):
         torch.manual_seed(conf.seed)
         model = Beats(cfg, conf)
     if state is None:
-        model.random_init = True
-        random_init_warning(model.name)
-    else:
-        load_strict(model, state, path, model.name)
+        return mark_random_init(model)
+    load_strict(model, state, path, model.name)
     return model

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aac.encoders.base import AudioEncoder, random_init_warning
+from aac.encoders.base import AudioEncoder, mark_random_init
 from aac.encoders.checkpoint import load_strict, state_dict_of
 from aac.encoders.frontends import hann_periodic, mel_filterbank
 
@@ -102,8 +102,6 @@ def build_dcase23(checkpoint, random_init, trust, conf: Dcase23Conf, load):
         torch.manual_seed(conf.seed)
         model = Dcase23Cnn14(conf)
     if state is None:
-        model.random_init = True
-        random_init_warning(model.name)
-    else:
-        load_strict(model, state, path, model.name)
+        return mark_random_init(model)
+    load_strict(model, state, path, model.name)
     return model

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aac.encoders.base import AudioEncoder, random_init_warning
+from aac.encoders.base import AudioEncoder, mark_random_init
 from aac.encoders.checkpoint import CheckpointError, load_strict, state_dict_of
 from aac.encoders.frontends import mel_filterbank, stft_kernels
 
@@ -141,9 +141,7 @@ def build_pann(name: str, sample_rate: int, checkpoint, random_init, trust, conf
         torch.manual_seed(conf.seed)
         model = PannCnn14(name, sample_rate)
     if checkpoint is None:
-        model.random_init = True
-        random_init_warning(name)
-        return model
+        return mark_random_init(model)
     obj, path = load(checkpoint, trust)
     state = state_dict_of(obj, path, "model")
     rate = pann_rate_of(state, path)
