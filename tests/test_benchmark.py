@@ -1,6 +1,7 @@
 """Benchmark statistics, memory sampling and the aac-benchmark CLI on a tiny model."""
 
 import json
+import mmap
 import time
 
 import numpy as np
@@ -25,12 +26,13 @@ def test_peak_rss_sees_an_allocation():
     with PeakRss() as idle:
         pass
     with PeakRss() as busy:
-        block = np.ones(80 * 2**20 // 8)  # 80 MiB, touched
-        block.sum()
-        # numpy holds the GIL while it fills the block: give the 5 ms sampler thread time
-        # to run while the block is still alive (a spike shorter than that may be missed)
-        time.sleep(0.1)
-        del block
+        # 80 MiB of fresh pages from mmap, every page written: malloc could hand back pages
+        # that an earlier test left resident, which would not raise RSS at all
+        block = mmap.mmap(-1, 80 * 2**20)
+        for offset in range(0, len(block), mmap.PAGESIZE):
+            block[offset] = 1
+        time.sleep(0.1)  # the sampler thread runs every 5 ms; let it see the block
+        block.close()
     assert busy.peak - idle.peak > 60
 
 
