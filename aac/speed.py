@@ -22,6 +22,8 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 import torch
 
+from aac.decode import rtf_figures
+
 
 @dataclass
 class SettingResult:
@@ -40,9 +42,7 @@ class SettingResult:
 def rtf_stats(durations: Sequence[float], walls: Sequence[float]) -> Dict[str, float]:
     """Per-clip RTF = audio seconds / wall seconds: mean, median, p10, and throughput."""
     d, w = np.asarray(durations, float), np.asarray(walls, float)
-    rtf = d / np.maximum(w, 1e-9)
-    return {"mean": float(rtf.mean()), "median": float(np.median(rtf)),
-            "p10": float(np.percentile(rtf, 10)), "throughput": float(d.sum() / w.sum())}
+    return {**rtf_figures(d / np.maximum(w, 1e-9)), "throughput": float(d.sum() / w.sum())}
 
 
 def _rss_mb() -> float:
