@@ -11,7 +11,6 @@ audio file reading excluded.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from aac.atomic import write_json_atomic
 from aac.datadir import read_kaldi_text, read_utt2dur, write_kaldi_text
 from aac.dataset import length_sorted_batches, open_features, pad_frames
 from aac.inference import LoadedModel, generate_captions
@@ -126,9 +126,7 @@ def timings_to_rtf(timings, durations: Dict[str, float]):
 def write_outputs(out_dir: Path, captions: Dict[str, str], rtf: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_kaldi_text(out_dir / "text", captions.items())
-    tmp = out_dir / "rtf.json.tmp"
-    tmp.write_text(json.dumps(rtf, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, out_dir / "rtf.json")
+    write_json_atomic(out_dir / "rtf.json", rtf, indent=1)
 
 
 def merge_decodes(out_dir: Path, part_dirs: List[Path]) -> int:

@@ -18,8 +18,6 @@ every figure as JSON (atomically).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
@@ -127,9 +125,9 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
                                         "encoder_s": float(r.enc_s.sum()),
                                         "decoder_s": float(r.dec_s.sum()),
                                         "captions": r.captions} for r in rows}}
-        tmp = Path(args.json).with_name(Path(args.json).name + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2))
-        os.replace(tmp, args.json)
+        from aac.atomic import write_json_atomic
+
+        write_json_atomic(args.json, record)
     return 0
 
 

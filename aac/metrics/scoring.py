@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
+from aac.atomic import write_json_atomic
 from aac.metrics import assets
 from aac.text import normalize_caption
 
@@ -210,13 +211,7 @@ def scores_record(scores: Scores, num_clips: int, baseline: Optional[dict] = Non
 
 
 def write_json(path: Path, data: dict) -> None:
-    import json
-
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, data)
 
 
 def write_per_clip(path: Path, clip_ids: List[str], hyps: List[str], scores: Scores) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from aac.atomic import write_text_atomic
 from aac.mini.captions import BACKGROUND, COUNTED, FOREGROUND, LEVELS, Event, Scene, captions_for
 from aac.mini.sounds import GENERATORS, render_level
 
@@ -138,10 +139,7 @@ def write_csv(path: Path, header: List[str], rows: List[List[str]]) -> None:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, buf.getvalue())
 
 
 def clotho_name(scene: Scene, index: int, rng) -> str:

@@ -15,14 +15,13 @@ import functools
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
-from typing import Optional
 
 import torch
 from tqdm import tqdm
 
+from aac.atomic import write_text_atomic
 from aac.dataset import ClipDataset, collate_captions, collate_clips
 from aac.inference import decode_batch
 from aac.text import normalize_caption
@@ -249,9 +248,7 @@ class Trainer:
 
     def write_metrics(self) -> None:
         rows = self.state["history"]
-        tmp = self.exp_dir / "metrics.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        os.replace(tmp, self.exp_dir / "metrics.jsonl")
+        write_text_atomic(self.exp_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         if rows:
             plot_history(rows, self.exp_dir / "images", self.conf.valid.metric)
 
