@@ -17,10 +17,12 @@ from typing import Tuple
 
 import numpy as np
 
+from aac.errors import AacError
+
 _ARK_OFFSET = re.compile(r":\d+(\[[^\]]*\])?$")
 
 
-class AudioError(RuntimeError):
+class AudioError(AacError, RuntimeError):
     """An unreadable, empty or corrupt clip; the message names the source."""
 
 

@@ -23,10 +23,12 @@ from typing import Any, Iterable, Optional, Type, TypeVar
 
 import yaml
 
+from aac.errors import AacError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(AacError, ValueError):
     """Bad configuration; the message names the key and where it came from."""
 
 

@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Tuple
 
+from aac.errors import AacError
+
 NUM_REFS = 5
 CAPTION_SEP = "#"
 
 
-class DataDirError(ValueError):
+class DataDirError(AacError, ValueError):
     """A malformed data-directory file; the message names the file and the line."""
 
 

@@ -27,7 +27,7 @@ from aac.config import build, load_yaml
 from aac.dataset import lengths_to_mask
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
-from aac.train.checkpoints import load_checkpoint
+from aac.checkpoint_io import load_checkpoint
 from aac.train.conf import TrainConf
 
 ENCODER_INFO_KEYS = ("name", "checkpoint", "checkpoint_sha256", "random_init",

@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
+from aac.errors import AacError
 from aac.config import load_yaml
 from aac.encoders.checkpoint import file_sha256
 
@@ -36,7 +37,7 @@ DECODER_FILE = "best.pt"
 WEIGHTLESS_ENCODERS = ("logmel",)
 
 
-class PackError(RuntimeError):
+class PackError(AacError, RuntimeError):
     """A packed model or encoder checkpoint that is missing, corrupt or does not match."""
 
 

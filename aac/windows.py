@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List
 
+from aac.errors import AacError
+
 # Extensions soundfile (libsndfile) reads; `oga`/`opus` live in an Ogg container.
 AUDIO_EXTENSIONS = frozenset({
     "wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif", "aifc", "au",
@@ -24,7 +26,7 @@ AUDIO_EXTENSIONS = frozenset({
 })
 
 
-class InputError(ValueError):
+class InputError(AacError, ValueError):
     """An audio input that does not exist or a directory holding no audio."""
 
 

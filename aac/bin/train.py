@@ -23,7 +23,7 @@ from aac.inference import encoder_info_from_attrs
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
-from aac.train.checkpoints import load_checkpoint
+from aac.checkpoint_io import load_checkpoint
 from aac.train.conf import TrainConf, check_conf
 from aac.train.logs import setup_logging
 from aac.train.trainer import Trainer, check_previous_run

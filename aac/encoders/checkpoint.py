@@ -1,59 +1,17 @@
-"""Safe checkpoint reading and strict state-dict checks with messages that name the file.
+"""Strict state-dict checks for encoder checkpoints, with messages that name the file.
 
-`torch.load(weights_only=True)` is tried first: it cannot run code hidden in a pickle.
-A file that needs full unpickling is opened only when the caller passes
-`trust=True` (the `--trust-checkpoint` flag). Mismatches report the first offending
-key and shape instead of PyTorch's wall of 300 missing keys.
+Reading goes through `aac.checkpoint_io.load_checkpoint` (weights-only unless trusted).
+Mismatches report the first offending key and shape instead of PyTorch's wall of 300
+missing keys.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 from typing import Dict, Mapping
 
 import torch
 
-
-class CheckpointError(ValueError):
-    """Unreadable, untrusted or mismatching checkpoint; the message names the file."""
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_checkpoint(path: str | os.PathLike, trust: bool = False):
-    """Read a checkpoint on CPU; full unpickling only when `trust` is set."""
-    path = str(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower():
-            raise CheckpointError(f"{path}: cannot read checkpoint (corrupt or truncated?): {e}") from None
-        if not trust:
-            first = str(e).strip().splitlines()[0]
-            raise CheckpointError(
-                f"{path}: this file stores Python objects beyond tensors and can only be read "
-                f"with full unpickling, which can run arbitrary code ({first}). If you trust "
-                f"its source, pass --trust-checkpoint (trust_checkpoint=True)."
-            ) from None
-    except Exception as e:  # truncated zip, random bytes, wrong format
-        raise CheckpointError(
-            f"{path}: cannot read checkpoint (truncated or not a PyTorch file?): "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint: {type(e).__name__}: {e}") from None
+from aac.checkpoint_io import CheckpointError, file_sha256, load_checkpoint  # noqa: F401 (re-exported)
 
 
 def state_dict_of(obj, path: str, container_key: str | None) -> Dict[str, torch.Tensor]:

@@ -23,10 +23,12 @@ from typing import Dict, Iterator, List, Optional
 import h5py
 import numpy as np
 
+from aac.errors import AacError
+
 log = logging.getLogger(__name__)
 
 
-class FeatureCacheError(RuntimeError):
+class FeatureCacheError(AacError, RuntimeError):
     """A feature file that is missing, mismatching or malformed; names the file."""
 
 

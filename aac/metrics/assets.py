@@ -32,6 +32,8 @@ import zipfile
 from pathlib import Path
 from typing import Dict, Optional
 
+from aac.errors import AacError
+
 CACHE_ENV = "AAC_METRICS_CACHE"
 JAVA_ENV = "AAC_METRICS_JAVA_PATH"  # aac-metrics' own variable for the java executable
 INSTALL_CMD = "tools/install_metric_assets.sh"
@@ -59,7 +61,7 @@ WHEEL_MEMBERS = {  # member in wheel -> path in cache (SPICE lib/ jars are added
 MAX_TESTED_JAVA = 21
 
 
-class AssetError(RuntimeError):
+class AssetError(AacError, RuntimeError):
     """An asset could not be installed; the message says which and why."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from aac.errors import AacError
 from aac.config import ConfigError, load_yaml
 
 PRETRAIN_TASKS = {
@@ -30,7 +31,7 @@ TABLE1 = [("bleu_4", "BLEU-4"), ("rouge_l", "ROUGE-L"), ("meteor", "METEOR"),
 TABLE2_QUALITY = [("meteor", "METEOR"), ("cider_d", "CIDEr-D"), ("spider", "SPIDEr")]
 
 
-class ResultsError(ValueError):
+class ResultsError(AacError, ValueError):
     """A scored directory is unreadable; the message names the file."""
 
 

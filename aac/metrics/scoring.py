@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
+from aac.errors import AacError
 from aac.atomic import write_json_atomic
 from aac.metrics import assets
 from aac.text import normalize_caption
@@ -41,7 +42,7 @@ GENERIC_CAPTIONS = (
 )
 
 
-class HypothesisError(ValueError):
+class HypothesisError(AacError, ValueError):
     """Hypothesis file does not match the references; the message names the ids."""
 
 

@@ -20,6 +20,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
+from aac.errors import AacError
 from aac.audio import AudioError, audio_duration, load_audio
 from aac.datadir import CAPTION_SEP, NUM_REFS, read_kaldi_text, write_kaldi_text
 
@@ -32,7 +33,7 @@ _TRANSLIT = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": 
                            "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"})
 
 
-class PrepError(RuntimeError):
+class PrepError(AacError, RuntimeError):
     """Data preparation cannot go on (missing CSV, bad layout); names the file."""
 
 

@@ -1,12 +1,11 @@
-"""Atomic checkpoints: full training state in last.pt, n-best weights, best.pt.
+"""Training checkpoints: full training state in last.pt, n-best weights, best.pt.
 
-Every file is written to `<name>.tmp` and renamed, so a kill never leaves a half-written
-checkpoint that looks finished.
+Files are written and read through `aac.checkpoint_io` (atomic, weights-only). RNG states
+are stored as tensors and plain numbers so resume state loads weights-only too.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import List, Optional
@@ -14,27 +13,14 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-
-def save_atomic(obj, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        # Our own files; they hold numpy RNG state, which weights_only=True refuses.
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:
-        raise RuntimeError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from None
+from aac.checkpoint_io import load_checkpoint, save_atomic  # noqa: F401 (re-exported)
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(),
+             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -43,7 +29,9 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

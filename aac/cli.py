@@ -1,0 +1,65 @@
+"""One `main()` wrapper for every `aac-*` entry point.
+
+    def main(argv=None) -> int:
+        return run_main("aac-decode", _main, argv)
+
+`_main(argv)` does the work and returns an exit status. Expected failures print one line
+`aac-<verb>: error: <message>` on stderr and return `EXIT_USER_ERROR`:
+  - any `aac.errors.AacError` (every toolkit error class derives from it);
+  - `OSError`s a user causes: missing file, permission denied, no space left on device
+    (the message names the path).
+A Python traceback is printed only for bugs, or for everything with `--verbose` (also
+`AAC_VERBOSE=1`), which the wrapper removes from argv before `_main` sees it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from typing import Callable, Iterable, List, Optional
+
+from aac.errors import EXIT_USER_ERROR, AacError
+
+_USER_OS_ERRORS = {errno.ENOENT, errno.EACCES, errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                   errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EPERM}
+
+
+def describe_os_error(e: OSError) -> str:
+    """'no space left on device: /path' style text for an OSError."""
+    what = os.strerror(e.errno).lower() if e.errno else str(e)
+    where = e.filename if e.filename is not None else ""
+    if e.filename2 is not None:
+        where = f"{where} -> {e.filename2}"
+    return f"{what}: {where}" if where else what
+
+
+def user_message(e: BaseException) -> Optional[str]:
+    """The one-line message of an expected error, or None for a bug."""
+    if isinstance(e, AacError):
+        return " ".join(str(e).split("\n")).strip() or type(e).__name__
+    if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS:
+        return describe_os_error(e)
+    return None
+
+
+def run_main(prog: str, body: Callable[[List[str]], int],
+             argv: Optional[Iterable[str]] = None) -> int:
+    """Run `body(argv)`; report expected errors as one line (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv or os.environ.get("AAC_VERBOSE") == "1"
+    argv = [a for a in argv if a != "--verbose"]
+    try:
+        return int(body(argv) or 0)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place that decides bug vs user error
+        message = user_message(e)
+        if message is None or verbose:
+            traceback.print_exc()
+        if message is None:
+            return 1
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
