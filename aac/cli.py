@@ -63,3 +63,35 @@ def run_main(prog: str, body: Callable[[List[str]], int],
             return 1
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+# ---- the flag contract shared by every aac-* tool ----------------------------------------
+# --checkpoint          the captioning model's checkpoint: best | last | epochN | path
+# --encoder-checkpoint  the audio encoder's checkpoint file
+# --trust-checkpoint    allow full unpickling (never needed for files the toolkit wrote)
+# --device              cpu | cuda | cuda:N
+# --compute-dtype       float32 | bfloat16 (autocast at run time)
+# --storage-dtype       float32 | float16 (what a feature cache stores)
+
+
+def parse_device(value: str) -> str:
+    """argparse type for --device: cpu, cuda or cuda:N."""
+    import argparse
+    import re
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not cpu, cuda or cuda:N")
+    return value
+
+
+def add_deprecated_alias(parser, old: str, dest: str, new: str, **kwargs) -> None:
+    """Keep an old option spelling for one release: it sets `dest` and warns when used."""
+    import argparse
+
+    class _Deprecated(argparse.Action):
+        def __call__(self, p, namespace, values, option_string=None):
+            print(f"{p.prog}: warning: {old} is deprecated and will be removed in the next "
+                  f"release; use {new}", file=sys.stderr)
+            setattr(namespace, dest, values)
+
+    parser.add_argument(old, dest=dest, action=_Deprecated, help=argparse.SUPPRESS, **kwargs)
