@@ -27,6 +27,10 @@ class CheckpointError(AacError, ValueError):
     """Unreadable, untrusted or mismatching checkpoint; the message names the file."""
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint file does not exist."""
+
+
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -44,7 +48,7 @@ def load_checkpoint(path: str | os.PathLike, trust: bool = False, map_location="
     """Read a checkpoint; full unpickling only when `trust` is set."""
     path = str(path)
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint file not found")
+        raise CheckpointNotFoundError(f"{path}: checkpoint file not found")
     if path.endswith(".safetensors"):
         return load_safetensors(path, map_location)
     try:
