@@ -6,7 +6,8 @@
         print(r.file, r.caption or r.error)
     c.caption_array(wave, sr)          # numpy (T,) or (C, T) at any rate -> str
 
-How it is fast without changing a caption:
+Captions come from the one captioning path (`aac.captioning.CaptionEngine`) that stage 6
+decoding and training validation also use, so a clip gets the same caption everywhere:
   - the encoder runs once per clip and batches only clips of identical length, so no
     padding reaches it and a clip's features do not depend on its batch-mates;
   - clips are sorted by length and decoded in batches: beam search runs over the whole
@@ -23,10 +24,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tempfile
-import time
 import warnings
 import zipfile
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -35,12 +34,10 @@ import numpy as np
 import torch
 
 from aac.audio import AudioError, load_mono, resample, to_mono
-from aac.packing import (PackError, resolve_decoder_checkpoint, resolve_encoder_checkpoint,
-                         unpack_model)
+from aac.captioning import DTYPES, CaptionEngine, build_encoder_from_info
+from aac.expdir import load_model_from_expdir
+from aac.packing import PackError, resolve_encoder_checkpoint, unpack_model
 from aac.windows import gather_audio_files, sliding_windows
-
-
-DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -62,8 +59,6 @@ class CaptionResult:
 
 
 def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str):
-    from aac.inference import build_encoder_from_info
-
     if enc_info.get("random_init"):
         # build_encoder seeds random-init weights itself (the seed feature extraction used).
         warnings.warn(f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED: captions are "
@@ -80,8 +75,6 @@ class Captioner:
         self.loaded, self.encoder, self.device = loaded, encoder, device
         self.beam, self.batch_size, self.max_length = beam, batch_size, max_length
         self.enc_info = dict(loaded.encoder_info)
-        # False gives plain torch.no_grad(), as a research script would (the paper setting).
-        self.inference_mode = True
         self._workdir = workdir  # keeps an unpacked model alive as long as the Captioner
         self.dtype = "float32"
         self.set_dtype(dtype)
@@ -90,9 +83,10 @@ class Captioner:
     def from_pretrained(cls, path, device: str = "cpu", encoder_checkpoint=None,
                         checkpoint: str = "best", quantize: Optional[str] = None,
                         **kwargs) -> "Captioner":
-        """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256."""
-        from aac.inference import load_model_from_expdir
+        """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256.
 
+        `checkpoint` names the caption model's weights in an exp dir: best|last|epochN|path.
+        """
         path, workdir, included = Path(path), None, None
         if path.is_file() and zipfile.is_zipfile(path):
             workdir = tempfile.TemporaryDirectory(prefix="aac-model-")
@@ -104,8 +98,7 @@ class Captioner:
             exp_dir = path
         else:
             raise PackError(f"{path}: neither an experiment directory nor a packed model zip")
-        ckpt = resolve_decoder_checkpoint(exp_dir, checkpoint)
-        loaded = load_model_from_expdir(exp_dir, checkpoint=str(ckpt), device=device)
+        loaded = load_model_from_expdir(exp_dir, checkpoint=checkpoint, device=device)
         enc_ckpt = resolve_encoder_checkpoint(loaded.encoder_info, encoder_checkpoint, included)
         encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device)
         self = cls(loaded, encoder, device=device, workdir=workdir, **kwargs)
@@ -161,14 +154,11 @@ class Captioner:
                 for p in module.parameters(recurse=False):
                     p.data = p.data.to(DTYPES[dtype])
 
-    def _no_grad(self):
-        return torch.inference_mode() if self.inference_mode else torch.no_grad()
-
-    def _autocast(self):
-        dt = DTYPES[self.dtype]
-        if dt is None:
-            return nullcontext()
-        return torch.autocast(device_type=torch.device(self.device).type, dtype=dt)
+    @property
+    def engine(self) -> CaptionEngine:
+        """The captioning path with this Captioner's current weights and settings."""
+        return CaptionEngine.from_loaded(self.loaded, self.encoder, beam=self.beam,
+                                         max_length=self.max_length, dtype=self.dtype)
 
     # ---- the pipeline ---------------------------------------------------------------
     def load_wave(self, path: str) -> np.ndarray:
@@ -176,49 +166,19 @@ class Captioner:
         return load_mono(path, self.sample_rate)
 
     def encode(self, waves: Sequence[np.ndarray]) -> List[torch.Tensor]:
-        """Features (T', D) per wave (T,); the encoder sees each clip exactly once.
-
-        The encoder batches only clips of identical length (no padding reaches it), so a
-        clip's features do not depend on its batch-mates.
-        """
-        from aac.inference import encode_waves
-
-        tensors = [torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves]
-        with self._no_grad(), self._autocast():
-            feats, lens = encode_waves(self.loaded, self.encoder, tensors)  # (B, T', D), (B,)
-        return [feats[i, : int(lens[i])].float() for i in range(len(waves))]
-
-    def decode(self, feats: Sequence[torch.Tensor]) -> List[str]:
-        """Captions for a batch of (T', D) features; one beam search over the whole batch."""
-        from aac.inference import generate_captions
-
-        lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
-        batch = torch.nn.utils.rnn.pad_sequence(list(feats), batch_first=True)  # (B, T', D)
-        with self._no_grad(), self._autocast():
-            return generate_captions(self.loaded, batch, lengths, beam=self.beam,
-                                     max_length=self.max_length)
+        """Cache-level features (T', D) per wave (T,), as `aac.captioning.encode_waves` makes them."""
+        feats, lens = self.engine.encode(waves)  # (B, T', D), (B,)
+        return [feats[i, : int(lens[i])] for i in range(len(waves))]
 
     def caption_waves(self, waves: Sequence[np.ndarray], timer=None) -> List[str]:
         """Captions for mono waves at `sample_rate`, decoded in length-sorted batches.
 
-        `timer`, if given, is called as timer("encode"|"decode", indices, seconds) per batch
-        (the benchmark uses it to split time between encoder and decoder).
+        `timer`, if given, is called as timer(indices, encode_s, decode_s) per batch (the
+        benchmark uses it to split time between encoder and decoder).
         """
-        order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
-        captions: List[Optional[str]] = [None] * len(waves)
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s: s + self.batch_size]
-            t0 = time.perf_counter()
-            feats = self.encode([waves[i] for i in idx])
-            t1 = time.perf_counter()
-            batch_captions = self.decode(feats)
-            t2 = time.perf_counter()
-            if timer is not None:
-                timer("encode", idx, t1 - t0)
-                timer("decode", idx, t2 - t1)
-            for i, cap in zip(idx, batch_captions):
-                captions[i] = cap
-        return captions  # type: ignore[return-value]
+        captions = self.engine.run({i: len(w) for i, w in enumerate(waves)}, self.batch_size,
+                                   lambda idx: [waves[i] for i in idx], "audio", timer)
+        return [captions[i] for i in range(len(waves))]
 
     def caption_array(self, wave: np.ndarray, sr: int) -> str:
         """Caption one waveform: numpy (T,) or (C, T) float at rate `sr`."""

@@ -1,8 +1,8 @@
-"""Training/decoding data: captions from a Kaldi data dir, frames from an HDF5 feature cache.
+"""Training data: captions from a Kaldi data dir, frames from an HDF5 feature cache.
 
 Features are read lazily, one clip per item, so the cache streams from disk. The cache
 is opened on first use inside each process (h5py handles must not cross a fork into
-DataLoader workers). Downsampling by `k` is frame striding (`feats[::k]`), as in the paper.
+DataLoader workers). Downsampling by `k` is `aac.frames.stride_frames`, as in the paper.
 
 Batches: `GlobalBatchSampler` draws one permutation per (seed, epoch), cuts it into
 global batches of `batch_size`, and gives each rank its contiguous share of every global
@@ -21,29 +21,10 @@ import numpy as np
 import torch
 
 from aac.datadir import clip_of, read_kaldi_text, read_references
+from aac.feature_info import open_features
+from aac.frames import stride_frames
 
 logger = logging.getLogger(__name__)
-
-
-def open_features(path: str | os.PathLike):
-    from aac.features import FeatureReader
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"feature cache not found: {path}")
-    return FeatureReader(str(path))
-
-
-def feature_attrs(path: str | os.PathLike) -> dict:
-    """Root attributes of a cache as plain Python values (for config.yaml)."""
-    reader = open_features(path)
-    out = {}
-    for key, value in dict(reader.attrs).items():
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
 
 
 def read_caption_pairs(data_dir: str | os.PathLike) -> List[Tuple[str, str]]:
@@ -80,7 +61,8 @@ class _LazyFeatures:
         if self._reader is None:
             self._reader = open_features(self.feats_path)
         feats = np.asarray(self._reader[clip_id], dtype=np.float32)  # (T, D)
-        return np.ascontiguousarray(feats[:: self.downsample])  # (ceil(T/k), D)
+        strided, _ = stride_frames(feats[None], None, self.downsample)  # (1, ceil(T/k), D)
+        return np.ascontiguousarray(strided[0])
 
     def __getstate__(self):
         return {**self.__dict__, "_reader": None}
@@ -100,20 +82,6 @@ class CaptionDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.feats.frames(self.pairs[i][0]), self.tokens[i]
-
-
-class ClipDataset(torch.utils.data.Dataset):
-    """Item i -> (clip_id, frames (T, D) float32), for decoding and validation."""
-
-    def __init__(self, clip_ids: Sequence[str], feats_path, downsample: int = 1):
-        self.clip_ids = list(clip_ids)
-        self.feats = _LazyFeatures(feats_path, downsample)
-
-    def __len__(self):
-        return len(self.clip_ids)
-
-    def __getitem__(self, i):
-        return self.clip_ids[i], self.feats.frames(self.clip_ids[i])
 
 
 def pad_frames(frames: Sequence[np.ndarray]) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -138,11 +106,6 @@ def collate_captions(batch, pad_id: int) -> Dict[str, torch.Tensor]:
     for i, (_, ids) in enumerate(batch):
         labels[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return {"feats": feats, "feat_mask": lengths_to_mask(lengths), "labels": labels}
-
-
-def collate_clips(batch):
-    feats, lengths = pad_frames([b[1] for b in batch])
-    return [b[0] for b in batch], feats, lengths
 
 
 class GlobalBatchSampler(torch.utils.data.Sampler):
@@ -181,9 +144,3 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
                 batch = batch + batch[: self.world - len(batch)]
             share = math.ceil(len(batch) / self.world)
             yield batch[self.rank * share: (self.rank + 1) * share] or batch[-1:]
-
-
-def length_sorted_batches(lengths: Dict[str, float], batch_size: int) -> List[List[str]]:
-    """Clip ids grouped into batches of similar length (longest first), ties by id."""
-    order = sorted(lengths, key=lambda k: (-lengths[k], k))
-    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]

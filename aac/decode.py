@@ -1,30 +1,33 @@
-"""Batched caption decoding and speed figures (stage 6), from cached features or from audio.
+"""Stage 6: caption a data set through `aac.captioning`, and time it two ways (rtf.json).
 
-Clips are decoded in batches of similar duration. Speed is reported as RTF = seconds of
-audio per second of wall time (higher is faster; see docs/design.md). A clip's figure is
-that of its batch (batch audio seconds / batch wall seconds), so with `--batch-size 1` it
-is exactly per clip. The first batch is a warm-up and is left out of the figures.
-Features mode times the caption model only; audio mode times encoder + caption model,
-audio file reading excluded.
+Speed is RTF = seconds of audio per second of wall time (higher is faster; see
+docs/design.md). rtf.json holds two measurements:
+  batched  how this decode ran: clips in length-sorted batches of `batch_size`, from
+           cached features (caption model only) or from audio (encoder + caption model).
+           A clip's figure is that of its batch; the first batch is a warm-up, left out.
+  paper    the paper's Table 2 setting: audio in, one clip at a time, beam 4, encoder +
+           caption model, one untimed warm-up clip (`aac.speed.paper_rtf`), on a stated
+           sample: the first `rtf_clips` clip ids of the set (sorted), or all of them.
+Audio file reading is never timed. Parallel parts each time their share of the sample;
+`merge_decodes` joins them.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from aac.atomic import write_json_atomic
+from aac.captioning import CaptionEngine, build_encoder_from_info
 from aac.datadir import read_kaldi_text, read_utt2dur, write_kaldi_text
-from aac.dataset import length_sorted_batches, open_features, pad_frames
-from aac.inference import LoadedModel, generate_captions
+from aac.errors import AacError
+from aac.feature_info import open_features
+from aac.speed import PAPER_BEAM, RTF_DEFINITION, paper_rtf, rtf_record
 
-RTF_DEFINITION = "seconds of audio per second of wall time (higher is faster)"
+SHARED_KEYS = ("beam", "device", "downsample", "extract_stride", "checkpoint")
 
 
 def select_clips(data_dir: Path, keys_file: Optional[str]) -> Dict[str, float]:
@@ -42,85 +45,60 @@ def select_clips(data_dir: Path, keys_file: Optional[str]) -> Dict[str, float]:
     return durations
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def decode_features(loaded: LoadedModel, durations: Dict[str, float], feats_path, beam: int,
-                    batch_size: int, downsample: int, max_length: Optional[int]):
-    """Captions and per-batch timings [(ids, seconds)] from an HDF5 feature cache."""
-    reader = open_features(feats_path)
-    dim = loaded.config.get("enc_dim")
-    captions, timings = {}, []
-    for ids in tqdm(length_sorted_batches(durations, batch_size), desc="decode", unit="batch"):
-        try:
-            frames = [np.asarray(reader[c], dtype=np.float32) for c in ids]
-        except KeyError as e:
-            raise KeyError(f"{feats_path}: no features for clip {e}") from None
-        if frames[0].shape[1] != dim:
-            raise ValueError(f"{feats_path}: feature dim {frames[0].shape[1]} but the model "
-                             f"expects {dim}")
-        feats, lengths = pad_frames(frames)  # (B, T, D), (B,)
-        _sync(loaded.device)
-        start = time.perf_counter()
-        caps = generate_captions(loaded, feats, lengths, beam, max_length, downsample)
-        _sync(loaded.device)
-        timings.append((ids, time.perf_counter() - start))
-        captions.update(zip(ids, caps))
-    return captions, timings
-
-
-def decode_audio(loaded: LoadedModel, durations: Dict[str, float], wav_scp: Path, beam: int,
-                 batch_size: int, downsample: int, max_length: Optional[int]):
-    """Captions and timings running the experiment's encoder on wav.scp audio."""
+def decode_clips(engine: CaptionEngine, durations: Dict[str, float], batch_size: int,
+                 feats_path=None, wav_scp=None):
+    """Captions and per-batch timings [(ids, seconds)], from a feature cache or wav.scp."""
     from aac.audio import load_mono
-    from aac.inference import build_encoder_from_info, encode_waves
 
-    encoder = build_encoder_from_info(loaded.encoder_info, loaded.device)
-    specs = read_kaldi_text(wav_scp)
-    captions, timings = {}, []
-    for ids in tqdm(length_sorted_batches(durations, batch_size), desc="decode", unit="batch"):
-        waves = [torch.from_numpy(load_mono(specs[c], encoder.sample_rate)) for c in ids]
-        _sync(loaded.device)
-        start = time.perf_counter()  # audio reading above is not timed
-        feats, lengths = encode_waves(loaded, encoder, waves)
-        caps = generate_captions(loaded, feats, lengths, beam, max_length, downsample)
-        _sync(loaded.device)
-        timings.append((ids, time.perf_counter() - start))
-        captions.update(zip(ids, caps))
+    timings = []
+    if feats_path is not None:
+        reader = open_features(feats_path)
+        dim = engine.model.proj.in_features
+        if reader.shape(next(iter(durations)))[1] != dim:
+            raise ValueError(f"{feats_path}: feature dim {reader.shape(next(iter(durations)))[1]} "
+                             f"but the model expects {dim}")
+        load, source = (lambda ids: [np.asarray(reader[c], dtype=np.float32) for c in ids]), "features"
+    else:
+        specs = read_kaldi_text(wav_scp)
+        rate = engine.encoder.sample_rate
+        load, source = (lambda ids: [load_mono(specs[c], rate) for c in ids]), "audio"
+    captions = engine.run(durations, batch_size, load, source,
+                          timer=lambda ids, enc_s, dec_s: timings.append((ids, enc_s + dec_s)))
     return captions, timings
 
 
-def rtf_figures(values) -> dict:
-    """The paper's Table 2 figures of per-clip RTF: mean, median, 10th percentile."""
-    if len(values) == 0:
-        return {"mean": None, "median": None, "p10": None}
-    values = np.asarray(values, dtype=float)
-    return {"mean": float(values.mean()), "median": float(np.median(values)),
-            "p10": float(np.percentile(values, 10))}
-
-
-def rtf_summary(per_clip: Dict[str, float], warmup: List[str], mode: str, extra=None) -> dict:
-    """Mean, median and 10th percentile of per-clip RTF (warm-up clips excluded)."""
-    values = [per_clip[k] for k in sorted(per_clip)]
-    out = {"mode": mode, "definition": RTF_DEFINITION, "num_clips": len(values),
-           **rtf_figures(values),
-           "warmup_clips": sorted(warmup), **(extra or {}),
-           "per_clip": {k: per_clip[k] for k in sorted(per_clip)}}
-    return out
-
-
-def timings_to_rtf(timings, durations: Dict[str, float]):
-    """Per-clip RTF from batch timings; the first batch is warm-up unless it is the only one."""
-    per_clip, warmup = {}, []
+def batched_rtf(timings, durations: Dict[str, float], **facts) -> dict:
+    """Per-clip RTF of batches; the first batch is warm-up unless it is the only one."""
+    per_clip, warmup, audio_s, wall_s = {}, [], 0.0, 0.0
     for i, (ids, seconds) in enumerate(timings):
         if i == 0 and len(timings) > 1:
             warmup.extend(ids)
             continue
-        rtf = sum(durations[c] for c in ids) / max(seconds, 1e-9)
-        per_clip.update({c: rtf for c in ids})
-    return per_clip, warmup
+        audio = sum(durations[c] for c in ids)
+        per_clip.update({c: audio / max(seconds, 1e-9) for c in ids})
+        audio_s, wall_s = audio_s + audio, wall_s + seconds
+    return {**rtf_record(per_clip, audio_s, wall_s, **facts), "warmup_clips": sorted(warmup)}
+
+
+def paper_sample(data_dir: Path, durations: Dict[str, float], rtf_clips: int) -> List[str]:
+    """This part's share of the sample: the first `rtf_clips` ids of the whole set, sorted."""
+    everything = sorted(read_utt2dur(data_dir))
+    sample = everything if rtf_clips < 0 else everything[:rtf_clips]
+    return [c for c in sample if c in durations]
+
+
+def measure_paper_rtf(loaded, data_dir: Path, ids: List[str], encoder=None) -> dict:
+    """rtf.json `paper` block for `ids`, or {"unavailable": reason} when audio cannot run."""
+    from aac.audio import load_mono
+
+    try:
+        encoder = encoder or build_encoder_from_info(loaded.encoder_info, loaded.device)
+        specs = read_kaldi_text(data_dir / "wav.scp")
+        waves = {c: load_mono(specs[c], encoder.sample_rate) for c in ids}
+    except (AacError, OSError, KeyError) as e:
+        return {"unavailable": f"{type(e).__name__}: {e}"}
+    engine = CaptionEngine.from_loaded(loaded, encoder, beam=PAPER_BEAM)
+    return paper_rtf(engine, waves, encoder.sample_rate)
 
 
 def write_outputs(out_dir: Path, captions: Dict[str, str], rtf: dict) -> None:
@@ -129,20 +107,37 @@ def write_outputs(out_dir: Path, captions: Dict[str, str], rtf: dict) -> None:
     write_json_atomic(out_dir / "rtf.json", rtf, indent=1)
 
 
+def _merge_block(blocks: List[dict], what: str) -> dict:
+    """One batched/paper block from the parts' blocks (figures recomputed over all clips)."""
+    missing = [b["unavailable"] for b in blocks if "unavailable" in b]
+    if missing:
+        return {"unavailable": missing[0]}
+    per_clip = {k: v for b in blocks for k, v in b["per_clip"].items()}
+    facts = {k: v for k, v in blocks[0].items()
+             if k in ("mode", "beam", "batch_size", "sample")}
+    modes = {b.get("mode") for b in blocks}
+    if len(modes) > 1:
+        raise ValueError(f"{what}: parts differ in mode ({', '.join(map(str, modes))})")
+    out = rtf_record(per_clip, sum(b["audio_s"] for b in blocks),
+                     sum(b["wall_s"] for b in blocks), **facts)
+    if "warmup_clips" in blocks[0]:
+        out["warmup_clips"] = sorted(c for b in blocks for c in b["warmup_clips"])
+    return out
+
+
 def merge_decodes(out_dir: Path, part_dirs: List[Path]) -> int:
     """Concatenate parts' text and rtf.json; duplicate clip ids are an error."""
-    captions, per_clip, warmup, extra, mode = {}, {}, [], {}, None
+    captions, records = {}, []
     for part in part_dirs:
         for key, caption in read_kaldi_text(part / "text").items():
             if key in captions:
                 raise ValueError(f"{part}/text: clip {key!r} is also in another part")
             captions[key] = caption
-        rtf = json.loads((part / "rtf.json").read_text(encoding="utf-8"))
-        if mode is not None and rtf["mode"] != mode:
-            raise ValueError(f"{part}/rtf.json: mode {rtf['mode']} differs from {mode}")
-        mode = rtf["mode"]
-        per_clip.update(rtf["per_clip"])
-        warmup += rtf["warmup_clips"]
-        extra = {k: rtf[k] for k in ("beam", "batch_size", "device", "downsample") if k in rtf}
-    write_outputs(out_dir, captions, rtf_summary(per_clip, warmup, mode, extra))
+        records.append(json.loads((part / "rtf.json").read_text(encoding="utf-8")))
+    rtf = {"definition": RTF_DEFINITION, **{k: records[0][k] for k in SHARED_KEYS if k in records[0]},
+           "parts": len(records),
+           "batched": _merge_block([r["batched"] for r in records], f"{out_dir} batched")}
+    papers = [r["paper"] for r in records if r.get("paper") is not None]
+    rtf["paper"] = _merge_block(papers, f"{out_dir} paper") if papers else None
+    write_outputs(out_dir, captions, rtf)
     return len(captions)

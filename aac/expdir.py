@@ -1,8 +1,12 @@
-"""Experiment-directory bookkeeping: resolved config, command line, versions, git hash.
+"""Experiment directories: writing the record of a run, reading its model back.
 
 Every `exp/<name>/` written by a stage holds `config.yaml` (resolved), `cmd.txt` (the
 command line, appended once per invocation) and `env.yaml` (package versions, git hash,
 host, date), so a result can always be traced to exactly what produced it.
+
+Reading: `resolve_checkpoint(exp, "best"|"last"|"epochN"|path)` and
+`load_model_from_expdir(exp, checkpoint)`, which rebuilds model + tokenizer from the
+directory alone. Training writes, decoding reads: both sit above this module.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import socket
 import subprocess
 import sys
 from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +80,72 @@ def record_experiment(exp_dir: str | os.PathLike, config: Any, argv=None) -> Pat
     with open(exp_dir / "cmd.txt", "a", encoding="utf-8") as f:
         f.write(" ".join(shlex.quote(a) for a in argv) + "\n")
     return exp_dir
+
+
+# ---- reading an experiment back: checkpoint names and the trained model -------------
+
+def resolve_checkpoint(exp_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
+    """'best' -> exp/best.pt; 'last', 'epoch3' -> exp/checkpoints/<name>.pt; else a path.
+
+    The one resolver behind every `--checkpoint` of a captioning model (decode, pack,
+    caption, benchmark). Raises CheckpointNotFoundError naming what it looked for.
+    """
+    from aac.checkpoint_io import CheckpointNotFoundError
+
+    exp_dir, checkpoint = Path(exp_dir), str(checkpoint)
+    candidates = [Path(checkpoint)] if checkpoint.endswith(".pt") else []
+    candidates += [exp_dir / f"{checkpoint}.pt", exp_dir / "checkpoints" / f"{checkpoint}.pt"]
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    raise CheckpointNotFoundError(f"{exp_dir}: no checkpoint {checkpoint!r} "
+                                  f"(looked for {', '.join(str(c) for c in candidates)})")
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # aac.model.CaptionModel, in eval mode
+    tokenizer: Any  # aac.tokenizer.CaptionTokenizer
+    config: dict  # the experiment's resolved config.yaml
+    encoder_info: dict  # config.yaml `encoder:` (name, checkpoint, rates, extract_stride)
+    device: str = "cpu"
+    checkpoint: str = ""  # the file the weights came from
+
+    @property
+    def downsample(self) -> int:
+        """Frame stride before cross-attention (config.yaml `downsample`)."""
+        return int(self.config.get("downsample", 1))
+
+
+def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
+                           device: str = "cpu") -> LoadedModel:
+    """Model + tokenizer + config from exp_dir/{config.yaml,tokenizer.model,<checkpoint>}.
+
+    `checkpoint`: best, last, epochN or a path (see `resolve_checkpoint`).
+    """
+    from aac.checkpoint_io import CheckpointError, load_checkpoint
+    from aac.config import ConfigError, build, load_yaml
+    from aac.expconf import TrainConf
+    from aac.model import CaptionModel
+    from aac.tokenizer import CaptionTokenizer
+
+    exp_dir = Path(exp_dir)
+    conf_path = exp_dir / "config.yaml"
+    raw = load_yaml(conf_path)
+    conf = build(TrainConf, raw, str(conf_path))
+    if conf.enc_dim <= 0:
+        raise ConfigError(f"{conf_path}: enc_dim missing; was this written by aac-train?")
+    tokenizer = CaptionTokenizer(exp_dir / "tokenizer.model")
+    model = CaptionModel(conf.enc_dim, tokenizer.vocab_size, conf.model,
+                         tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    ckpt_path = resolve_checkpoint(exp_dir, checkpoint)
+    state = load_checkpoint(ckpt_path)
+    if "model" not in state:
+        raise CheckpointError(f"{ckpt_path}: no 'model' weights in this checkpoint")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{ckpt_path}: weights do not fit {conf_path}: {e}") from None
+    model.to(device).eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, config=raw,
+                       encoder_info=dict(conf.encoder), device=device, checkpoint=str(ckpt_path))

@@ -24,9 +24,11 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from aac.errors import AacError
+from aac.checkpoint_io import CheckpointNotFoundError
 from aac.config import load_yaml
 from aac.encoders.checkpoint import file_sha256
+from aac.errors import AacError
+from aac.expdir import resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +41,6 @@ WEIGHTLESS_ENCODERS = ("logmel",)
 
 class PackError(AacError, RuntimeError):
     """A packed model or encoder checkpoint that is missing, corrupt or does not match."""
-
-
-def resolve_decoder_checkpoint(exp_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
-    """'best' -> exp/best.pt, 'last'/'epoch3' -> exp/checkpoints/<name>.pt, else a path."""
-    exp_dir = Path(exp_dir)
-    candidates = [Path(checkpoint)] if checkpoint.endswith(".pt") else []
-    candidates += [exp_dir / f"{checkpoint}.pt", exp_dir / "checkpoints" / f"{checkpoint}.pt"]
-    for cand in candidates:
-        if cand.is_file():
-            return cand
-    raise PackError(f"{exp_dir}: no checkpoint {checkpoint!r} "
-                    f"(looked for {', '.join(str(c) for c in candidates)})")
 
 
 def encoder_block(config: dict, source: str) -> dict:
@@ -84,7 +74,10 @@ def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoin
     tok_path = exp_dir / "tokenizer.model"
     if not tok_path.is_file():
         raise PackError(f"{tok_path}: tokenizer model not found")
-    ckpt = resolve_decoder_checkpoint(exp_dir, checkpoint)
+    try:
+        ckpt = resolve_checkpoint(exp_dir, checkpoint)
+    except CheckpointNotFoundError as e:
+        raise PackError(str(e)) from None
     enc_file = None
     if include_encoder and enc["name"] not in WEIGHTLESS_ENCODERS and not enc.get("random_init"):
         enc_file = Path(encoder_checkpoint or enc.get("checkpoint") or "")

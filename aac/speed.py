@@ -2,11 +2,11 @@
 
 RTF follows the paper's Table 2: seconds of audio per second of wall time (higher is
 faster), encoder + decoder, audio loading excluded. Every setting first captions one
-clip untimed (warm-up: lazy allocations, oneDNN kernel selection).
-
-Settings compared on the same clips, interleaved batch by batch (`run_settings`):
-  paper    one clip at a time, torch.no_grad(), encoder then generate(num_beams=beam)
-  fastest  Captioner path: inference_mode, length-sorted batches, one beam search per batch
+clip untimed (warm-up: lazy allocations, oneDNN kernel selection). Both settings run
+the one captioning path (`aac.captioning.CaptionEngine.run`); they differ in batching:
+  paper    one clip at a time, audio in, encoder then beam search (`paper_rtf`, which
+           stage 6 also runs for rtf.json, so RESULTS.md and aac-benchmark agree)
+  fastest  length-sorted batches, one beam search per batch
 A per-clip wall time in a batch is its share of the batch's encoder time (by length)
 plus an equal share of the batch's decoding time.
 """
@@ -17,12 +17,51 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Hashable, List, Sequence
 
 import numpy as np
 import torch
 
-from aac.decode import rtf_figures
+RTF_DEFINITION = "seconds of audio per second of wall time (higher is faster)"
+PAPER_BEAM = 4  # the paper's Table 2 decodes with beam 4
+
+
+def rtf_figures(values) -> dict:
+    """The paper's Table 2 figures of per-clip RTF: mean, median, 10th percentile."""
+    if len(values) == 0:
+        return {"mean": None, "median": None, "p10": None}
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "median": float(np.median(values)),
+            "p10": float(np.percentile(values, 10))}
+
+
+def rtf_record(per_clip: Dict[str, float], audio_s: float, wall_s: float, **facts) -> dict:
+    """rtf.json block: figures of per-clip RTF, throughput (all audio / all wall time)."""
+    return {**facts, "num_clips": len(per_clip), **rtf_figures([per_clip[k] for k in sorted(per_clip)]),
+            "throughput": audio_s / wall_s if wall_s > 0 else None,
+            "audio_s": audio_s, "wall_s": wall_s,
+            "per_clip": {k: per_clip[k] for k in sorted(per_clip)}}
+
+
+def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> dict:
+    """The paper's Table 2 RTF of `waves`: audio in, one clip at a time, encoder + decoder.
+
+    One clip is captioned untimed first (warm-up); then every clip is timed on its own.
+    Returns `rtf_record` figures; the engine's beam is the caller's choice (the paper: 4).
+    """
+    if not waves:
+        return rtf_record({}, 0.0, 0.0, mode="audio", beam=engine.beam, batch_size=1)
+    first = sorted(waves)[0]
+    engine.run({first: 1.0}, 1, lambda keys: [waves[first]], source="audio")  # warm-up
+    per_clip, audio_s, wall_s = {}, 0.0, 0.0
+    for key in sorted(waves):
+        seconds = []
+        engine.run({key: 1.0}, 1, lambda keys: [waves[keys[0]]], source="audio",
+                   timer=lambda keys, enc_s, dec_s: seconds.append(enc_s + dec_s))
+        duration = len(waves[key]) / sample_rate
+        per_clip[key] = duration / max(seconds[0], 1e-9)
+        audio_s, wall_s = audio_s + duration, wall_s + seconds[0]
+    return rtf_record(per_clip, audio_s, wall_s, mode="audio", beam=engine.beam, batch_size=1)
 
 
 @dataclass
@@ -80,19 +119,13 @@ class PeakRss:
 
 
 def paper_setting(captioner) -> Callable:
-    """One clip at a time under torch.no_grad(): encoder, then generate(num_beams=beam)."""
+    """One clip at a time through the Captioner: encoder, then beam search."""
     def run(waves):
         enc, dec, captions = np.zeros(len(waves)), np.zeros(len(waves)), []
-        saved, captioner.inference_mode = captioner.inference_mode, False
-        try:
-            for i, w in enumerate(waves):
-                t0 = time.perf_counter()
-                feats = captioner.encode([w])
-                t1 = time.perf_counter()
-                captions += captioner.decode(feats)
-                enc[i], dec[i] = t1 - t0, time.perf_counter() - t1
-        finally:
-            captioner.inference_mode = saved
+        for i, w in enumerate(waves):
+            def timer(keys, enc_s, dec_s, i=i):
+                enc[i], dec[i] = enc_s, dec_s
+            captions += captioner.caption_waves([w], timer=timer)
         return captions, enc, dec
     return run
 
@@ -102,12 +135,11 @@ def fastest_setting(captioner) -> Callable:
     def run(waves):
         enc, dec = np.zeros(len(waves)), np.zeros(len(waves))
 
-        def timer(stage, idx, seconds):
-            if stage == "encode":  # clip by clip inside: split the batch time by length
-                lens = np.array([len(waves[i]) for i in idx], float)
-                enc[idx] = seconds * lens / lens.sum()
-            else:
-                dec[idx] = seconds / len(idx)
+        def timer(idx, enc_s, dec_s):
+            # clip by clip inside the encoder: split the batch time by length
+            lens = np.array([len(waves[i]) for i in idx], float)
+            enc[idx] = enc_s * lens / lens.sum()
+            dec[idx] = dec_s / len(idx)
         return captioner.caption_waves(waves, timer=timer), enc, dec
     return run
 
@@ -237,13 +269,13 @@ def make_random_exp_dir(exp_dir, encoder: str = "logmel", model_conf=None,
     import tempfile
     from pathlib import Path
 
+    from aac.checkpoint_io import save_atomic
     from aac.encoders import build_encoder
+    from aac.expconf import TrainConf
     from aac.expdir import record_experiment
-    from aac.inference import encoder_info_from_attrs
+    from aac.feature_info import encoder_info_from_attrs
     from aac.model import CaptionModel, ModelConf
     from aac.tokenizer import CaptionTokenizer, train_tokenizer
-    from aac.train.checkpoints import save_atomic
-    from aac.train.conf import TrainConf
 
     exp_dir = Path(exp_dir)
     enc = build_encoder(encoder, random_init=random_init and encoder != "logmel")
@@ -259,7 +291,7 @@ def make_random_exp_dir(exp_dir, encoder: str = "logmel", model_conf=None,
     state = {k: v * weight_scale if v.dim() == 2 and "embed_positions" not in k else v
              for k, v in model.state_dict().items()}
     save_atomic({"model": state}, exp_dir / "best.pt")
-    attrs = {**enc.describe(), "frame_rate": enc.frame_rate, "downsample": 1}
+    attrs = {**enc.describe(), "frame_rate": enc.frame_rate, "extract_stride": 1}
     conf = TrainConf(model=model_conf, encoder=encoder_info_from_attrs(attrs),
                      enc_dim=enc.output_dim, tokenizer=str(exp_dir / "tokenizer.model"))
     record_experiment(exp_dir, conf, ["make_random_exp_dir", str(exp_dir), encoder])

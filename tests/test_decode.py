@@ -33,9 +33,13 @@ def test_decode_writes_sorted_text_and_rtf(trained):
     root, data, feats = trained
     text, rtf = decode(root, data, feats, root / "d1", "--batch-size", 3)
     assert list(text) == sorted(text) and len(text) == 7
-    assert rtf["mode"] == "features" and len(rtf["warmup_clips"]) == 3
-    assert len(rtf["per_clip"]) == 4 and set(rtf["per_clip"]).isdisjoint(rtf["warmup_clips"])
-    assert rtf["p10"] <= rtf["median"] and rtf["mean"] > 0
+    batched = rtf["batched"]
+    assert batched["mode"] == "features" and len(batched["warmup_clips"]) == 3
+    assert len(batched["per_clip"]) == 4 and set(batched["per_clip"]).isdisjoint(batched["warmup_clips"])
+    assert batched["p10"] <= batched["median"] and batched["mean"] > 0
+    assert batched["throughput"] == pytest.approx(batched["audio_s"] / batched["wall_s"])
+    # the fixture's wav.scp points nowhere: the paper RTF says why it is missing
+    assert "unavailable" in rtf["paper"] and rtf["downsample"] == 1
 
 
 def test_batched_equals_one_at_a_time(trained):
@@ -58,7 +62,7 @@ def test_keys_parts_merge_to_single_job(trained, tmp_path):
         decode(root, data, feats, parts[-1], "--batch-size", 2, "--keys", keys)
     merge_main(["--output-dir", str(tmp_path / "merged"), *map(str, parts)])
     assert (tmp_path / "merged/text").read_text() == (tmp_path / "all/text").read_text()
-    merged = json.loads((tmp_path / "merged/rtf.json").read_text())
+    merged = json.loads((tmp_path / "merged/rtf.json").read_text())["batched"]
     assert len(merged["per_clip"]) + len(merged["warmup_clips"]) == len(ids)
     with pytest.raises(ValueError, match="also in another part"):
         merge_main(["--output-dir", str(tmp_path / "dup"), str(parts[0]), str(parts[0])])
@@ -79,7 +83,7 @@ def test_from_audio_runs_the_encoder(tmp_path):
     the encoder with them, or the feature dimension would not fit the model.
     """
     from aac.encoders import build_encoder
-    from aac.inference import load_model_from_expdir
+    from aac.expdir import load_model_from_expdir
 
     enc = build_encoder("logmel", conf={"n_mels": 40})
     rate = enc.sample_rate
@@ -110,16 +114,20 @@ def test_from_audio_runs_the_encoder(tmp_path):
     train_main(train_argv(inputs, cfg, root / "exp"))
     out = tmp_path / "dec"
     decode_main(["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--from-audio",
-                 "--output-dir", str(out), "--batch-size", "1"])
+                 "--output-dir", str(out), "--batch-size", "1", "--beam", "2", "--rtf-clips", "2"])
     rtf = json.loads((out / "rtf.json").read_text())
     assert sorted(read_kaldi_text(out / "text")) == ["c0", "c1", "c2"]
-    assert rtf["mode"] == "audio" and len(rtf["per_clip"]) == 2
+    assert rtf["batched"]["mode"] == "audio" and len(rtf["batched"]["per_clip"]) == 2
+    paper = rtf["paper"]  # the stated sample: first 2 ids, one clip at a time, beam 4
+    assert sorted(paper["per_clip"]) == ["c0", "c1"] and paper["beam"] == 4
+    assert paper["batch_size"] == 1 and paper["audio_s"] == pytest.approx(1.5)
+    assert "first 2 clip ids" in paper["sample"]
     assert load_model_from_expdir(root / "exp").encoder_info["name"] == "logmel"
 
 
 def test_beam_search_cache_gives_the_default_caches_tokens(trained):
     """The cache that skips reordering cross-attention changes speed, never tokens."""
-    from aac.inference import load_model_from_expdir
+    from aac.expdir import load_model_from_expdir
 
     root, data, feats = trained
     model = load_model_from_expdir(root / "exp").model

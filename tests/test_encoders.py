@@ -1,4 +1,4 @@
-"""Registry, frame striding, logmel, checkpoint safety and error messages."""
+"""Registry, logmel, checkpoint safety and error messages."""
 
 import argparse
 import logging
@@ -8,26 +8,13 @@ import pytest
 import torch
 
 from aac.config import ConfigError
-from aac.encoders import ENCODERS, CheckpointError, build_encoder, downsample_frames
+from aac.encoders import ENCODERS, CheckpointError, build_encoder
 
 
 def test_registry_names():
     assert {"pann_cnn14", "pann_cnn14_16k", "dcase23_cnn14", "beats", "logmel"} <= set(ENCODERS)
     with pytest.raises(ValueError, match="unknown encoder"):
         build_encoder("nope")
-
-
-@pytest.mark.parametrize("k", [1, 2, 4, 8])
-def test_downsample_frames(k):
-    feats = torch.arange(2 * 9 * 3, dtype=torch.float).view(2, 9, 3)
-    out, lengths = downsample_frames(feats, torch.tensor([9, 5]), k)
-    assert torch.equal(out, feats[:, ::k])
-    assert lengths.tolist() == [-(-9 // k), -(-5 // k)]
-
-
-def test_downsample_rejects_other_factors():
-    with pytest.raises(ValueError):
-        downsample_frames(torch.zeros(1, 4, 2), torch.tensor([4]), 3)
 
 
 def test_weights_need_checkpoint_or_explicit_random_init(caplog):

@@ -37,11 +37,12 @@ def run(data_dir, out, *extra):
 
 def test_extract_skips_pads_and_records(data_dir, tmp_path, caplog, capsys):
     out = tmp_path / "feats.h5"
-    assert run(data_dir, out, "--downsample", "2") == 0
+    assert run(data_dir, out, "--extract-stride", "2") == 0
     r = FeatureReader(out)
     assert r.keys() == ["c0", "c1", "c2", "c3", "c4"]
     assert r["c0"].shape == (12, 64) and r["c0"].dtype == np.float32  # 24 frames at 25 Hz, every 2nd kept
-    assert r.attrs["downsample"] == 2 and r.attrs["frame_rate"] == 12.5
+    assert r.attrs["extract_stride"] == 2 and r.attrs["frame_rate"] == 12.5
+    assert "downsample" not in r.attrs  # one meaning: the training-time stride
     assert r.attrs["num_skipped"] == 1 and r.attrs["num_padded"] == 1 and r.attrs["random_init"] is False
     assert "skipping c5" in caplog.text and "broken.wav" in caplog.text  # reason per clip
     assert "5 written, 0 resumed, 1 padded, 1 skipped" in capsys.readouterr().out
@@ -114,3 +115,10 @@ def test_random_init_flagged_in_attrs(data_dir, tmp_path):
 def test_missing_checkpoint_flag_is_an_error(data_dir, tmp_path):
     assert extract_feats.main(["--encoder", "beats", "--data-dir", str(data_dir),
                                "--output", str(tmp_path / "x.h5")]) == 2
+
+
+def test_old_downsample_option_still_sets_the_extract_stride(data_dir, tmp_path, capsys):
+    out = tmp_path / "old.h5"
+    assert run(data_dir, out, "--downsample", "4") == 0
+    assert FeatureReader(out).attrs["extract_stride"] == 4
+    assert "--downsample is deprecated" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Caption a data set with a trained experiment (stage 6): Kaldi text + speed figures.
 
-Usage: aac-decode --exp-dir exp/clotho_ft --data-dir data/clotho_evaluation --feats dump/pann/clotho_evaluation/feats.h5 --output-dir exp/clotho_ft/decode_beam4/clotho_evaluation [--beam 4] [--batch-size 32]
+Usage: aac-decode --exp-dir exp/clotho_ft --data-dir data/clotho_evaluation --feats dump/pann/clotho_evaluation/feats.h5 --output-dir exp/clotho_ft/decode_beam4_best_ds1/clotho_evaluation [--beam 4] [--batch-size 32] [--checkpoint best] [--rtf-clips 20]
 """
 
 from __future__ import annotations
@@ -10,16 +10,20 @@ import logging
 import sys
 from pathlib import Path
 
-
-from aac.decode import decode_audio, decode_features, rtf_summary, select_clips, timings_to_rtf, write_outputs
-from aac.inference import load_model_from_expdir
+from aac.captioning import CaptionEngine, build_encoder_from_info
+from aac.decode import (SHARED_KEYS, batched_rtf, decode_clips, measure_paper_rtf, paper_sample,
+                        select_clips, write_outputs)
+from aac.expdir import load_model_from_expdir
+from aac.feature_info import extract_stride
+from aac.speed import RTF_DEFINITION
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Reads EXP_DIR/{config.yaml,tokenizer.model,best.pt}, DATA_DIR/utt2dur "
-        "(and wav.scp with --from-audio) or an HDF5 feature cache. Writes OUTPUT_DIR/text "
-        "('clip_id caption', sorted) and OUTPUT_DIR/rtf.json (RTF = audio s / wall s).")
+        "(and wav.scp with --from-audio or --rtf-clips) or an HDF5 feature cache. Writes "
+        "OUTPUT_DIR/text ('clip_id caption', sorted) and OUTPUT_DIR/rtf.json (RTF = audio s / "
+        "wall s): 'batched' (this decode) and 'paper' (audio in, one clip at a time, beam 4).")
     p.add_argument("--exp-dir", required=True, help="experiment directory written by aac-train")
     p.add_argument("--data-dir", required=True, help="data dir with utt2dur (+ wav.scp)")
     src = p.add_mutually_exclusive_group(required=True)
@@ -30,10 +34,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=4, help="beam width (1 = greedy)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--downsample", type=int, help="frame striding (default: from the exp config)")
-    p.add_argument("--checkpoint", default="best", help="best, last or a checkpoint path")
+    p.add_argument("--checkpoint", default="best", help="best, last, epochN or a checkpoint path")
     p.add_argument("--keys", help="file whose first column lists the clip ids to decode")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--max-length", type=int, help="max caption tokens (default: model's)")
+    p.add_argument("--rtf-clips", type=int, default=20,
+                   help="paper RTF (audio in, one clip at a time, beam 4) on the first N clip "
+                   "ids of the set, sorted (default 20; 0 skips it; -1 times every clip)")
     return p
 
 
@@ -41,22 +48,35 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     data_dir, out_dir = Path(args.data_dir), Path(args.output_dir)
+    # 1. clips and model
     durations = select_clips(data_dir, args.keys)
     loaded = load_model_from_expdir(args.exp_dir, args.checkpoint, args.device)
-    k = args.downsample or loaded.downsample
-    if args.from_audio:
-        captions, timings = decode_audio(loaded, durations, data_dir / "wav.scp", args.beam,
-                                         args.batch_size, k, args.max_length)
-    else:
-        captions, timings = decode_features(loaded, durations, args.feats, args.beam,
-                                            args.batch_size, k, args.max_length)
-    per_clip, warmup = timings_to_rtf(timings, durations)
-    extra = {"beam": args.beam, "batch_size": args.batch_size, "device": args.device,
-             "downsample": k}
-    rtf = rtf_summary(per_clip, warmup, "audio" if args.from_audio else "features", extra)
+    encoder = build_encoder_from_info(loaded.encoder_info, args.device) if args.from_audio else None
+    engine = CaptionEngine.from_loaded(loaded, encoder, stride=args.downsample, beam=args.beam,
+                                       max_length=args.max_length)
+    # 2. captions, timed per batch
+    captions, timings = decode_clips(engine, durations, args.batch_size, feats_path=args.feats,
+                                     wav_scp=data_dir / "wav.scp")
+    facts = {"beam": args.beam, "device": args.device, "downsample": engine.stride,
+             "extract_stride": extract_stride(loaded.encoder_info), "checkpoint": args.checkpoint}
+    batched = batched_rtf(timings, durations, mode="audio" if args.from_audio else "features",
+                          beam=args.beam, batch_size=args.batch_size)
+    # 3. the paper's RTF on the stated sample
+    paper = None
+    if args.rtf_clips:
+        sample = paper_sample(data_dir, durations, args.rtf_clips)
+        paper = measure_paper_rtf(loaded, data_dir, sample, encoder)
+        paper["sample"] = (f"first {args.rtf_clips} clip ids of {data_dir.name} (sorted)"
+                           if args.rtf_clips > 0 else f"all clips of {data_dir.name}")
+    # 4. outputs
+    rtf = {"definition": RTF_DEFINITION, **{k: facts[k] for k in SHARED_KEYS}, "parts": 1,
+           "batched": batched, "paper": paper}
     write_outputs(out_dir, captions, rtf)
-    print(f"wrote {out_dir}/text ({len(captions)} clips); RTF mean {rtf['mean']:.1f}, "
-          f"median {rtf['median']:.1f}, p10 {rtf['p10']:.1f}")
+    line = f"wrote {out_dir}/text ({len(captions)} clips); batched throughput RTF "
+    line += "n/a" if batched["throughput"] is None else f"{batched['throughput']:.1f}"
+    if paper and paper.get("mean") is not None:
+        line += f"; paper RTF mean {paper['mean']:.1f} over {paper['num_clips']} clips"
+    print(line)
     return 0
 
 

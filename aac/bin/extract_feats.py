@@ -17,9 +17,11 @@ import sys
 
 from aac.config import ConfigError, apply_overrides, load_yaml
 from aac.datadir import read_kaldi_text, read_utt2dur
-from aac.encoders import DOWNSAMPLE_FACTORS, ENCODERS, CheckpointError, build_encoder
+from aac.cli import add_deprecated_alias
+from aac.encoders import ENCODERS, CheckpointError, build_encoder
 from aac.features.cache import FeatureCacheError
 from aac.features.extract import extract_features
+from aac.frames import STRIDE_FACTORS
 
 log = logging.getLogger("aac.extract_feats")
 
@@ -39,8 +41,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="Kaldi data dir with wav.scp [utt2dur]")
     p.add_argument("--wav-scp", help="read this wav.scp instead of DIR/wav.scp (split jobs)")
     p.add_argument("--output", required=True, help="output FILE.h5")
-    p.add_argument("--downsample", type=int, default=1, choices=DOWNSAMPLE_FACTORS,
-                   help="keep every k-th frame")
+    p.add_argument("--extract-stride", type=int, default=1, choices=STRIDE_FACTORS,
+                   help="keep every k-th frame in the cache (recorded as attribute "
+                   "extract_stride); the paper's striding is the training config's downsample")
+    add_deprecated_alias(p, "--downsample", "extract_stride", "--extract-stride", type=int,
+                         choices=STRIDE_FACTORS)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"],
@@ -93,11 +98,11 @@ def main(argv=None) -> int:
         encoder = build_encoder(args.encoder, args.checkpoint, args.random_init,
                                 args.trust_checkpoint, conf)
         log.info("encoder %s: %d Hz, %.4g frames/s, dim %d, checkpoint %s (sha256 %s)%s",
-                 encoder.name, encoder.sample_rate, encoder.frame_rate / args.downsample,
+                 encoder.name, encoder.sample_rate, encoder.frame_rate / args.extract_stride,
                  encoder.output_dim, encoder.checkpoint, encoder.checkpoint_sha256,
                  " [RANDOM INIT]" if encoder.random_init else "")
         result = extract_features(
-            encoder, clips, args.output, downsample=args.downsample, batch_size=args.batch_size,
+            encoder, clips, args.output, extract_stride=args.extract_stride, batch_size=args.batch_size,
             device=args.device, dtype=args.dtype, durations=durations, encoder_conf=conf)
     except (ConfigError, CheckpointError, FeatureCacheError) as e:
         log.error("%s", e)

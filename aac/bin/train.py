@@ -15,16 +15,15 @@ from pathlib import Path
 import torch
 
 from aac.config import load_config
-from aac.dataset import (CaptionDataset, GlobalBatchSampler, feature_attrs, keep_available,
-                         read_caption_pairs)
+from aac.dataset import CaptionDataset, GlobalBatchSampler, keep_available, read_caption_pairs
 from aac.datadir import read_references
 from aac.expdir import record_experiment
-from aac.inference import encoder_info_from_attrs
+from aac.expconf import TrainConf, check_conf
+from aac.feature_info import encoder_info_from_attrs, extract_stride, feature_attrs
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
 from aac.checkpoint_io import load_checkpoint
-from aac.train.conf import TrainConf, check_conf
 from aac.train.logs import setup_logging
 from aac.train.trainer import Trainer, check_previous_run
 
@@ -36,7 +35,7 @@ def get_parser() -> argparse.ArgumentParser:
         description="Train Linear+BART captioner. Reads data dirs (text or text_spk1..5), HDF5 "
         "feature caches, tokenizer.model, YAML config. Writes OUTPUT_DIR/{config.yaml,cmd.txt,"
         "env.yaml,tokenizer.model,train.log,metrics.jsonl,best.pt,checkpoints/,images/}.")
-    p.add_argument("--config", help="training YAML (keys of aac.train.conf.TrainConf)")
+    p.add_argument("--config", help="training YAML (keys of aac.expconf.TrainConf)")
     p.add_argument("--train-data", required=True, help="data dir with text (clip#k caption)")
     p.add_argument("--train-feats", required=True, help="HDF5 feature cache of the train set")
     p.add_argument("--valid-data", required=True, help="data dir with text_spk1..5")
@@ -56,10 +55,12 @@ def resolve_config(args) -> TrainConf:
     conf = load_config(TrainConf, args.config, args.override)
     check_conf(conf, args.config or "defaults")
     attrs, valid_attrs = feature_attrs(args.train_feats), feature_attrs(args.valid_feats)
-    for key in ("encoder", "dim", "downsample"):
-        if attrs.get(key) != valid_attrs.get(key):
-            raise ValueError(f"{args.valid_feats}: {key}={valid_attrs.get(key)!r} differs from "
-                             f"{args.train_feats}: {key}={attrs.get(key)!r}")
+    facts = [{"encoder": a.get("encoder"), "dim": a.get("dim"), "extract_stride": extract_stride(a)}
+             for a in (attrs, valid_attrs)]
+    for key in facts[0]:
+        if facts[0][key] != facts[1][key]:
+            raise ValueError(f"{args.valid_feats}: {key}={facts[1][key]!r} differs from "
+                             f"{args.train_feats}: {key}={facts[0][key]!r}")
     dim = int(attrs["dim"])
     if conf.enc_dim and conf.enc_dim != dim:
         raise ValueError(f"config enc_dim={conf.enc_dim} but {args.train_feats} has dim {dim}")

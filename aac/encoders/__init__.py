@@ -1,6 +1,6 @@
 """Pretrained (frozen) audio encoders behind one registry.
 
-    from aac.encoders import ENCODERS, build_encoder, downsample_frames
+    from aac.encoders import ENCODERS, build_encoder
     enc = build_encoder("pann_cnn14", checkpoint="Cnn14_mAP=0.431.pth")
     feats, feat_lengths = enc(wave, wave_lengths)  # (B, T) at enc.sample_rate -> (B, T', D)
 
@@ -24,12 +24,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from aac.config import ConfigError, build
-from aac.encoders.base import DOWNSAMPLE_FACTORS, AudioEncoder, downsample_frames
+from aac.encoders.base import AudioEncoder
 from aac.encoders.beats import BeatsConf, build_beats
 from aac.encoders.checkpoint import CheckpointError, file_sha256, load_checkpoint
 from aac.encoders.dcase23 import Dcase23Conf, build_dcase23
 from aac.encoders.logmel import LogMelConf, build_logmel
 from aac.encoders.pann import PannConf, build_pann
+# Old names of aac.frames' stride, kept for code written against them.
+from aac.frames import STRIDE_FACTORS as DOWNSAMPLE_FACTORS  # noqa: E402
+from aac.frames import stride_frames as downsample_frames  # noqa: E402
 
 __all__ = [
     "ENCODERS", "build_encoder", "downsample_frames", "AudioEncoder", "CheckpointError",

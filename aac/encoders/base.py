@@ -1,4 +1,4 @@
-"""The `AudioEncoder` interface every registry entry implements, plus frame striding.
+"""The `AudioEncoder` interface every registry entry implements.
 
     feats, feat_lengths = enc(wave, wave_lengths)  # (B, T) -> (B, T', D), (B,)
 
@@ -20,19 +20,6 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
-DOWNSAMPLE_FACTORS = (1, 2, 4, 8)
-
-
-def downsample_frames(
-    feats: torch.Tensor, lengths: torch.Tensor, k: int
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Keep every k-th frame: feats[:, ::k] (B, ceil(T/k), D); lengths ceil(len / k)."""
-    if k not in DOWNSAMPLE_FACTORS:
-        raise ValueError(f"downsample factor must be one of {DOWNSAMPLE_FACTORS}, got {k}")
-    if k == 1:
-        return feats, lengths
-    return feats[:, ::k], torch.div(lengths + k - 1, k, rounding_mode="floor")
-
 
 class AudioEncoder(nn.Module):
     """Frozen waveform -> frame-feature encoder; subclasses implement `encode` and `num_frames`."""

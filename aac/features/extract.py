@@ -21,8 +21,9 @@ import torch
 from tqdm import tqdm
 
 from aac.audio import AudioError, audio_duration, load_mono
-from aac.encoders import AudioEncoder, downsample_frames
+from aac.encoders import AudioEncoder
 from aac.features.cache import FeatureWriter
+from aac.frames import stride_frames
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,10 @@ class ExtractResult:
     output: Optional[str] = None  # the finished file, None if nothing could be written
 
 
-def cache_attrs(encoder: AudioEncoder, downsample: int, dtype: str, encoder_conf: dict) -> dict:
+def cache_attrs(encoder: AudioEncoder, extract_stride: int, dtype: str, encoder_conf: dict) -> dict:
     attrs = encoder.describe()
     attrs.update(
-        frame_rate=float(encoder.frame_rate / downsample), downsample=int(downsample),
+        frame_rate=float(encoder.frame_rate / extract_stride), extract_stride=int(extract_stride),
         dtype=dtype, encoder_conf=json.dumps(encoder_conf or {}, sort_keys=True),
     )
     if encoder.random_init:
@@ -71,18 +72,18 @@ def _load_batch(batch, rate: int, result: ExtractResult):
     return ids, waves
 
 
-def _encode(encoder, waves, device, autocast_dtype, downsample):
+def _encode(encoder, waves, device, autocast_dtype, extract_stride):
     lengths = torch.tensor([len(w) for w in waves])
     wave = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True).to(device)  # (B, T)
     amp = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype
            else contextlib.nullcontext())
     with torch.no_grad(), amp:
         feats, feat_lengths = encoder(wave, lengths)  # (B, T', D)
-    return downsample_frames(feats, feat_lengths.cpu(), downsample)
+    return stride_frames(feats, feat_lengths.cpu(), extract_stride)
 
 
 def extract_features(
-    encoder: AudioEncoder, clips: Sequence[Tuple[str, str]], output: str, *, downsample: int = 1,
+    encoder: AudioEncoder, clips: Sequence[Tuple[str, str]], output: str, *, extract_stride: int = 1,
     batch_size: int = 8, device: str = "cpu", dtype: str = "float32",
     durations: Optional[Dict[str, float]] = None, encoder_conf: Optional[dict] = None,
 ) -> ExtractResult:
@@ -93,7 +94,7 @@ def extract_features(
     np_dtype = np.dtype(dtype)
     # float16 storage on a GPU also computes under autocast (frontends stay float32)
     autocast_dtype = torch.float16 if (dtype == "float16" and dev.type == "cuda") else None
-    with FeatureWriter(output, cache_attrs(encoder, downsample, dtype, encoder_conf)) as writer:
+    with FeatureWriter(output, cache_attrs(encoder, extract_stride, dtype, encoder_conf)) as writer:
         todo = [c for c in clips if c[0] not in writer]
         result.resumed = len(clips) - len(todo)
         if result.resumed:
@@ -105,7 +106,7 @@ def extract_features(
                 ids, waves = _load_batch(batch, encoder.sample_rate, result)
                 if ids:
                     result.padded += [i for i, w in zip(ids, waves) if len(w) < encoder.min_samples]
-                    feats, lengths = _encode(encoder, waves, dev, autocast_dtype, downsample)
+                    feats, lengths = _encode(encoder, waves, dev, autocast_dtype, extract_stride)
                     for j, clip_id in enumerate(ids):
                         writer.write(clip_id, feats[j, : lengths[j]].float().cpu().numpy().astype(np_dtype))
                     writer.flush()

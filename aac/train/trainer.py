@@ -22,8 +22,9 @@ import torch
 from tqdm import tqdm
 
 from aac.atomic import write_text_atomic
-from aac.dataset import ClipDataset, collate_captions, collate_clips
-from aac.inference import decode_batch
+from aac.captioning import CaptionEngine
+from aac.dataset import collate_captions
+from aac.feature_info import open_features
 from aac.text import normalize_caption
 from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
@@ -211,17 +212,15 @@ class Trainer:
         return valid_loss, self._valid_cider()
 
     def _valid_cider(self) -> float:
+        """Corpus CIDEr-D of captions written the way decoding writes them (aac.captioning)."""
         clips = sorted(self.valid_refs)
         if self.conf.valid.max_clips > 0:
             clips = clips[: self.conf.valid.max_clips]
-        data = ClipDataset(clips, self.valid_feats, self.conf.downsample)
-        loader = torch.utils.data.DataLoader(data, batch_size=self.conf.valid.batch_size,
-                                             collate_fn=collate_clips)
-        hyps = {}
-        for ids, feats, lengths in loader:
-            caps = decode_batch(self.module, self.tokenizer, feats, lengths,
-                                self.conf.valid.beam, self.conf.valid.max_length)
-            hyps.update(zip(ids, caps))
+        reader = open_features(self.valid_feats)
+        engine = CaptionEngine(self.module, self.tokenizer, stride=self.conf.downsample,
+                               beam=self.conf.valid.beam, max_length=self.conf.valid.max_length)
+        hyps = engine.run({c: reader.shape(c)[0] for c in clips}, self.conf.valid.batch_size,
+                          lambda ids: [reader[c] for c in ids], source="features")
         return cider_d_score([hyps[c] for c in clips], [self.valid_refs[c] for c in clips])
 
     # ---- bookkeeping -------------------------------------------------------------

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from aac.bin.train import main as train_main
-from aac.inference import generate_captions, load_model_from_expdir, stride_frames
+from aac.captioning import CaptionEngine, generate_captions
+from aac.expdir import load_model_from_expdir
+from aac.frames import stride_frames
 from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 
@@ -36,9 +38,11 @@ def test_generate_captions_padding_and_stride(exp_dir):
     lengths = torch.tensor([9, 5])
     padded = feats.clone()
     padded[1, 5:] = 100.0  # padding content must not matter
-    a = generate_captions(loaded, feats, lengths, beam=2)
-    b = generate_captions(loaded, padded, lengths, beam=2)
+    engine = CaptionEngine.from_loaded(loaded, beam=2)
+    assert engine.stride == 2  # config.yaml downsample
+    a = engine.caption_features(feats, lengths)
+    b = engine.caption_features(padded, lengths)
     assert a == b and all(isinstance(c, str) and c for c in a)
-    assert generate_captions(loaded, feats[1:, :5], lengths[1:], beam=2) == a[1:]
+    assert engine.caption_features(feats[1:, :5], lengths[1:]) == a[1:]
     strided, new_len = stride_frames(feats, lengths, 2)
-    assert strided.shape[1] == 5 and new_len.tolist() == [5, 3]
+    assert generate_captions(loaded.model, loaded.tokenizer, strided, new_len, beam=2) == a
