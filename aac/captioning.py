@@ -7,7 +7,7 @@ Every caller goes through here: stage 6 decoding (from cached features or from a
 training validation, the `Captioner` API and the benchmark. What each step does:
   encode_waves       mono waves -> encoder -> extraction stride: what the feature cache holds
   generate_captions  cache-level frames -> `downsample` stride (config.yaml) -> padded frames
-                     masked -> the package's only `model.generate()` call -> detokenised text
+                     masked -> beam search (the package's only call of HF `generate`) -> text
   CaptionEngine.run  clips grouped in length-sorted batches (longest first, ties by id),
                      loading untimed, encode + generate timed per batch; one grad mode
                      (inference_mode) and one autocast rule for all callers
@@ -74,12 +74,12 @@ def generate_captions(model, tokenizer, feats: torch.Tensor, lengths, beam: int 
     """Cache-level frames (B, T, D) with lengths (B,) -> one caption per clip.
 
     Applies the model's frame stride (`downsample` of config.yaml) first; padded frames
-    are masked. This holds the package's only call of `model.generate`.
+    are masked. This holds the package's only call of HF `generate`.
     """
     device = next(model.parameters()).device
     feats, lengths = stride_frames(feats.to(device), torch.as_tensor(lengths).to(device), stride)
     mask = torch.arange(feats.size(1), device=device)[None, :] < lengths[:, None]  # (B, T)
-    ids = model.generate(feats, mask, num_beams=beam, max_length=max_length)  # (B, L)
+    ids = model.bart.generate(**model.generation_inputs(feats, mask, beam, max_length))  # (B, L)
     return [tokenizer.decode(row.tolist()) or EMPTY_CAPTION for row in ids]
 
 

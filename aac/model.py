@@ -2,13 +2,16 @@
 
 The BART model comes from HuggingFace `BartForConditionalGeneration` with zero encoder
 layers, trained from scratch: the projected audio frames are handed to it as
-`encoder_outputs`, so the HF decoder, cross-attention and `generate()` (beam search) are
-used unchanged through this one adapter.
+`encoder_outputs`, so the HF decoder, cross-attention and beam search are used unchanged
+through this one adapter.
 
     model = CaptionModel(enc_dim=2048, vocab_size=5000, model_conf=ModelConf(), pad_id=1,
                          bos_id=0, eos_id=2)
     loss = model(feats, feat_mask, labels)            # labels padded with pad_id
-    ids = model.generate(feats, feat_mask, num_beams=4)
+    kwargs = model.generation_inputs(feats, feat_mask, num_beams=4)
+
+Captions are generated in one place only, `aac.captioning.generate_captions`, which hands
+these inputs to HF's `generate` of `model.bart`.
 """
 
 from __future__ import annotations
@@ -149,13 +152,16 @@ class CaptionModel(nn.Module):
         return nll / count.clamp(min=1) if reduce else (nll, count)
 
     @torch.no_grad()
-    def generate(self, feats: torch.Tensor, feat_mask: torch.Tensor, num_beams: int = 4,
-                 max_length: Optional[int] = None) -> torch.Tensor:
-        """Token ids (B, L') starting with bos; beam search (num_beams>1) or greedy."""
+    def generation_inputs(self, feats: torch.Tensor, feat_mask: torch.Tensor, num_beams: int = 4,
+                          max_length: Optional[int] = None) -> dict:
+        """Keyword arguments of HF `generate` for token ids (B, L') starting with bos.
+
+        Beam search (num_beams > 1) or greedy; the beam cache never reorders cross-attention.
+        """
         enc = self.encode(feats, feat_mask)
         max_length = max_length or self.conf.max_target_length
         cache = {"past_key_values": beam_search_cache()} if num_beams > 1 else {}
-        return self.bart.generate(
+        return dict(
             encoder_outputs=enc, attention_mask=feat_mask.long(), **cache,
             num_beams=num_beams, max_length=max_length + 1,  # +1: the bos start token
             decoder_start_token_id=self.bos_id, bos_token_id=self.bos_id,

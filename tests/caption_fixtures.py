@@ -106,3 +106,42 @@ def train_argv(paths: dict, config: Path, out: Path, *extra) -> list:
             "--train-feats", str(paths["train_feats"]), "--valid-data", str(paths["valid_data"]),
             "--valid-feats", str(paths["valid_feats"]), "--tokenizer", str(paths["tokenizer"]),
             "--output-dir", str(out), *map(str, extra)]
+
+
+def class_wave(rng, cls: int, seconds: float, rate: int = 16000) -> np.ndarray:
+    """A clip whose spectrum names its class: a low tone, noise, or a high tone."""
+    t = np.arange(int(seconds * rate)) / rate
+    if cls == 1:
+        wave = 0.3 * rng.standard_normal(t.shape)
+    else:
+        wave = 0.5 * np.sin(2 * np.pi * (300 if cls == 0 else 3000) * t)
+        wave = wave + 0.02 * rng.standard_normal(t.shape)
+    return wave.astype(np.float32)
+
+
+def make_audio_set(root: Path, name: str, n_clips: int, seed: int, training: bool) -> Path:
+    """data/<name>/ of real wav files (16 kHz) whose sound follows the caption's class."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    data, wavs = root / "data" / name, root / "wav" / name
+    data.mkdir(parents=True, exist_ok=True)
+    wavs.mkdir(parents=True, exist_ok=True)
+    scp, durs, text, spk = [], [], [], {k: [] for k in range(1, 6)}
+    for i in range(n_clips):
+        clip, cls = f"{name}_{i:03d}", i % len(CLASSES)
+        seconds = round(float(rng.uniform(0.4, 1.2)), 2)
+        path = wavs / f"{clip}.wav"
+        sf.write(path, class_wave(rng, cls, seconds), 16000, subtype="FLOAT")
+        scp.append(f"{clip} {path}\n")
+        durs.append(f"{clip} {seconds}\n")
+        for k, cap in enumerate(CLASSES[cls], 1):
+            text.append(f"{clip}#{k} {cap}\n")
+            spk[k].append(f"{clip} {cap}\n")
+    (data / "wav.scp").write_text("".join(scp))
+    (data / "utt2dur").write_text("".join(durs))
+    if training:
+        (data / "text").write_text("".join(text))
+    for k, lines in spk.items():
+        (data / f"text_spk{k}").write_text("".join(lines))
+    return data

@@ -135,7 +135,7 @@ def test_beam_search_cache_gives_the_default_caches_tokens(trained):
         clips = [torch.from_numpy(f[k][()]) for k in sorted(f)]
     frames = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)  # (B, T, D)
     mask = torch.arange(frames.size(1))[None] < torch.tensor([len(c) for c in clips])[:, None]
-    ours = model.generate(frames, mask, num_beams=4)
+    ours = model.bart.generate(**model.generation_inputs(frames, mask, num_beams=4))
     enc = model.encode(frames, mask)
     default = model.bart.generate(
         encoder_outputs=enc, attention_mask=mask.long(), num_beams=4,
