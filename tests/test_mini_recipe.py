@@ -34,7 +34,7 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
         assert f"Stage {n}: {what}" in log
 
     exp = rdir / "exp" / "finetune_logmel_ds1"
-    decode = exp / "decode_beam4" / "clotho_evaluation"
+    decode = exp / "decode_beam4_best_ds1" / "clotho_evaluation"
     scores = json.loads((decode / "scores.json").read_text())
     hyps = (decode / "text").read_text().splitlines()
     assert len(hyps) == len((rdir / "data/clotho_evaluation/wav.scp").read_text().splitlines())
@@ -44,6 +44,9 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
     assert scores["cider_d"] > 2 * baseline
     results = (exp / "RESULTS.md").read_text()
     assert "Table 1" in results and "Table 2" in results and "logmel" in results
+    rtf = json.loads((decode / "rtf.json").read_text())
+    assert rtf["paper"]["num_clips"] == 20 and rtf["paper"]["beam"] == 4
+    assert rtf["batched"]["throughput"] > 0
     for name in ("config.yaml", "cmd.txt", "env.yaml", "best.pt", "images/loss.png"):
         assert (exp / name).is_file(), name
 

@@ -120,7 +120,9 @@ def test_training_decoding_and_scoring_route_to_experiment_dirs(recipe):
     fine = next(c for c in got if c.startswith("aac-train") and "finetune" in c)
     assert "--output-dir exp/pretrain_logmel_ds4" in pre and "--override downsample=4" in pre
     assert "--init-from exp/pretrain_logmel_ds4" in fine
-    assert any(c.startswith("aac-decode") and "--beam 4" in c for c in got)
+    decode = next(c for c in got if c.startswith("aac-decode"))
+    assert "--beam 4" in decode and "--checkpoint best --rtf-clips 20" in decode
+    assert "exp/finetune_logmel_ds4/decode_beam4_best_ds4/clotho_evaluation" in decode
     assert any(c.startswith("aac-score") and "--constant-baseline data/clotho_development/text" in c
                for c in got)
     assert "| table |" in out

@@ -43,7 +43,8 @@ def exps(tmp_path):
         "name": "pann_cnn14", "checkpoint": "Cnn14_mAP=0.431.pth", "random_init": False,
         "sample_rate": 32000, "frame_rate": 3.125, "downsample": 1},
         {"clotho_evaluation": pann_scores, "audiocaps_test": dict(CORE, unavailable={})},
-        rtf={"mean": 412.25, "median": 400.0, "p10": 150.5, "per_clip": {}, "mode": "audio"})
+        rtf={"batched": {"mode": "audio", "throughput": 800.0},
+             "paper": {"mean": 412.25, "median": 400.0, "p10": 150.5, "per_clip": {}}})
     beats = make_exp(tmp_path, "bart_beats", {
         "name": "beats", "checkpoint": "/ckpt/BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt",
         "random_init": False, "sample_rate": 16000, "frame_rate": 12.5, "downsample": 4},
@@ -61,10 +62,13 @@ def test_tables_hold_values_tasks_and_footnoted_na(exps, capsys):
     assert "## clotho_evaluation" in out and "audiocaps_test" not in out
     pann_t1, pann_t2 = table_rows(out, "pann_cnn14")
     assert "| AudioSet tagging | 0.171 | 0.380 | 0.179 | 0.457 |" in pann_t1
-    assert "| 412.2 | 400.0 | 150.5 | audio |" in pann_t2 and "| 1 | 3.125 |" in pann_t2
+    assert "| 412.2 | 400.0 | 150.5 | 800.0 (audio) |" in pann_t2 and "| 1 | 3.125 |" in pann_t2
     beats_t1, beats_t2 = table_rows(out, "beats")
     assert "masked audio-token prediction + AudioSet tagging" in beats_t1
-    assert "| 4 | 12.5 | n/a | n/a | n/a | n/a |" in beats_t2
+    # an old cache's `downsample` attribute was its extraction stride: it still counts
+    cells = [c.strip() for c in beats_t2.split("|")[1:-1]]
+    assert cells[1:3] == ["4", "12.5"] and all(c.startswith("n/a[^") for c in cells[3:7])
+    assert "no rtf.json: decoding was not timed" in out and "Paper RTF: the paper's" in out
     # the beats SPICE reason appears once as a footnote, referenced from each n/a cell
     footnotes = [line for line in out.splitlines() if line.startswith("[^")]
     spice_notes = [f for f in footnotes if f.endswith("spice, spider, spider_fl: " + SPICE_REASON)]
@@ -115,3 +119,28 @@ def test_no_scores_found_is_reported(tmp_path, capsys):
     assert results_bin.main([str(tmp_path / "empty")]) == 0
     captured = capsys.readouterr()
     assert "No scored experiments" in captured.out and "scores.json" in captured.err
+
+
+def test_table2_reads_the_stride_the_model_was_trained_with(tmp_path, capsys):
+    """A tiny model trained at downsample 4 on 50 Hz cached frames: Table 2 says 4 and 12.5 Hz."""
+    from aac.bin.decode import main as decode_main
+    from aac.bin.train import main as train_main
+    from caption_fixtures import make_experiment_inputs, make_set, train_argv, write_yaml
+
+    inputs = make_experiment_inputs(tmp_path)
+    exp = tmp_path / "exp"
+    train_main(train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=1), exp,
+                          "--override", "downsample=4"))
+    data, feats = make_set(tmp_path, "test", 4, seed=5, training=False)
+    out = exp / "decode_beam4_best_ds4" / "test"
+    decode_main(["--exp-dir", str(exp), "--data-dir", str(data), "--feats", str(feats),
+                 "--output-dir", str(out), "--rtf-clips", "0"])
+    (out / "scores.json").write_text(json.dumps(CORE))
+    assert json.loads((out / "rtf.json").read_text())["downsample"] == 4
+    capsys.readouterr()
+    assert results_bin.main([str(exp)]) == 0
+    text = capsys.readouterr().out
+    _, speed = table_rows(text, "logmel")
+    cells = [c.strip() for c in speed.split("|")[1:-1]]
+    assert cells[1:3] == ["4", "12.5"]
+    assert cells[6].endswith("(features)") and "--rtf-clips 0" in text

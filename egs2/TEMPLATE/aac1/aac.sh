@@ -34,6 +34,7 @@ pretrain_config=conf/pretrain.yaml; finetune_config=conf/finetune.yaml
 skip_pretrain=false; downsample=1; tag=""; train_args=""
 # Decoding and scoring
 beam=4; decode_batch_size=32; decode_from_audio=false; decode_device=cpu; decode_args=""
+decode_checkpoint=best; rtf_clips=20
 score_metrics=""
 
 help_message=$(sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//')
@@ -49,7 +50,7 @@ feats_tag=${encoder}
 tokenizer_dir=${expdir}/tokenizer
 pretrain_dir=${expdir}/pretrain_${tag}
 finetune_dir=${expdir}/finetune_${tag}
-decode_tag=decode_beam${beam}
+decode_tag=decode_beam${beam}_$(basename "${decode_checkpoint}" .pt)_ds${downsample}
 feats_of() { echo "${dumpdir}/feats/${feats_tag}/$1/feats.h5"; }
 
 # run_stage N: true when N is within [stage, stop_stage] and not skipped.
@@ -164,7 +165,7 @@ fi
 if run_stage 6; then
     for dset in ${test_sets}; do
         odir=${finetune_dir}/${decode_tag}/${dset}
-        log "Stage 6: decoding (beam ${beam}, nj=${decode_nj}): ${finetune_dir} + ${datadir}/${dset} -> ${odir}/text"
+        log "Stage 6: decoding (beam ${beam}, ${decode_checkpoint}, nj=${decode_nj}; paper RTF on ${rtf_clips} clips): ${finetune_dir} + ${datadir}/${dset} -> ${odir}/{text,rtf.json}"
         if is_done "${odir}/.done"; then log "Stage 6: ${dset} done before, skipped"; continue; fi
         mkdir -p "${odir}/split${decode_nj}" "${odir}/log"
         parts=$(utils/split_scp --nj "${decode_nj}" "${datadir}/${dset}/utt2dur" "${odir}/split${decode_nj}/keys.JOB")
@@ -173,7 +174,8 @@ if run_stage 6; then
         ${decode_cmd} JOB=1:"${parts}" "${odir}/log/decode.JOB.log" \
             aac-decode --exp-dir "${finetune_dir}" --data-dir "${datadir}/${dset}" "${src_opts[@]}" \
                 --keys "${odir}/split${decode_nj}/keys.JOB" --output-dir "${odir}/split${decode_nj}/JOB" \
-                --beam "${beam}" --batch-size "${decode_batch_size}" --device "${decode_device}" ${decode_args}
+                --beam "${beam}" --batch-size "${decode_batch_size}" --device "${decode_device}" \
+                --checkpoint "${decode_checkpoint}" --rtf-clips "${rtf_clips}" ${decode_args}
         part_dirs=(); for j in $(seq 1 "${parts}"); do part_dirs+=("${odir}/split${decode_nj}/${j}"); done
         aac-merge-decodes --output-dir "${odir}" "${part_dirs[@]}"
         mark_done "${odir}/.done"
