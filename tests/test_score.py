@@ -96,6 +96,8 @@ def test_constant_candidates_rank_normalised_training_captions():
     cands = scoring.constant_candidates(["Rain falls.", "rain falls", "A dog!", "wind", "wind", "wind"], top=2)
     assert cands[:2] == ["wind", "rain falls"]
     assert "a dog" not in cands and cands[2:] == list(scoring.GENERIC_CAPTIONS)
+    everything = scoring.constant_candidates(["Rain falls.", "A dog!", "wind", "wind"])
+    assert everything[:3] == ["wind", "a dog", "rain falls"]  # default: every distinct caption
 
 
 @pytest.mark.parametrize("lines, message", [

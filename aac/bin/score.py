@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="METRIC", help=f"subset of: {' '.join(ALL_METRICS)} (default: all)")
     p.add_argument("--constant-baseline", type=Path, metavar="TRAIN_TEXT",
                    help="training `text` (`clip#k caption`): also score the best constant caption")
-    p.add_argument("--constant-top", type=int, default=50, metavar="N",
-                   help="most frequent training captions tried as constants (default 50)")
+    p.add_argument("--constant-top", type=int, default=0, metavar="N",
+                   help="try only the N most frequent training captions as constants "
+                   "(default 0: every distinct training caption)")
     p.add_argument("--cache-dir", help=f"metric assets (default: ${assets.CACHE_ENV} or aac-metrics' default)")
     p.add_argument("--java", help=f"java executable (default: ${assets.JAVA_ENV} or java)")
     p.add_argument("--device", default="cpu", help="torch device for FENSE models (default cpu)")

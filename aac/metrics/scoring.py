@@ -172,25 +172,33 @@ def score_captions(
     return Scores(out, per_clip, unavailable, version, refs_tok)
 
 
-def constant_candidates(train_captions: List[str], top: int = 50) -> List[str]:
-    """The `top` most frequent normalised training captions, then a few generic ones."""
+def constant_candidates(train_captions: List[str], top: int = 0) -> List[str]:
+    """Distinct normalised training captions, most frequent first (`top` > 0: only those),
+    then a few generic ones."""
     counts = Counter(c for c in (normalize_caption(t) for t in train_captions) if c)
-    ranked = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+    ranked = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if top > 0:
+        ranked = ranked[:top]
     return list(dict.fromkeys(ranked + list(GENERIC_CAPTIONS)))
 
 
 def constant_baseline(
     candidates: List[str], refs_tokenized: List[List[str]], cache_dir=None, java=None
 ) -> dict:
-    """Best single caption for every clip, by CIDEr-D over this set (a floor to beat)."""
-    from aac_metrics.functional.cider_d import cider_d
+    """Best single caption for every clip, by CIDEr-D over this set (a floor to beat).
+
+    Every candidate is scored (aac.metrics.cider: the same CIDEr-D as aac-metrics, with the
+    references' document frequencies computed once); ties keep the more frequent caption.
+    """
+    from aac.metrics.cider import CiderD
 
     cache, java = assets.resolve_cache_dir(cache_dir), assets.resolve_java(java)
     tokenized = ptb_tokenize(candidates, cache, java)  # one Java run for all candidates
+    cider = CiderD(refs_tokenized)
     best = {"caption": None, "cider_d": float("-inf")}
-    n = len(refs_tokenized)
-    for raw, tok in tqdm(list(zip(candidates, tokenized)), desc="constant baseline", unit="cap"):
-        value = float(cider_d([tok] * n, refs_tokenized)[0]["cider_d"])
+    for raw, tok in tqdm(list(zip(candidates, tokenized)), desc="constant baseline", unit="cap",
+                         mininterval=2.0):
+        value = cider.constant_score(tok)
         if value > best["cider_d"]:
             best = {"caption": raw, "cider_d": value}
     best["num_candidates"] = len(candidates)
