@@ -61,14 +61,15 @@ class CaptionResult:
         return asdict(self)
 
 
-def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str):
+def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str, trust: bool = False):
     from aac.inference import build_encoder_from_info
 
     if enc_info.get("random_init"):
         # build_encoder seeds random-init weights itself (the seed feature extraction used).
         warnings.warn(f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED: captions are "
                       "meaningless; such models are for speed measurements only")
-    return build_encoder_from_info({**enc_info, "checkpoint": checkpoint}, device=device)
+    return build_encoder_from_info({**enc_info, "checkpoint": checkpoint}, device=device,
+                                   trust=trust)
 
 
 class Captioner:
@@ -89,8 +90,11 @@ class Captioner:
     @classmethod
     def from_pretrained(cls, path, device: str = "cpu", encoder_checkpoint=None,
                         checkpoint: str = "best", quantize: Optional[str] = None,
-                        **kwargs) -> "Captioner":
-        """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256."""
+                        trust_checkpoint: bool = False, **kwargs) -> "Captioner":
+        """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256.
+
+        `trust_checkpoint` allows full unpickling of the model and encoder checkpoints.
+        """
         from aac.inference import load_model_from_expdir
 
         path, workdir, included = Path(path), None, None
@@ -105,9 +109,10 @@ class Captioner:
         else:
             raise PackError(f"{path}: neither an experiment directory nor a packed model zip")
         ckpt = resolve_decoder_checkpoint(exp_dir, checkpoint)
-        loaded = load_model_from_expdir(exp_dir, checkpoint=str(ckpt), device=device)
+        loaded = load_model_from_expdir(exp_dir, checkpoint=str(ckpt), device=device,
+                                        trust=trust_checkpoint)
         enc_ckpt = resolve_encoder_checkpoint(loaded.encoder_info, encoder_checkpoint, included)
-        encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device)
+        encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device, trust_checkpoint)
         self = cls(loaded, encoder, device=device, workdir=workdir, **kwargs)
         if quantize:
             self.quantize(quantize)

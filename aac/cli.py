@@ -41,6 +41,8 @@ def user_message(e: BaseException) -> Optional[str]:
         return " ".join(str(e).split("\n")).strip() or type(e).__name__
     if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS:
         return describe_os_error(e)
+    if isinstance(e, FileNotFoundError) and e.errno is None and str(e):
+        return str(e)  # FileNotFoundError("tokenizer model not found: x"): a missing input
     return None
 
 
@@ -95,3 +97,45 @@ def add_deprecated_alias(parser, old: str, dest: str, new: str, **kwargs) -> Non
             setattr(namespace, dest, values)
 
     parser.add_argument(old, dest=dest, action=_Deprecated, help=argparse.SUPPRESS, **kwargs)
+
+
+MODEL_CHECKPOINT_NAMES = ("best", "last")  # and epochN
+
+
+def check_model_checkpoint(value: Optional[str], trust: bool = False) -> None:
+    """Refuse an encoder file passed as --checkpoint (what the flag meant before).
+
+    aac-caption and aac-benchmark used to read --checkpoint as the encoder checkpoint; it now
+    names the captioning model's checkpoint. A `.pth` file, or an existing file holding no
+    caption-model weights, is therefore almost surely an old command line: say so rather
+    than fail later with a confusing shape error.
+    """
+    import re
+    from pathlib import Path
+
+    if not value or value in MODEL_CHECKPOINT_NAMES or re.fullmatch(r"epoch\d+", value):
+        return
+    hint = (f"--checkpoint {value}: not a captioning model checkpoint. --checkpoint now names "
+            "the captioning model's checkpoint (best, last, epochN or a path); pass an encoder "
+            "checkpoint with --encoder-checkpoint")
+    path = Path(value)
+    if path.suffix == ".pth":
+        raise CheckpointUsageError(hint)
+    if not path.is_file():
+        return  # a missing file is reported by the loader, with the paths it tried
+    from aac.checkpoint_io import CheckpointError, load_checkpoint
+
+    try:
+        state = load_checkpoint(path, trust=trust)
+    except CheckpointError as e:
+        if "--trust-checkpoint" in str(e):
+            raise  # readable with trust: the refusal says how
+        raise CheckpointUsageError(hint) from None
+    weights = state.get("model") if isinstance(state, dict) else None
+    # CaptionModel's parameters live under `proj.` and `bart.` (aac/model.py).
+    if not isinstance(weights, dict) or not any(str(k).startswith("bart.") for k in weights):
+        raise CheckpointUsageError(hint)
+
+
+class CheckpointUsageError(AacError):
+    """A checkpoint given to the wrong flag."""

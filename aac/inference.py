@@ -69,10 +69,11 @@ def resolve_checkpoint(exp_dir: Path, checkpoint: str) -> Path:
 
 
 def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
-                           device: str = "cpu") -> LoadedModel:
+                           device: str = "cpu", trust: bool = False) -> LoadedModel:
     """Model + tokenizer + config from exp_dir/{config.yaml,tokenizer.model,best.pt}.
 
     `checkpoint`: "best", "last" or a path to any checkpoint holding a "model" state dict.
+    `trust`: allow full unpickling of that checkpoint (--trust-checkpoint).
     """
     exp_dir = Path(exp_dir)
     conf_path = exp_dir / "config.yaml"
@@ -83,7 +84,7 @@ def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
     model = CaptionModel(conf.enc_dim, tokenizer.vocab_size, conf.model,
                          tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
     ckpt_path = resolve_checkpoint(exp_dir, checkpoint)
-    state = load_checkpoint(ckpt_path)
+    state = load_checkpoint(ckpt_path, trust=trust)
     if "model" not in state:
         raise ValueError(f"{ckpt_path}: no 'model' weights in this checkpoint")
     try:
@@ -122,7 +123,7 @@ def generate_captions(loaded: LoadedModel, feats: torch.Tensor, feat_lengths: to
     return decode_batch(loaded.model, loaded.tokenizer, feats, feat_lengths, beam, max_length)
 
 
-def build_encoder_from_info(encoder_info: dict, device: str = "cpu"):
+def build_encoder_from_info(encoder_info: dict, device: str = "cpu", trust: bool = False):
     """The frozen audio encoder the features of this experiment came from."""
     from aac.encoders import build_encoder
 
@@ -130,7 +131,7 @@ def build_encoder_from_info(encoder_info: dict, device: str = "cpu"):
         raise ValueError("the experiment config has no encoder name; decode from features")
     encoder = build_encoder(encoder_info["name"], checkpoint=encoder_info.get("checkpoint") or None,
                             random_init=bool(encoder_info.get("random_init")),
-                            conf=encoder_info.get("conf") or None)
+                            conf=encoder_info.get("conf") or None, trust_checkpoint=trust)
     return encoder.to(device).eval()
 
 

@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 
 
+from aac.cli import parse_device, run_main
 from aac.decode import decode_audio, decode_features, rtf_summary, select_clips, timings_to_rtf, write_outputs
 from aac.inference import load_model_from_expdir
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Reads EXP_DIR/{config.yaml,tokenizer.model,best.pt}, DATA_DIR/utt2dur "
+        prog="aac-decode", description="Reads EXP_DIR/{config.yaml,tokenizer.model,best.pt}, DATA_DIR/utt2dur "
         "(and wav.scp with --from-audio) or an HDF5 feature cache. Writes OUTPUT_DIR/text "
         "('clip_id caption', sorted) and OUTPUT_DIR/rtf.json (RTF = audio s / wall s).")
     p.add_argument("--exp-dir", required=True, help="experiment directory written by aac-train")
@@ -31,18 +32,21 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--downsample", type=int, help="frame striding (default: from the exp config)")
     p.add_argument("--checkpoint", default="best", help="best, last or a checkpoint path")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of the checkpoint (only for files you trust)")
     p.add_argument("--keys", help="file whose first column lists the clip ids to decode")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--max-length", type=int, help="max caption tokens (default: model's)")
     return p
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     data_dir, out_dir = Path(args.data_dir), Path(args.output_dir)
     durations = select_clips(data_dir, args.keys)
-    loaded = load_model_from_expdir(args.exp_dir, args.checkpoint, args.device)
+    loaded = load_model_from_expdir(args.exp_dir, args.checkpoint, args.device,
+                                    trust=args.trust_checkpoint)
     k = args.downsample or loaded.downsample
     if args.from_audio:
         captions, timings = decode_audio(loaded, durations, data_dir / "wav.scp", args.beam,
@@ -58,6 +62,10 @@ def main(argv=None) -> int:
     print(f"wrote {out_dir}/text ({len(captions)} clips); RTF mean {rtf['mean']:.1f}, "
           f"median {rtf['median']:.1f}, p10 {rtf['p10']:.1f}")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-decode", _main, argv)
 
 
 if __name__ == "__main__":
