@@ -224,7 +224,7 @@ def make_corpus(root: Path, conf: MiniConf) -> bool:
                            "not write (a real corpus?); refusing to overwrite: pick another --output-dir")
     root.mkdir(parents=True, exist_ok=True)
     (root / DONE).unlink(missing_ok=True)
-    (root / PARTIAL).write_text(_signature(conf) + "\n", encoding="utf-8")
+    write_text_atomic(root / PARTIAL, _signature(conf) + "\n")
     scenes = assign_scenes(conf, np.random.default_rng(conf.seed))
     for set_index, (name, (corpus, split, _)) in enumerate(SETS.items()):
         if corpus not in conf.corpora or not conf.num_clips.get(name):
@@ -232,6 +232,6 @@ def make_corpus(root: Path, conf: MiniConf) -> bool:
         writer = write_clotho_split if corpus == "clotho" else write_audiocaps_split
         writer(root, split, scenes[name], conf, set_index)
         log.info("%s: %d clips written", name, len(scenes[name]))
-    (root / DONE).write_text(_signature(conf) + "\n", encoding="utf-8")
+    write_text_atomic(root / DONE, _signature(conf) + "\n")
     (root / PARTIAL).unlink()
     return True
