@@ -99,6 +99,27 @@ def add_deprecated_alias(parser, old: str, dest: str, new: str, **kwargs) -> Non
     parser.add_argument(old, dest=dest, action=_Deprecated, help=argparse.SUPPRESS, **kwargs)
 
 
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def add_model_options(p, dtype_default: Optional[str] = "float32",
+                      dtype_help: str = "bfloat16 runs under autocast (faster, captions may "
+                      "change)") -> None:
+    """--checkpoint, --encoder-checkpoint, --trust-checkpoint, --compute-dtype (+ old names)
+    for the tools that load a captioning model with its encoder (aac-caption, aac-benchmark)."""
+    p.add_argument("--checkpoint", default="best",
+                   help="captioning model checkpoint of an experiment directory: best, last, "
+                   "epochN or a path (default best)")
+    add_deprecated_alias(p, "--model-checkpoint", "checkpoint", "--checkpoint")
+    p.add_argument("--encoder-checkpoint", help="encoder checkpoint file; its SHA-256 must "
+                   "match the one the model was trained with")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of checkpoints (only for files you trust)")
+    p.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, default=dtype_default,
+                   help=dtype_help)
+    add_deprecated_alias(p, "--dtype", "compute_dtype", "--compute-dtype", choices=COMPUTE_DTYPES)
+
+
 MODEL_CHECKPOINT_NAMES = ("best", "last")  # and epochN
 
 

@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from aac.bin.caption import add_model_options
-from aac.cli import parse_device, run_main
+from aac.cli import add_model_options, parse_device, run_main
 from aac.errors import AacError
 
 
@@ -43,7 +42,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, help="caption tokens (default: the model's)")
     p.add_argument("--device", type=parse_device, default="cpu",
                    help="cpu, cuda or cuda:N (default cpu)")
-    add_model_options(p, dtype_default=None)  # --compute-dtype bfloat16 adds a row
+    add_model_options(p, dtype_default=None, dtype_help="bfloat16: add a row with bfloat16 "
+                      "autocast")
     p.add_argument("--quantize", choices=("int8",), help="add a dynamic int8 row (CPU)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--profile-clips", type=int, default=4, help="clips profiled (0: skip)")

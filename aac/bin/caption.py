@@ -30,11 +30,10 @@ import sys
 from contextlib import nullcontext
 from typing import List, Optional, TextIO
 
-from aac.cli import add_deprecated_alias, check_model_checkpoint, parse_device, run_main
+from aac.cli import add_model_options, check_model_checkpoint, parse_device, run_main
 from aac.errors import AacError
 
 FIELDS = ("file", "start", "end", "caption", "error")
-COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 class ModelLoadError(AacError):
@@ -59,21 +58,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 Linear layers (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
-
-
-def add_model_options(p: argparse.ArgumentParser, dtype_default: Optional[str] = "float32") -> None:
-    """--checkpoint / --encoder-checkpoint / --trust-checkpoint / --compute-dtype (+ old names)."""
-    p.add_argument("--checkpoint", default="best",
-                   help="captioning model checkpoint of an experiment directory: best, last, "
-                   "epochN or a path (default best)")
-    add_deprecated_alias(p, "--model-checkpoint", "checkpoint", "--checkpoint")
-    p.add_argument("--encoder-checkpoint", help="encoder checkpoint file; its SHA-256 must "
-                   "match the one the model was trained with")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow full unpickling of checkpoints (only for files you trust)")
-    p.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, default=dtype_default,
-                   help="bfloat16 runs under autocast (faster, captions may change)")
-    add_deprecated_alias(p, "--dtype", "compute_dtype", "--compute-dtype", choices=COMPUTE_DTYPES)
 
 
 def check_args(args: argparse.Namespace) -> None:
