@@ -7,7 +7,8 @@
 `aac-<verb>: error: <message>` on stderr and return `EXIT_USER_ERROR`:
   - any `aac.errors.AacError` (every toolkit error class derives from it);
   - `OSError`s a user causes: missing file, permission denied, no space left on device
-    (the message names the path).
+    (the message names the path), and a `FileNotFoundError("<what> not found: <path>")`
+    raised with a message only.
 A Python traceback is printed only for bugs, or for everything with `--verbose` (also
 `AAC_VERBOSE=1`), which the wrapper removes from argv before `_main` sees it.
 """
