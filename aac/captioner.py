@@ -58,12 +58,12 @@ class CaptionResult:
         return asdict(self)
 
 
-def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str):
+def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str, trust: bool = False):
     if enc_info.get("random_init"):
         # build_encoder seeds random-init weights itself (the seed feature extraction used).
         warnings.warn(f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED: captions are "
                       "meaningless; such models are for speed measurements only")
-    return build_encoder_from_info({**enc_info, "checkpoint": checkpoint}, device=device)
+    return build_encoder_from_info({**enc_info, "checkpoint": checkpoint}, device=device, trust=trust)
 
 
 class Captioner:
@@ -82,8 +82,10 @@ class Captioner:
     @classmethod
     def from_pretrained(cls, path, device: str = "cpu", encoder_checkpoint=None,
                         checkpoint: str = "best", quantize: Optional[str] = None,
-                        **kwargs) -> "Captioner":
+                        trust_checkpoint: bool = False, **kwargs) -> "Captioner":
         """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256.
+
+        `trust_checkpoint` allows full unpickling of the model and encoder checkpoints.
 
         `checkpoint` names the caption model's weights in an exp dir: best|last|epochN|path.
         """
@@ -98,9 +100,10 @@ class Captioner:
             exp_dir = path
         else:
             raise PackError(f"{path}: neither an experiment directory nor a packed model zip")
-        loaded = load_model_from_expdir(exp_dir, checkpoint=checkpoint, device=device)
+        loaded = load_model_from_expdir(exp_dir, checkpoint=checkpoint, device=device,
+                                        trust=trust_checkpoint)
         enc_ckpt = resolve_encoder_checkpoint(loaded.encoder_info, encoder_checkpoint, included)
-        encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device)
+        encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device, trust_checkpoint)
         self = cls(loaded, encoder, device=device, workdir=workdir, **kwargs)
         if quantize:
             self.quantize(quantize)

@@ -32,7 +32,8 @@ EMPTY_CAPTION = "<empty>"  # Kaldi text needs a non-empty value
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
-def build_encoder_from_info(encoder_info: dict, device: str = "cpu", checkpoint=None):
+def build_encoder_from_info(encoder_info: dict, device: str = "cpu", checkpoint=None,
+                            trust: bool = False):
     """The frozen encoder the experiment's features came from (`encoder:` of config.yaml).
 
     `checkpoint` overrides the recorded path (the Captioner verifies it by SHA-256 first).
@@ -45,7 +46,7 @@ def build_encoder_from_info(encoder_info: dict, device: str = "cpu", checkpoint=
     encoder = build_encoder(encoder_info["name"],
                             checkpoint=checkpoint or encoder_info.get("checkpoint") or None,
                             random_init=bool(encoder_info.get("random_init")),
-                            conf=encoder_info.get("conf") or None)
+                            trust_checkpoint=trust, conf=encoder_info.get("conf") or None)
     return encoder.to(device).eval()
 
 

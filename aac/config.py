@@ -18,11 +18,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
-from pathlib import Path
 from typing import Any, Iterable, Optional, Type, TypeVar
 
 import yaml
 
+from aac.atomic import write_text_atomic
 from aac.errors import AacError
 
 T = TypeVar("T")
@@ -167,9 +167,4 @@ def dump_yaml(data: Any, path: str | os.PathLike) -> None:
     """Write YAML atomically; `data` may be a dataclass."""
     if dataclasses.is_dataclass(data):
         data = dataclasses.asdict(data)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True)
-    os.replace(tmp, path)
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, Tuple
 
+from aac.atomic import write_text_atomic
 from aac.errors import AacError
 
 NUM_REFS = 5
@@ -23,8 +24,8 @@ class DataDirError(AacError, ValueError):
     """A malformed data-directory file; the message names the file and the line."""
 
 
-def iter_kaldi_lines(path: str | os.PathLike) -> Iterator[Tuple[str, str]]:
-    """Yield (key, value) from a Kaldi key-value file; value may contain spaces."""
+def _numbered_lines(path: str | os.PathLike) -> Iterator[Tuple[int, str, str]]:
+    """(line number, key, value) of a Kaldi key-value file; value may contain spaces."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n").rstrip("\r")
@@ -33,16 +34,24 @@ def iter_kaldi_lines(path: str | os.PathLike) -> Iterator[Tuple[str, str]]:
             parts = line.split(None, 1)
             if len(parts) != 2 or not parts[1].strip():
                 raise DataDirError(f"{path}:{lineno}: expected '<key> <value>', got {line!r}")
-            yield parts[0], parts[1].strip()
+            yield lineno, parts[0], parts[1].strip()
+
+
+def iter_kaldi_lines(path: str | os.PathLike) -> Iterator[Tuple[str, str]]:
+    """Yield (key, value) from a Kaldi key-value file; value may contain spaces."""
+    for _, key, value in _numbered_lines(path):
+        yield key, value
 
 
 def read_kaldi_text(path: str | os.PathLike) -> Dict[str, str]:
     """Read a Kaldi key-value file into an insertion-ordered dict; duplicate keys are errors."""
     out: Dict[str, str] = {}
-    for key, value in iter_kaldi_lines(path):
+    first_line: Dict[str, int] = {}
+    for lineno, key, value in _numbered_lines(path):
         if key in out:
-            raise DataDirError(f"{path}: duplicate key {key!r}")
-        out[key] = value
+            raise DataDirError(f"{path}:{lineno}: duplicate id {key!r} (first on line "
+                               f"{first_line[key]})")
+        out[key], first_line[key] = value, lineno
     return out
 
 
@@ -54,13 +63,7 @@ def write_kaldi_text(path: str | os.PathLike, items: Iterable[Tuple[str, str]]) 
             raise DataDirError(f"{path}: key {key!r} is empty or contains whitespace")
         if "\n" in value:
             raise DataDirError(f"{path}: value for {key!r} contains a newline")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for key, value in rows:
-            f.write(f"{key} {value}\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(f"{key} {value}\n" for key, value in rows))
 
 
 def clip_of(caption_key: str) -> str:

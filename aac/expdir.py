@@ -118,10 +118,11 @@ class LoadedModel:
 
 
 def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
-                           device: str = "cpu") -> LoadedModel:
+                           device: str = "cpu", trust: bool = False) -> LoadedModel:
     """Model + tokenizer + config from exp_dir/{config.yaml,tokenizer.model,<checkpoint>}.
 
-    `checkpoint`: best, last, epochN or a path (see `resolve_checkpoint`).
+    `checkpoint`: best, last, epochN or a path (see `resolve_checkpoint`). `trust` allows
+    full unpickling of a checkpoint that weights-only loading refuses.
     """
     from aac.checkpoint_io import CheckpointError, load_checkpoint
     from aac.config import ConfigError, build, load_yaml
@@ -139,7 +140,7 @@ def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
     model = CaptionModel(conf.enc_dim, tokenizer.vocab_size, conf.model,
                          tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
     ckpt_path = resolve_checkpoint(exp_dir, checkpoint)
-    state = load_checkpoint(ckpt_path)
+    state = load_checkpoint(ckpt_path, trust=trust)
     if "model" not in state:
         raise CheckpointError(f"{ckpt_path}: no 'model' weights in this checkpoint")
     try:

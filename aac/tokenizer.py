@@ -51,10 +51,6 @@ class CaptionTokenizer:
         special = {self.pad_id, self.bos_id, self.eos_id}
         return self.sp.decode([int(i) for i in ids if int(i) not in special]).strip()
 
-    def serialized(self) -> bytes:
-        """Model bytes, used to check that two experiments share a tokenizer."""
-        return Path(self.model_path).read_bytes()
-
 
 def read_caption_texts(paths: Iterable[str | os.PathLike]) -> List[str]:
     """Normalised captions from Kaldi `text`/`text_spkN` files (value column), empties dropped."""

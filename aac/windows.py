@@ -11,10 +11,11 @@ at the end of the recording so that the tail is always covered.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 from aac.errors import AacError
 
@@ -97,3 +98,23 @@ def sliding_windows(num_samples: int, rate: int, window_s: float, hop_s: float) 
     if starts[-1] + win < num_samples:
         starts.append(num_samples - win)
     return [Window(s, s + win, rate) for s in starts]
+
+
+def check_window(window_s: float, hop_s: Optional[float] = None, sample_rate: Optional[int] = None,
+                 min_samples: Optional[int] = None) -> None:
+    """Refuse window/hop values that cannot caption a recording properly (`InputError`).
+
+    Non-finite or non-positive values, a hop longer than the window (the audio between
+    two windows would never be captioned) and, given the encoder's `sample_rate` and
+    `min_samples`, a window shorter than the encoder's smallest input.
+    """
+    hop_s = window_s if hop_s is None else hop_s
+    for name, value in (("--window", window_s), ("--hop", hop_s)):
+        if not math.isfinite(value) or value <= 0:
+            raise InputError(f"{name} {value}: must be a positive, finite number of seconds")
+    if hop_s > window_s:
+        raise InputError(f"--hop {hop_s} is longer than --window {window_s}: the audio between "
+                         "windows would be left uncaptioned")
+    if sample_rate and min_samples and round(window_s * sample_rate) < min_samples:
+        raise InputError(f"--window {window_s}: shorter than the encoder's smallest input "
+                         f"({min_samples / sample_rate:.3f} s)")

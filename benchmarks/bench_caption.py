@@ -68,7 +68,7 @@ def main(argv=None) -> int:
             make_random_exp_dir(exp, encoder=encoder, model_conf=PAPER_DECODER, vocab_size=5000)
         print(f"\n## {encoder}: paper-size decoder, random weights, {args.num_clips} x "
               f"{args.clip_seconds:g} s clips, max {args.max_length} tokens", flush=True)
-        variants = [] if args.no_variants else ["--quantize", "int8", "--dtype", "bfloat16"]
+        variants = [] if args.no_variants else ["--quantize", "int8", "--compute-dtype", "bfloat16"]
         benchmark_main([str(exp), "--data-dir", str(work / "data"),
                         "--num-clips", str(args.num_clips), "--batch-size", str(args.batch_size),
                         "--max-length", str(args.max_length), *variants,

@@ -69,7 +69,7 @@ def tiny_model_and_clips(tmp_path):
 def test_cli_reports_both_settings_and_variants(tiny_model_and_clips, tmp_path, capsys):
     exp, data = tiny_model_and_clips
     rc = main([str(exp), "--data-dir", str(data), "--num-clips", "3", "--batch-size", "2",
-               "--quantize", "int8", "--dtype", "bfloat16", "--profile-clips", "1",
+               "--quantize", "int8", "--compute-dtype", "bfloat16", "--profile-clips", "1",
                "--json", str(tmp_path / "bench.json")])
     out = capsys.readouterr().out
     assert rc == 0

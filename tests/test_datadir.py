@@ -16,7 +16,7 @@ def test_bad_keys_and_lines(tmp_path):
     with pytest.raises(DataDirError, match="whitespace"):
         write_kaldi_text(tmp_path / "t", [("a b", "x")])
     (tmp_path / "t").write_text("a x\na y\n")
-    with pytest.raises(DataDirError, match="duplicate key 'a'"):
+    with pytest.raises(DataDirError, match=r"t:2: duplicate id 'a' \(first on line 1\)"):
         read_kaldi_text(tmp_path / "t")
     (tmp_path / "t").write_text("a x\nlonely\n")
     with pytest.raises(DataDirError, match=r"t:2: expected"):

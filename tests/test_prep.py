@@ -139,12 +139,13 @@ def test_clotho_ids_are_stable(clotho_root, tmp_path):
     assert len(set(ids.values())) == 4 and ids["ok-1.x"] == "ok-1.x"
 
 
-def test_clotho_missing_csv_is_clear_error(clotho_root, tmp_path, caplog):
+def test_clotho_missing_csv_is_clear_error(clotho_root, tmp_path, capsys):
     (clotho_root / "CLOTHO_v2.1" / "clotho_csv_files" / "clotho_captions_validation.csv").unlink()
     rc = prep_data.main(["--corpus", "clotho", "--root", str(clotho_root),
                          "--output-dir", str(tmp_path / "data"), "--splits", "validation"])
-    assert rc == 1
-    assert "clotho_captions_validation.csv" in caplog.text and "--download" in caplog.text
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("aac-prep-data: error: ") and err.count("\n") == 1
+    assert "clotho_captions_validation.csv" in err and "--download" in err
 
 
 def test_verify_audio_catches_nan(clotho_root, tmp_path):
@@ -155,7 +156,7 @@ def test_verify_audio_catches_nan(clotho_root, tmp_path):
     sf.write(folder / name, bad, 44100, subtype="FLOAT", format="WAV")
     args = ["--corpus", "clotho", "--root", str(clotho_root), "--splits", "evaluation"]
     assert prep_data.main(args + ["--output-dir", str(tmp_path / "a")]) == 0  # header only
-    assert prep_data.main(args + ["--output-dir", str(tmp_path / "b"), "--verify-audio"]) == 1
+    assert prep_data.main(args + ["--output-dir", str(tmp_path / "b"), "--verify-audio"]) == 2
 
 
 def test_audiocaps_prep(audiocaps_root, tmp_path, caplog):
@@ -176,7 +177,7 @@ def test_audiocaps_prep(audiocaps_root, tmp_path, caplog):
     assert read_references(out / "audiocaps_test") == {"testclip001_0": CAPS}
 
 
-def test_audiocaps_download_without_aac_datasets(tmp_path, monkeypatch, caplog):
+def test_audiocaps_download_without_aac_datasets(tmp_path, monkeypatch, capsys):
     import builtins
 
     real_import = builtins.__import__
@@ -189,8 +190,8 @@ def test_audiocaps_download_without_aac_datasets(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(builtins, "__import__", no_aac_datasets)
     rc = prep_data.main(["--corpus", "audiocaps", "--root", str(tmp_path / "empty"),
                          "--output-dir", str(tmp_path / "data"), "--download"])
-    assert rc == 1
-    assert "aac-datasets" in caplog.text and "AUDIOCAPS/audio_32000Hz" in caplog.text
+    err = capsys.readouterr().err
+    assert rc == 2 and "aac-datasets" in err and "AUDIOCAPS/audio_32000Hz" in err
 
 
 def test_utt2dur_for_pipes_and_ark(tmp_path):

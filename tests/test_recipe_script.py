@@ -5,6 +5,7 @@ creates the outputs the next stage needs, so only aac.sh's own behaviour is unde
 """
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -127,3 +128,57 @@ def test_training_decoding_and_scoring_route_to_experiment_dirs(recipe):
                for c in got)
     assert "| table |" in out
     assert (recipe / "exp/finetune_logmel_ds4/RESULTS.md").read_text().strip() == "| table |"
+
+
+def option_names(script: Path) -> list:
+    """Every variable aac.sh defines before parse_options.sh, i.e. every option it accepts."""
+    names = []
+    for line in script.read_text().splitlines():
+        if line.startswith(". utils/parse_options.sh"):
+            break
+        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)=", line)
+        if m and m.group(1) != "help_message":
+            names.append(m.group(1))
+    return names
+
+
+def test_help_lists_every_option_with_default_and_meaning(recipe):
+    proc = run(recipe, "--help")
+    names = option_names(TEMPLATE / "aac.sh")
+    assert len(names) > 30 and "nj" in names and "score_metrics" in names
+    rows = {}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"  --(\w+) +(\S.*) \(default: (.*)\)$", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    assert sorted(rows) == sorted(names)  # nothing missing, nothing that is not an option
+    assert rows["nj"][1] == "4" and rows["test_sets"][1] == '"clotho_evaluation"'
+    assert all(meaning.strip() for meaning, _ in rows.values())
+
+
+def test_scoring_is_skipped_once_done_and_redone_after_new_decoding(recipe):
+    run(recipe, "--stop_stage", "7", "--nj", "1", "--skip_pretrain", "true")
+    calls(recipe)
+    out = run(recipe, "--stage", "7", "--skip_pretrain", "true").stdout
+    assert "Stage 7: clotho_evaluation done before, skipped" in out
+    assert not any(c.startswith("aac-score") for c in calls(recipe))
+    text = recipe / "exp/finetune_logmel_ds1/decode_beam4_best_ds1/clotho_evaluation/text"
+    text.write_text("clip1 a new decoding\n")  # newer than the marker: score again
+    run(recipe, "--stage", "7", "--skip_pretrain", "true")
+    assert sum(c.startswith("aac-score") for c in calls(recipe)) == 1
+
+
+@pytest.mark.parametrize("backend, passes_nodes", [("slurm.pl", True), ("queue.pl", False),
+                                                    ("run.pl", False)])
+def test_node_count_goes_only_to_slurm(recipe, backend, passes_nodes):
+    fake = recipe / "fake_backends" / backend
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text('#!/usr/bin/env bash\necho "backend $*" >> "$CALLS"\n')
+    fake.chmod(0o755)
+    (recipe / "cmd.sh").write_text(f"export train_cmd=utils/run.pl decode_cmd=utils/run.pl "
+                                   f"cuda_cmd={fake}\n")
+    run(recipe, "--stage", "5", "--stop_stage", "5", "--skip_pretrain", "true",
+        "--num_nodes", "2")
+    backend_call = next(c for c in calls(recipe) if c.startswith("backend"))
+    assert ("-N 2" in backend_call) == passes_nodes
+    assert "--num-nodes 2" in backend_call  # aac-train itself always hears of the nodes

@@ -110,8 +110,9 @@ def test_broken_scores_json_names_the_file(tmp_path, capsys):
     exp = make_exp(tmp_path, "bad", {"name": "logmel"}, {"clotho_evaluation": {}})
     bad = exp / "decode_beam4" / "clotho_evaluation" / "scores.json"
     bad.write_text("{not json")
-    assert results_bin.main([str(exp)]) == 1
-    assert str(bad) in capsys.readouterr().err
+    assert results_bin.main([str(exp)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aac-results: error: ") and str(bad) in err
 
 
 def test_no_scores_found_is_reported(tmp_path, capsys):

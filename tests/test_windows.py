@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aac.windows import InputError, gather_audio_files, sliding_windows
+from aac.windows import InputError, check_window, gather_audio_files, sliding_windows
 
 
 def test_windows_cover_recording_with_full_length_windows():
@@ -52,3 +52,21 @@ def test_gather_errors_name_the_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="holds no audio"):
         gather_audio_files([tmp_path / "empty"])
+
+
+@pytest.mark.parametrize("window, hop, rate, min_samples, message", [
+    (float("nan"), None, None, None, "--window nan"),
+    (2.0, float("inf"), None, None, "--hop inf"),
+    (0.0, None, None, None, "--window 0.0"),
+    (2.0, 3.0, None, None, "longer than --window"),
+    (0.01, None, 16000, 400, "shorter than the encoder's smallest input (0.025 s)"),
+])
+def test_check_window_refuses_windows_that_cannot_work(window, hop, rate, min_samples, message):
+    with pytest.raises(InputError) as e:
+        check_window(window, hop, rate, min_samples)
+    assert message in str(e.value)
+
+
+def test_check_window_accepts_overlap_and_a_window_of_exactly_the_minimum():
+    check_window(2.0, 1.0)
+    check_window(0.025, None, 16000, 400)

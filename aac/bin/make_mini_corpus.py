@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from aac.cli import run_main
 from aac.mini.corpus import DEFAULT_CLIPS, MiniConf, make_corpus
 
 log = logging.getLogger("aac.mini")
@@ -52,7 +53,7 @@ def parse_num_clips(parser: argparse.ArgumentParser, items) -> dict:
     return counts
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = get_parser()
     args = parser.parse_args(argv)
@@ -61,17 +62,17 @@ def main(argv=None) -> int:
     conf = MiniConf(seed=args.seed, num_clips=parse_num_clips(parser, args.num_clips),
                     min_dur=args.min_dur, max_dur=args.max_dur, corpora=sorted(args.corpora))
     start = time.time()
-    try:
-        written = make_corpus(args.output_dir, conf)
-    except RuntimeError as e:
-        log.error("%s", e)
-        return 1
+    written = make_corpus(args.output_dir, conf)
     if written:
         log.info("mini corpus written to %s in %.1f s", args.output_dir, time.time() - start)
     else:
         log.info("mini corpus in %s is already complete (same options); nothing to do",
                  args.output_dir)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-make-mini-corpus", _main, argv)
 
 
 if __name__ == "__main__":

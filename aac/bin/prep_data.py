@@ -22,6 +22,7 @@ import logging
 import sys
 from pathlib import Path
 
+from aac.cli import run_main
 from aac.prep import CORPORA, PrepError, write_data_dir, write_utt2dur
 
 log = logging.getLogger("aac.prep")
@@ -91,24 +92,24 @@ def prepare(corpus: str, root: Path, output_dir: Path, splits, verify: bool) -> 
         write_data_dir(out, clips, with_text=split in module.TRAIN_SPLITS, verify=verify)
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = get_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
-    try:
-        if args.utt2dur_for is not None:
-            write_utt2dur(args.utt2dur_for, verify=args.verify_audio)
-            return 0
-        splits = args.splits or CORPORA[args.corpus].SPLITS
-        root = args.root.resolve()
-        if args.download:
-            fetch_missing(args.corpus, root, splits)
-        prepare(args.corpus, root, args.output_dir, splits, args.verify_audio)
-    except PrepError as e:
-        log.error("%s", e)
-        return 1
+    if args.utt2dur_for is not None:
+        write_utt2dur(args.utt2dur_for, verify=args.verify_audio)
+        return 0
+    splits = args.splits or CORPORA[args.corpus].SPLITS
+    root = args.root.resolve()
+    if args.download:
+        fetch_missing(args.corpus, root, splits)
+    prepare(args.corpus, root, args.output_dir, splits, args.verify_audio)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-prep-data", _main, argv)
 
 
 if __name__ == "__main__":

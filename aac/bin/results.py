@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aac.metrics.results import ResultsError, collect, render_markdown
+from aac.cli import run_main
+from aac.metrics.results import collect, render_markdown
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-results",
         description="Reads EXP_DIR/{config.yaml,env.yaml} and EXP_DIR/decode_*/<set>/"
@@ -26,18 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        rows = collect(args.exp_dirs, args.set_name)
-    except ResultsError as err:
-        print(f"aac-results: error: {err}", file=sys.stderr)
-        return 1
+def _main(argv) -> int:
+    args = get_parser().parse_args(argv)
+    rows = collect(args.exp_dirs, args.set_name)
     if not rows:
         print(f"aac-results: no decode_*/{args.set_name or '*'}/scores.json under "
               f"{' '.join(args.exp_dirs)}", file=sys.stderr)
     sys.stdout.write(render_markdown(rows))
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-results", _main, argv)
 
 
 if __name__ == "__main__":

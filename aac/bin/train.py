@@ -1,126 +1,91 @@
 """Train the caption model (stages 4 and 5); resumes from checkpoints/last.pt after a kill.
 
 Usage: aac-train --config conf/train.yaml --train-data data/audiocaps_train --train-feats dump/pann/audiocaps_train/feats.h5 --valid-data data/audiocaps_val --valid-feats dump/pann/audiocaps_val/feats.h5 --tokenizer exp/tokenizer/tokenizer.model --output-dir exp/pretrain [--init-from exp/OTHER] [--ngpu N | --nproc N] [--num-nodes M] [--override optim.lr=1e-4 ...]
+       aac-train --config conf/train.yaml [--override ...] --print-config
+
+Everything is checked (config keys, types and values, data dirs, feature caches, the
+tokenizer) before OUTPUT_DIR is created; a run that fails before training starts leaves
+no new OUTPUT_DIR behind. Expected failures print one line `aac-train: error: ...`.
 """
 
 from __future__ import annotations
 
 import argparse
-import filecmp
+import dataclasses
 import logging
 import shutil
 import sys
 from pathlib import Path
 
 import torch
+import yaml
 
-from aac.config import load_config
-from aac.dataset import CaptionDataset, GlobalBatchSampler, keep_available, read_caption_pairs
-from aac.datadir import read_references
+from aac.checkpoint_io import load_checkpoint
+from aac.cli import run_main
+from aac.dataset import GlobalBatchSampler
 from aac.expdir import record_experiment
-from aac.expconf import TrainConf, check_conf
-from aac.feature_info import encoder_info_from_attrs, extract_stride, feature_attrs
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
-from aac.checkpoint_io import load_checkpoint
+from aac.train.inputs import build_datasets, check_inputs, previous_run_done, resolve_config
 from aac.train.logs import setup_logging
-from aac.train.trainer import Trainer, check_previous_run
+from aac.train.trainer import Trainer
 
 logger = logging.getLogger("aac.train")
 
 
+REQUIRED = ("train_data", "train_feats", "valid_data", "valid_feats", "tokenizer", "output_dir")
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Train Linear+BART captioner. Reads data dirs (text or text_spk1..5), HDF5 "
-        "feature caches, tokenizer.model, YAML config. Writes OUTPUT_DIR/{config.yaml,cmd.txt,"
-        "env.yaml,tokenizer.model,train.log,metrics.jsonl,best.pt,checkpoints/,images/}.")
+        prog="aac-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Reads data dirs (text or text_spk1..5), HDF5 feature caches, tokenizer.model, "
+        "YAML config. Writes OUTPUT_DIR/{config.yaml,cmd.txt,env.yaml,tokenizer.model,train.log,"
+        "metrics.jsonl,best.pt,checkpoints/,images/}.")
     p.add_argument("--config", help="training YAML (keys of aac.expconf.TrainConf)")
-    p.add_argument("--train-data", required=True, help="data dir with text (clip#k caption)")
-    p.add_argument("--train-feats", required=True, help="HDF5 feature cache of the train set")
-    p.add_argument("--valid-data", required=True, help="data dir with text_spk1..5")
-    p.add_argument("--valid-feats", required=True, help="HDF5 feature cache of the valid set")
-    p.add_argument("--tokenizer", required=True, help="tokenizer.model (aac-train-tokenizer)")
-    p.add_argument("--output-dir", required=True, help="experiment directory exp/NAME")
+    p.add_argument("--train-data", help="data dir with text (clip#k caption)")
+    p.add_argument("--train-feats", help="HDF5 feature cache of the train set")
+    p.add_argument("--valid-data", help="data dir with text_spk1..5")
+    p.add_argument("--valid-feats", help="HDF5 feature cache of the valid set")
+    p.add_argument("--tokenizer", help="tokenizer.model (aac-train-tokenizer)")
+    p.add_argument("--output-dir", help="experiment directory exp/NAME")
     p.add_argument("--init-from", help="exp dir whose best.pt initialises the model weights")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of --init-from's best.pt (only if you trust it)")
     p.add_argument("--ngpu", type=int, default=0, help="GPUs per node (>1: DDP via torchrun)")
     p.add_argument("--nproc", type=int, default=1, help="CPU processes (gloo DDP) when ngpu=0")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes, launched through srun")
     p.add_argument("--override", nargs="*", default=[], help="key.sub=value config overrides")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (defaults < YAML < --override) and exit; "
+                   "writes nothing")
     return p
 
 
-def resolve_config(args) -> TrainConf:
-    """YAML + overrides, plus the encoder block and dims taken from the feature caches."""
-    conf = load_config(TrainConf, args.config, args.override)
-    check_conf(conf, args.config or "defaults")
-    attrs, valid_attrs = feature_attrs(args.train_feats), feature_attrs(args.valid_feats)
-    facts = [{"encoder": a.get("encoder"), "dim": a.get("dim"), "extract_stride": extract_stride(a)}
-             for a in (attrs, valid_attrs)]
-    for key in facts[0]:
-        if facts[0][key] != facts[1][key]:
-            raise ValueError(f"{args.valid_feats}: {key}={facts[1][key]!r} differs from "
-                             f"{args.train_feats}: {key}={facts[0][key]!r}")
-    dim = int(attrs["dim"])
-    if conf.enc_dim and conf.enc_dim != dim:
-        raise ValueError(f"config enc_dim={conf.enc_dim} but {args.train_feats} has dim {dim}")
-    conf.enc_dim, conf.encoder = dim, encoder_info_from_attrs(attrs)
-    conf.tokenizer = str(Path(args.tokenizer).resolve())
-    return conf
+def parse_args(argv) -> argparse.Namespace:
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    missing = [name for name in REQUIRED if getattr(args, name) is None]
+    if missing and not args.print_config:
+        parser.error("the following arguments are required: "
+                     + ", ".join("--" + m.replace("_", "-") for m in missing))
+    return args
 
 
 def prepare_expdir(args, argv, conf, dist) -> None:
     """Rank 0 records the experiment and stores the tokenizer beside the checkpoints."""
     out = Path(args.output_dir)
-    stored = out / "tokenizer.model"
-    if stored.is_file() and not filecmp.cmp(stored, args.tokenizer, shallow=False):
-        raise ValueError(f"{args.tokenizer} differs from the tokenizer already in {out}; "
-                         "use a new --output-dir")
     if dist.is_main:
         record_experiment(out, conf, ["aac-train", *argv])
         shutil.copyfile(args.tokenizer, out / ".tokenizer.model.tmp")
-        (out / ".tokenizer.model.tmp").replace(stored)
+        (out / ".tokenizer.model.tmp").replace(out / "tokenizer.model")
     D.barrier(dist)
 
 
-def build_datasets(args, conf, tokenizer):
-    max_len, k = conf.model.max_target_length, conf.downsample
-    train_pairs = keep_available(read_caption_pairs(args.train_data), args.train_feats,
-                                 args.train_data)
-    refs = read_references(args.valid_data)
-    valid_pairs = keep_available([(c, r) for c, rs in refs.items() for r in rs],
-                                 args.valid_feats, args.valid_data)
-    kept = {c for c, _ in valid_pairs}
-    refs = {c: rs for c, rs in refs.items() if c in kept}
-    train_set = CaptionDataset(train_pairs, args.train_feats, tokenizer, max_len, k)
-    valid_set = CaptionDataset(valid_pairs, args.valid_feats, tokenizer, max_len, k)
-    logger.info("train: %d captions, valid: %d clips", len(train_set), len(refs))
-    return train_set, valid_set, refs
-
-
-def init_weights(trainer, init_dir: Path, tokenizer_path: str) -> None:
-    """Stage 5 from stage 4: the model weights of init_dir/best.pt, same tokenizer required."""
-    if not filecmp.cmp(init_dir / "tokenizer.model", tokenizer_path, shallow=False):
-        raise ValueError(f"--init-from {init_dir}: its tokenizer.model differs from {tokenizer_path}")
-    trainer.init_from(load_checkpoint(init_dir / "best.pt")["model"])
-    logger.info("initialised model weights from %s", init_dir / "best.pt")
-
-
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = get_parser().parse_args(argv)
-    launch = D.launch_command(argv, max(args.ngpu, args.nproc), args.num_nodes)
-    if launch:
-        return D.relaunch(launch)
-    dist = D.init_distributed(args.ngpu)
-    conf = resolve_config(args)
-    if check_previous_run(args.output_dir, conf):
-        print(f"{args.output_dir}: all {conf.optim.epochs} epochs done; nothing to do")
-        return 0
-    setup_logging(Path(args.output_dir) / "train.log", dist.is_main)
-    prepare_expdir(args, argv, conf, dist)
-    tokenizer = CaptionTokenizer(args.tokenizer)
-    train_set, valid_set, refs = build_datasets(args, conf, tokenizer)
+def build_trainer(args, conf, dist, tokenizer, datasets) -> Trainer:
+    """Model, sampler and Trainer; restores last.pt or the --init-from weights."""
+    train_set, valid_set, refs = datasets
     torch.manual_seed(conf.seed)  # identical initial weights on every rank and rerun
     model = CaptionModel(conf.enc_dim, tokenizer.vocab_size, conf.model,
                          tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
@@ -129,10 +94,55 @@ def main(argv=None) -> int:
     trainer = Trainer(conf, model, train_set, valid_set, refs, args.valid_feats, tokenizer,
                       args.output_dir, dist, sampler)
     if not trainer.resume() and args.init_from:
-        init_weights(trainer, Path(args.init_from), args.tokenizer)
+        best = Path(args.init_from) / "best.pt"
+        trainer.init_from(load_checkpoint(best, trust=args.trust_checkpoint)["model"])
+        logger.info("initialised model weights from %s", best)
+    return trainer
+
+
+def print_config(conf) -> int:
+    print(yaml.safe_dump(dataclasses.asdict(conf), sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def _main(argv) -> int:
+    args = parse_args(argv)
+    if args.print_config:
+        return print_config(resolve_config(args))
+    launch = D.launch_command(argv, max(args.ngpu, args.nproc), args.num_nodes)
+    if launch:
+        return D.relaunch(launch)
+    dist = D.init_distributed(args.ngpu)
+    # 1. check everything before OUTPUT_DIR exists: config, inputs, data dirs, caches
+    check_inputs(args)
+    conf = resolve_config(args)
+    tokenizer = CaptionTokenizer(args.tokenizer)
+    datasets = build_datasets(args, conf, tokenizer)
+    if previous_run_done(args, conf):
+        print(f"{args.output_dir}: all {conf.optim.epochs} epochs done; nothing to do")
+        return 0
+    # 2. the experiment directory; removed again if it is new and setting up fails
+    out, existed = Path(args.output_dir), Path(args.output_dir).exists()
+    try:
+        setup_logging(out / "train.log", dist.is_main)
+        logger.info("train: %d captions, valid: %d clips", len(datasets[0]), len(datasets[2]))
+        prepare_expdir(args, argv, conf, dist)
+        trainer = build_trainer(args, conf, dist, tokenizer, datasets)
+    except BaseException:
+        if not existed and dist.is_main:
+            for handler in list(logging.getLogger("aac").handlers):  # release train.log
+                logging.getLogger("aac").removeHandler(handler)
+                handler.close()
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    # 3. train (resumable from checkpoints/last.pt), then clean up the process group
     trainer.fit()
     D.shutdown(dist)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-train", _main, argv)
 
 
 if __name__ == "__main__":

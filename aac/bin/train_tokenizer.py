@@ -9,12 +9,13 @@ import argparse
 import logging
 import sys
 
+from aac.cli import run_main
 from aac.tokenizer import CaptionTokenizer, train_tokenizer
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Reads Kaldi caption files (text or text_spkN: '<key> <caption>'), "
+        prog="aac-train-tokenizer", description="Reads Kaldi caption files (text or text_spkN: '<key> <caption>'), "
         "normalises every caption and trains SentencePiece. Writes OUTPUT_DIR/tokenizer.model "
         "and OUTPUT_DIR/tokenizer.vocab (ids: bos=0, pad=1, eos=2, unk=3).")
     p.add_argument("--text", action="append", required=True, help="caption file; repeatable")
@@ -25,12 +26,16 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     path = train_tokenizer(args.text, args.output_dir, args.vocab_size, args.model_type)
     print(f"wrote {path} (vocab size {CaptionTokenizer(path).vocab_size})")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-train-tokenizer", _main, argv)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 from tqdm import tqdm
 
 from aac.errors import AacError
-from aac.atomic import write_json_atomic
+from aac.atomic import open_atomic, write_json_atomic
 from aac.metrics import assets
 from aac.text import normalize_caption
 
@@ -228,10 +228,8 @@ def write_per_clip(path: Path, clip_ids: List[str], hyps: List[str], scores: Sco
     import csv
 
     names = list(scores.per_clip)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with open_atomic(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["clip_id", "hypothesis"] + names)
         for i, (clip, hyp) in enumerate(zip(clip_ids, hyps)):
             writer.writerow([clip, hyp] + [repr(scores.per_clip[m][i]) for m in names])
-    os.replace(tmp, path)

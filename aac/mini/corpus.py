@@ -30,8 +30,13 @@ import soundfile as sf
 from tqdm import tqdm
 
 from aac.atomic import write_text_atomic
+from aac.errors import AacError
 from aac.mini.captions import BACKGROUND, COUNTED, FOREGROUND, LEVELS, Event, Scene, captions_for
 from aac.mini.sounds import GENERATORS, render_level
+
+
+class MiniCorpusError(AacError, RuntimeError):
+    """The mini corpus cannot be written as asked (too many clips, a foreign corpus there)."""
 
 log = logging.getLogger("aac.mini")
 
@@ -102,7 +107,7 @@ def assign_scenes(conf: MiniConf, rng) -> Dict[str, List[Scene]]:
                 held.add(scene)
             scenes.append(scene)
         if len(scenes) < n:
-            raise RuntimeError(f"{name}: only {len(scenes)} distinct scenes for {n} clips")
+            raise MiniCorpusError(f"{name}: only {len(scenes)} distinct scenes for {n} clips")
         out[name] = scenes
     return out
 
@@ -215,11 +220,11 @@ def make_corpus(root: Path, conf: MiniConf) -> bool:
         return False
     ours = (root / DONE).exists() or (root / PARTIAL).exists()
     if not ours and any((root / d).exists() for d in ("CLOTHO_v2.1", "AUDIOCAPS")):
-        raise RuntimeError(f"{root} already holds CLOTHO_v2.1/ or AUDIOCAPS/ that this tool did "
+        raise MiniCorpusError(f"{root} already holds CLOTHO_v2.1/ or AUDIOCAPS/ that this tool did "
                            "not write (a real corpus?); refusing to overwrite: pick another --output-dir")
     root.mkdir(parents=True, exist_ok=True)
     (root / DONE).unlink(missing_ok=True)
-    (root / PARTIAL).write_text(_signature(conf) + "\n", encoding="utf-8")
+    write_text_atomic(root / PARTIAL, _signature(conf) + "\n")
     scenes = assign_scenes(conf, np.random.default_rng(conf.seed))
     for set_index, (name, (corpus, split, _)) in enumerate(SETS.items()):
         if corpus not in conf.corpora or not conf.num_clips.get(name):
@@ -227,6 +232,6 @@ def make_corpus(root: Path, conf: MiniConf) -> bool:
         writer = write_clotho_split if corpus == "clotho" else write_audiocaps_split
         writer(root, split, scenes[name], conf, set_index)
         log.info("%s: %d clips written", name, len(scenes[name]))
-    (root / DONE).write_text(_signature(conf) + "\n", encoding="utf-8")
+    write_text_atomic(root / DONE, _signature(conf) + "\n")
     (root / PARTIAL).unlink()
     return True

@@ -16,28 +16,71 @@ set -euo pipefail
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (aac.sh:${BASH_LINENO[0]}) $*"; }
 die() { log "ERROR: $*"; exit 1; }
 
+# >>> options: one `name=default  # meaning` per line; --help is generated from this block
 # General
-stage=1; stop_stage=100; force=false; skip_stages=""
-nj=4; decode_nj=2; ngpu=0; num_nodes=1; nproc=1
-datadir=data; dumpdir=dump; expdir=exp
+stage=1                              # first stage to run (1-7)
+stop_stage=100                       # last stage to run
+skip_stages=""                       # stages to skip, e.g. "4 6"
+force=false                          # redo finished stages (an old experiment dir is moved aside)
+nj=4                                 # parallel feature-extraction jobs per set
+decode_nj=2                          # parallel decoding jobs per set
+ngpu=0                               # GPUs per training node (>1: DDP)
+num_nodes=1                          # training nodes (>1 needs the slurm backend: sbatch -N)
+nproc=1                              # CPU training processes (gloo DDP) when ngpu=0
+datadir=data                         # data directories data/<set>/
+dumpdir=dump                         # feature caches dump/feats/<encoder>/<set>/feats.h5
+expdir=exp                           # experiments exp/<name>/
 # Data
-pretrain_set=audiocaps_train; pretrain_valid_set=audiocaps_val
-train_set=clotho_development; valid_set=clotho_validation; test_sets="clotho_evaluation"
-local_data_opts=""
+pretrain_set=audiocaps_train         # pre-training set (stage 4)
+pretrain_valid_set=audiocaps_val     # validation set of pre-training
+train_set=clotho_development         # fine-tuning set (stage 5)
+valid_set=clotho_validation          # validation set of fine-tuning
+test_sets="clotho_evaluation"        # sets decoded and scored (stages 6-7)
+local_data_opts=""                   # options passed to local/data.sh
 # Tokenizer
-token_vocab_size=5000; token_model_type=unigram
+token_vocab_size=5000                # SentencePiece vocabulary size
+token_model_type=unigram             # SentencePiece model: unigram or bpe
 # Features
-encoder=pann_cnn14; encoder_checkpoint=""; encoder_random_init=false; feats_dtype=float32
-extract_batch_size=8; extract_device=cpu
+encoder=pann_cnn14                   # audio encoder (aac.encoders.ENCODERS)
+encoder_checkpoint=""                # encoder weights file (aac-extract-feats --checkpoint)
+encoder_random_init=false            # random encoder weights (ablations and speed tests only)
+feats_dtype=float32                  # feature cache storage dtype: float32 or float16
+extract_batch_size=8                 # clips per encoder batch in stage 3
+extract_device=cpu                   # device of stage 3: cpu, cuda or cuda:N
 # Training
-pretrain_config=conf/pretrain.yaml; finetune_config=conf/finetune.yaml
-skip_pretrain=false; downsample=1; tag=""; train_args=""
+pretrain_config=conf/pretrain.yaml   # training YAML of stage 4
+finetune_config=conf/finetune.yaml   # training YAML of stage 5
+skip_pretrain=false                  # fine-tune from scratch, without stage 4
+downsample=1                         # frame stride before cross-attention (paper Table 2): 1, 2, 4 or 8
+tag=""                               # experiment name suffix (default: <encoder>_ds<downsample>)
+train_args=""                        # extra aac-train options (e.g. "--override optim.lr=1e-4")
 # Decoding and scoring
-beam=4; decode_batch_size=32; decode_from_audio=false; decode_device=cpu; decode_args=""
-decode_checkpoint=best; rtf_clips=20
-score_metrics=""
+beam=4                               # beam width (1 = greedy)
+decode_batch_size=32                 # clips per decoding batch
+decode_from_audio=false              # decode from audio through the encoder, not the cache
+decode_device=cpu                    # device of stage 6: cpu, cuda or cuda:N
+decode_checkpoint=best               # model checkpoint decoded: best, last, epochN or a path
+rtf_clips=20                         # clips timed for the paper RTF (audio in, one at a time; 0 skips)
+decode_args=""                       # extra aac-decode options
+score_metrics=""                     # metrics to compute (default: all aac-score knows)
+# <<< options
 
-help_message=$(sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//')
+# options_help: the block above as "--name  meaning (default: value)" lines.
+options_help() {
+    local line name rest
+    sed -n '/^# >>> options/,/^# <<< options/p' "$0" | while IFS= read -r line; do
+        case "${line}" in
+            "# >>>"*|"# <<<"*) ;;
+            "#"*) printf '%s:\n' "${line#\# }" ;;
+            *) name=${line%%=*}; rest=${line#*=}
+               printf '  --%-20s %s (default: %s)\n' "${name}" "${rest#*# }" \
+                   "$(echo "${rest%%#*}" | sed 's/ *$//')" ;;
+        esac
+    done
+}
+help_message="$(sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//')
+Options (--name value or --name=value; also --config FILE of name=value lines):
+$(options_help)"
 . utils/parse_options.sh
 [ $# -eq 0 ] || die "unexpected arguments: $*"
 . ./path.sh
@@ -136,8 +179,17 @@ train_stage() {
     fi
     mkdir -p "${odir}/logs"
     # Multi-node DDP: the job asks the scheduler for the nodes; aac-train starts one
-    # process group per node through srun inside that allocation.
-    local node_opts=(); [ "${num_nodes}" -le 1 ] || node_opts=(-N "${num_nodes}")
+    # process group per node through srun inside that allocation. Only sbatch reads -N as
+    # a node count (qsub reads it as the job name; run.pl and ssh.pl ignore it), so the
+    # node option goes to slurm.pl alone; elsewhere the run must sit inside an allocation.
+    local node_opts=()
+    if [ "${num_nodes}" -gt 1 ]; then
+        case "${cuda_cmd}" in
+            *slurm.pl*) node_opts=(-N "${num_nodes}") ;;
+            *) log "Stage ${n}: --num_nodes ${num_nodes}: ${cuda_cmd%% *} has no node count;" \
+                   "aac-train will start the nodes through srun (run inside a Slurm allocation)" ;;
+        esac
+    fi
     # shellcheck disable=SC2086
     follow_log "${odir}/logs/train.log" \
         ${cuda_cmd} --gpu "${ngpu}" "${node_opts[@]}" "${odir}/logs/train.log" \
@@ -186,9 +238,14 @@ if run_stage 7; then
     for dset in ${test_sets}; do
         odir=${finetune_dir}/${decode_tag}/${dset}
         log "Stage 7: scoring: ${odir}/text + ${datadir}/${dset}/text_spk1..5 -> ${odir}/scores.json"
+        # Done only if scored after the last decoding (stage 6 may have been redone).
+        if is_done "${odir}/.score.done" && [ "${odir}/.score.done" -nt "${odir}/text" ]; then
+            log "Stage 7: ${dset} done before, skipped"; continue
+        fi
         metric_opts=(); [ -z "${score_metrics}" ] || metric_opts=(--metrics ${score_metrics})
         aac-score --hyp "${odir}/text" --ref-dir "${datadir}/${dset}" --output-dir "${odir}" \
             --constant-baseline "${datadir}/${train_set}/text" "${metric_opts[@]}"
+        mark_done "${odir}/.score.done"
     done
     log "Stage 7: results table: ${finetune_dir} -> ${finetune_dir}/RESULTS.md"
     aac-results "${finetune_dir}" > "${finetune_dir}/RESULTS.md.tmp"
