@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aac.bin import download_encoder
-from aac.encoders.official import MIRROR_ENV, OFFICIAL, download_urls
+from aac.official_encoders import MIRROR_ENV, OFFICIAL, download_urls
 from aac.prep import download
 from aac.prep.encoder_weights import SUMS, fetch_checkpoint, read_sums
 

@@ -2,7 +2,7 @@
 
 Usage: aac-download-encoder pann_cnn14_16k --dir downloads/encoders
 
-Reads the table `aac.encoders.official` (`--list` prints it) and DIR/SHA256SUMS. Writes
+Reads the table `aac.official_encoders` (`--list` prints it) and DIR/SHA256SUMS. Writes
 DIR/<official file name> (through DIR/<file>.part, which a rerun resumes with HTTP Range;
 renamed only after the MD5/SHA-256 match) and, for a file whose SHA-256 nobody publishes,
 records that SHA-256 in DIR/SHA256SUMS at first download; later downloads and uses check
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aac.cli import run_main
 from aac.config import ConfigError
-from aac.encoders.official import MIRROR_ENV, OFFICIAL, download_urls, official_checkpoint
+from aac.official_encoders import MIRROR_ENV, OFFICIAL, download_urls, official_checkpoint
 from aac.prep.encoder_weights import SUMS, fetch_checkpoint, read_sums
 
 

@@ -1,4 +1,4 @@
-"""Fetch and verify the official encoder checkpoints of `aac.encoders.official`.
+"""Fetch and verify the official encoder checkpoints of `aac.official_encoders`.
 
     path = fetch_checkpoint(official_checkpoint("beats_as2m"), Path("downloads/encoders"))
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from aac.atomic import write_text_atomic
-from aac.encoders.official import OfficialCheckpoint
+from aac.official_encoders import OfficialCheckpoint
 from aac.prep.download import DownloadError, fetch_resuming, file_digest
 
 log = logging.getLogger("aac.prep")
@@ -51,7 +51,7 @@ def record_sum(directory: Path, filename: str, sha256: str) -> None:
 def expected_sha256(entry: OfficialCheckpoint, directory: Path) -> Tuple[Optional[str], str]:
     """(SHA-256 the file must have, where that comes from); (None, "") when none is known."""
     if entry.sha256:
-        return entry.sha256, "aac.encoders.official"
+        return entry.sha256, "aac.official_encoders"
     recorded = read_sums(directory).get(entry.filename)
     return (recorded, str(Path(directory) / SUMS)) if recorded else (None, "")
 

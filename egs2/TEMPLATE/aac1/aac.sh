@@ -28,6 +28,7 @@ local_data_opts=""
 token_vocab_size=5000; token_model_type=unigram
 # Features
 encoder=pann_cnn14; encoder_checkpoint=""; encoder_random_init=false; feats_dtype=float32
+encoder_download=""; encoder_dir=downloads/encoders   # stage 0: official weights (aac-download-encoder NAME)
 extract_batch_size=8; extract_device=cpu
 # Training
 pretrain_config=conf/pretrain.yaml; finetune_config=conf/finetune.yaml
@@ -63,6 +64,21 @@ is_done() {
     [ -f "$1" ]
 }
 mark_done() { mkdir -p "$(dirname "$1")"; date > "$1"; }
+
+# ---- Stage 0: official encoder weights -----------------------------------------------------
+# With --encoder_download NAME (an `aac-download-encoder --list` name) and no
+# --encoder_checkpoint, the checkpoint is ${encoder_dir}/<official file>. Stage 0 fetches it
+# (resumable, hash-checked) when asked (--stage 0: also re-verifies a present file), or when
+# stage 3 (or stage 6 from audio) is to run and the file is not there; otherwise it is skipped.
+if [ -n "${encoder_download}" ] && [ -z "${encoder_checkpoint}" ]; then
+    encoder_checkpoint=$(aac-download-encoder "${encoder_download}" --dir "${encoder_dir}" --print-path)
+    if run_stage 0 || { [ ! -f "${encoder_checkpoint}" ] \
+            && { run_stage 3 || { run_stage 6 && [ "${decode_from_audio}" = true ]; }; }; }; then
+        log "Stage 0: encoder weights: ${encoder_download} -> ${encoder_checkpoint}"
+        aac-download-encoder "${encoder_download}" --dir "${encoder_dir}" > /dev/null
+    fi
+fi
+# ---------------------------------------------------------------------------------------------
 
 encoder_opts=(--encoder "${encoder}")
 [ -n "${encoder_checkpoint}" ] && encoder_opts+=(--checkpoint "${encoder_checkpoint}")

@@ -9,6 +9,9 @@ the first successful download prints the file's SHA-256 and records it in
 `<dir>/SHA256SUMS`; later downloads, and every use through `aac-download-encoder`
 (recipe stage 0), verify the file against that record. Fill in `sha256` here once a
 maintainer has checked a download, and it is verified from the first download on.
+
+Data only, outside `aac.encoders` on purpose: the recipes' option routing reads it
+without paying for a PyTorch import.
 """
 
 from __future__ import annotations
