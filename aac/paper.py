@@ -48,6 +48,7 @@ class PaperRow:
     downsample: int = 1  # of the Table 1 entry
     random_init: bool = False
     stand_in: str = ""  # non-empty: what this row stands in for (mini recipe), said in the tables
+    feature_cache: str = ""  # dump/<this>/ (default: the row name); rows with equal features share one
     paper: PaperFigures = field(default_factory=PaperFigures)
     paper_source: str = ""
     sweep: List[SweepPoint] = field(default_factory=list)

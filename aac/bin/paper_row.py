@@ -10,7 +10,8 @@ Reads conf/paper/<row>.yaml (one row, or every row of --conf-dir). Writes to std
   --conf-dir D --plan                 `row:downsample` experiments, Table 1 then Table 2
 Options of a row: --encoder, --encoder_download (its official checkpoint, fetched by
 aac.sh stage 0 unless --encoder_checkpoint is given), --encoder_random_init, --dumpdir
-dump/<row> (one feature cache per row, shared by its downsampling sweep), --downsample,
+dump/<row> (one feature cache per row, or per `feature_cache:` name, shared by its
+downsampling sweep), --downsample,
 --tag <row>_ds<k> (k: the last --downsample in ARGS, else the row's).
 Also `python -m aac.bin.paper_row`.
 """
@@ -54,7 +55,7 @@ def row_options(row: PaperRow, user_args: List[str]) -> List[str]:
         opts += ["--encoder_download", row.official]
     if row.random_init:
         opts += ["--encoder_random_init", "true"]
-    opts += ["--dumpdir", f"dump/{row.name}", "--downsample", str(row.downsample)]
+    opts += ["--dumpdir", f"dump/{row.feature_cache or row.name}", "--downsample", str(row.downsample)]
     if _last(user_args, "--tag") is None:
         opts += ["--tag", experiment_tag(row.name, int(downsample))]
     return opts
