@@ -1,6 +1,6 @@
 """The official encoder checkpoints of the paper's rows: the one table of names, files,
 URLs and hashes (`aac-download-encoder --list` prints it; README's table is checked
-against it by tests/test_encoders_official.py).
+against it by tests/test_official_encoders.py).
 
 Hashes: no publisher of these files states a SHA-256. Where an MD5 of the file is quoted
 in public code that downloads it from the same record, it is kept in `md5` (with where it
