@@ -79,7 +79,8 @@ def test_results_put_ours_beside_the_paper(conf, tmp_path, capsys):
             {"mean": 12.5, "median": 12.0, "p10": 9.0, "mode": "audio"})
     text = render_results(load_rows(conf), exp, "evalset")
     table1, table2 = text.split("## Table 2")
-    assert "| 1 | Row A | pann_cnn14_16k | Cnn14_16k_mAP=0.438.pth | 1 | 0.200 | 0.250 | -0.050 | 0.500 |" in table1
+    assert ("| 1 | Row A | pann_cnn14_16k | Cnn14_16k_mAP=0.438.pth | 1 | 0.200 | 0.250 | -0.050 "
+            "| 0.500 |") in table1
     assert "finetune_row_b_ds1 (not run)" in table1 and "stand-in for BEATs" in text
     ds4 = next(line for line in table2.splitlines() if line.startswith("| Row B | 4 |"))
     cells = ds4.split(" | ")

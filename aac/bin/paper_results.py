@@ -1,6 +1,6 @@
 """Write the paper's Table 1 and Table 2 with our figures beside the published ones.
 
-Usage: aac-paper-results --conf-dir conf/paper --exp-dir exp --set clotho_evaluation --output exp/paper/RESULTS.md
+Usage: aac-paper-results --conf-dir conf/paper --exp-dir exp --output exp/paper/RESULTS.md
 
 Reads conf/paper/<row>.yaml (rows, paper figures, Table 2 sweep) and, per experiment,
 EXP/finetune_<row>_ds<k>/{config.yaml,env.yaml} and decode_*/<set>/{scores.json,rtf.json}

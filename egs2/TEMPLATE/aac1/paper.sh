@@ -16,6 +16,7 @@ if [ ! -x ./run.sh ] || [ ! -d conf/paper ]; then
     echo "paper.sh: run from a recipe directory with run.sh and conf/paper/ (e.g. egs2/clotho/aac1)" >&2
     exit 1
 fi
+# shellcheck disable=SC1091
 . ./path.sh
 
 experiments=$(aac-paper-row --conf-dir conf/paper --plan)

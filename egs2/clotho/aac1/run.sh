@@ -11,6 +11,7 @@
 #   ./run.sh --paper_row beats_malm_mlac --downsample 4 --ngpu 1 --extract_device cuda --decode_device cuda
 set -euo pipefail
 
+# shellcheck disable=SC1091
 . ./path.sh
 # aac-paper-row expands --paper_row NAME into that row's aac.sh options (before the user's own).
 recipe_args=$(aac-paper-row --conf-dir conf/paper --default-row pann_mlac --as-options -- "$@")

@@ -5,6 +5,7 @@
 #                     log-mel encoders, labelled as such); local/paper.sh runs them all.
 set -euo pipefail
 
+# shellcheck disable=SC1091
 . ./path.sh
 # aac-paper-row expands --paper_row NAME into that row's options; without it, ARGS unchanged.
 recipe_args=$(aac-paper-row --conf-dir conf/paper --as-options -- "$@")
