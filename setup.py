@@ -17,6 +17,9 @@ STAGES = {
     "aac-pack": "pack",
     "aac-benchmark": "benchmark",
     "aac-install-metric-assets": "install_metric_assets",
+    "aac-download-encoder": "download_encoder",
+    "aac-paper-row": "paper_row",
+    "aac-paper-results": "paper_results",
 }
 
 setup(

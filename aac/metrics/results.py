@@ -224,3 +224,12 @@ def render_markdown(rows: List[Row]) -> str:
     for set_name in sorted({r.set_name for r in rows}):
         out += render_set([r for r in rows if r.set_name == set_name], set_name)
     return "\n".join(out + render_environment(rows))
+
+
+# ---- public helpers for other table makers (aac.paper's paper-vs-ours tables) ----------
+Footnotes = _Footnotes
+
+
+def metric_cell(row: Row, key: str, notes: _Footnotes) -> str:
+    """`0.123`, or `n/a[^k]` with the reason (from scores.json `unavailable`) as footnote k."""
+    return _metric(row, key, notes)

@@ -1,16 +1,20 @@
-"""Corpus downloads: Clotho v2.1 from Zenodo (MD5-checked, 7z-extracted), AudioCaps
-through aac-datasets (YouTube, needs yt-dlp and ffmpeg).
+"""Downloads: Clotho v2.1 from Zenodo (MD5-checked, 7z-extracted), AudioCaps through
+aac-datasets (YouTube, needs yt-dlp and ffmpeg), and the one resumable fetch that the
+encoder checkpoints use too (`aac.bin.download_encoder`).
 
-Downloads go to `<name>.part` and are renamed only after the MD5 matches, so a killed
-download never looks finished. Without network access every entry point stops with a
+Downloads go to `<name>.part` and are renamed only after the hash matches, so a killed
+download never looks finished. `fetch_url(..., resume=True)` continues an existing
+`.part` with an HTTP Range request. Without network access every entry point stops with a
 message saying where to place the data by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -28,12 +32,25 @@ ZENODO_URL = "https://zenodo.org/record/{record}/files/{name}?download=1"
 CHUNK = 1 << 20
 
 
-def md5_file(path: Path) -> str:
-    digest = hashlib.md5()
+class DownloadError(PrepError):
+    """A download failed or its file does not match its hash; the message says what to do."""
+
+
+# A transfer that broke off: the `.part` keeps what arrived and a retry resumes it.
+TRANSFER_ERRORS = (http.client.IncompleteRead, ConnectionResetError, ConnectionAbortedError,
+                   BrokenPipeError, socket.timeout, TimeoutError)
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def md5_file(path: Path) -> str:
+    return file_digest(path, "md5")
 
 
 def check_md5(path: Path, expected: str) -> None:
@@ -45,14 +62,53 @@ def check_md5(path: Path, expected: str) -> None:
         )
 
 
-def fetch_url(url: str, dest: Path) -> None:
-    """Stream `url` into `dest` with a progress bar (no MD5 check here)."""
-    with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+def fetch_url(url: str, dest: Path, resume: bool = False, timeout: float = 60) -> None:
+    """Stream `url` into `dest` with a progress bar (no hash check here).
+
+    With `resume`, bytes already in `dest` are kept and only the rest is asked for
+    (`Range: bytes=N-`); a server that ignores the range (200) restarts the file, and
+    416 (nothing left to send) leaves it as it is, for the hash check to judge.
+    """
+    start = dest.stat().st_size if resume and dest.exists() else 0
+    headers = {"Range": f"bytes={start}-"} if start else {}
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                          timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and start:
+            return
+        raise
+    with response:
+        if start and response.status != 206:
+            start = 0
+        length = int(response.headers.get("Content-Length") or 0)
+        with open(dest, "ab" if start else "wb") as out, tqdm(
+                total=(start + length) or None, initial=start, unit="B", unit_scale=True,
+                desc=dest.name, disable=None) as bar:
+            received = 0
             for block in iter(lambda: response.read(CHUNK), b""):
                 out.write(block)
+                received += len(block)
                 bar.update(len(block))
+    # http.client's read(n) returns b"" on a connection closed early instead of raising.
+    if length and received < length:
+        raise http.client.IncompleteRead(b"", length - received)
+
+
+def fetch_resuming(url: str, part: Path, attempts: int = 3, fetch: Optional[Callable] = None) -> None:
+    """`fetch_url(url, part, resume=True)`, retried when the transfer breaks off midway."""
+    fetch = fetch or fetch_url
+    for attempt in range(1, attempts + 1):
+        try:
+            fetch(url, part, resume=True)
+            return
+        except TRANSFER_ERRORS as e:
+            have = part.stat().st_size if part.exists() else 0
+            if attempt == attempts:
+                raise DownloadError(
+                    f"{url}: the transfer broke off {attempts} times ({type(e).__name__}); "
+                    f"{have} bytes are kept in {part}: run again to resume") from None
+            log.warning("%s: transfer broke off after %d bytes (%s); resuming", url, have, e)
 
 
 def download_checked(url: str, dest: Path, md5: str, fetch: Optional[Callable] = None) -> Path:
@@ -67,7 +123,7 @@ def download_checked(url: str, dest: Path, md5: str, fetch: Optional[Callable] =
     log.info("downloading %s -> %s", url, dest)
     try:
         fetch(url, part)
-    except (urllib.error.URLError, OSError) as e:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         part.unlink(missing_ok=True)
         raise PrepError(f"cannot download {url} ({e}). {offline_hint('clotho', dest)}") from None
     try:

@@ -2,6 +2,7 @@
 # Generic audio-captioning recipe: every corpus's run.sh calls this with its own options.
 #
 # Usage: ./aac.sh [--stage N] [--stop_stage M] [--force true] [options]   (run from egs2/<corpus>/aac1)
+#   0 encoder weights  aac-download-encoder (when --encoder_checkpoint is not given) -> downloads/encoders/
 #   1 data prep        local/data.sh                          -> data/<set>/{wav.scp,utt2dur,text,text_spk1..5}
 #   2 tokenizer        data/<train sets>/text                 -> exp/tokenizer/tokenizer.model
 #   3 feature caching  data/<set>/wav.scp                     -> dump/feats/<encoder>/<set>/feats.h5
@@ -18,7 +19,7 @@ die() { log "ERROR: $*"; exit 1; }
 
 # >>> options: one `name=default  # meaning` per line; --help is generated from this block
 # General
-stage=1                              # first stage to run (1-7)
+stage=1                              # first stage to run (0-8; 0 also runs when weights are missing)
 stop_stage=100                       # last stage to run
 skip_stages=""                       # stages to skip, e.g. "4 6"
 force=false                          # redo finished stages (an old experiment dir is moved aside)
@@ -42,7 +43,9 @@ token_vocab_size=5000                # SentencePiece vocabulary size
 token_model_type=unigram             # SentencePiece model: unigram or bpe
 # Features
 encoder=pann_cnn14                   # audio encoder (aac.encoders.ENCODERS)
-encoder_checkpoint=""                # encoder weights file (aac-extract-feats --checkpoint)
+encoder_checkpoint=""                # encoder weights file (default: fetched by stage 0)
+encoder_download=""                  # official checkpoint name for stage 0 (aac-download-encoder --list)
+encoder_dir=downloads/encoders       # where stage 0 puts official encoder weights
 encoder_random_init=false            # random encoder weights (ablations and speed tests only)
 feats_dtype=float32                  # feature cache storage dtype: float32 or float16
 extract_batch_size=8                 # clips per encoder batch in stage 3
@@ -107,6 +110,21 @@ is_done() {
     [ -f "$1" ]
 }
 mark_done() { mkdir -p "$(dirname "$1")"; date > "$1"; }
+
+# ---- Stage 0: official encoder weights -----------------------------------------------------
+# With --encoder_download NAME (an `aac-download-encoder --list` name) and no
+# --encoder_checkpoint, the checkpoint is ${encoder_dir}/<official file>. Stage 0 fetches it
+# (resumable, hash-checked) when asked (--stage 0: also re-verifies a present file), or when
+# stage 3 (or stage 6 from audio) is to run and the file is not there; otherwise it is skipped.
+if [ -n "${encoder_download}" ] && [ -z "${encoder_checkpoint}" ]; then
+    encoder_checkpoint=$(aac-download-encoder "${encoder_download}" --dir "${encoder_dir}" --print-path)
+    if run_stage 0 || { [ ! -f "${encoder_checkpoint}" ] \
+            && { run_stage 3 || { run_stage 6 && [ "${decode_from_audio}" = true ]; }; }; }; then
+        log "Stage 0: encoder weights: ${encoder_download} -> ${encoder_checkpoint}"
+        aac-download-encoder "${encoder_download}" --dir "${encoder_dir}" > /dev/null
+    fi
+fi
+# ---------------------------------------------------------------------------------------------
 
 encoder_opts=(--encoder "${encoder}")
 [ -n "${encoder_checkpoint}" ] && encoder_opts+=(--checkpoint "${encoder_checkpoint}")

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # The whole recipe on a generated mini corpus: no downloads, about 10 minutes on 2 CPU cores.
-# Usage: ./run.sh [--stage N] [--stop_stage M] [aac.sh options]
+# Usage: ./run.sh [--paper_row NAME] [--stage N] [--stop_stage M] [aac.sh options]
+#   --paper_row NAME  a stand-in for one paper row (conf/paper/NAME.yaml: random-init or
+#                     log-mel encoders, labelled as such); local/paper.sh runs them all.
 set -euo pipefail
+
+# shellcheck disable=SC1091
+. ./path.sh
+# aac-paper-row expands --paper_row NAME into that row's options; without it, ARGS unchanged.
+recipe_args=$(aac-paper-row --conf-dir conf/paper --as-options -- "$@")
+eval "set -- ${recipe_args}"
 
 ./aac.sh \
     --pretrain_set audiocaps_train --pretrain_valid_set audiocaps_val \

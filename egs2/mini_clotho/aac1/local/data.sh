@@ -5,7 +5,7 @@ set -euo pipefail
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (data.sh:${BASH_LINENO[0]}) $*"; }
 
 help_message=$(cat << 'USAGE'
-Usage: local/data.sh [--download true|false] [--datadir data] [--seed 0] [--num_clips "SET=N ..."]
+Usage: local/data.sh [--download true|false] [--datadir data] [--seed 0] [--num_clips "SET=N ..." or SET=N,SET=N]
   Run from egs2/mini_clotho/aac1. Generates the synthetic corpus into $CLOTHO (and into
   $AUDIOCAPS when that differs; both from db.sh, overridable by environment variables),
   skipped when a complete one with the same options is there, then writes
@@ -32,7 +32,7 @@ if [ -f path.sh ]; then . ./path.sh; fi
 
 gen_opts=(--seed "${seed}")
 # shellcheck disable=SC2206
-[ -n "${num_clips}" ] && gen_opts+=(--num-clips ${num_clips})
+[ -n "${num_clips}" ] && gen_opts+=(--num-clips ${num_clips//,/ })  # "SET=N,SET=N" or "SET=N SET=N"
 
 if [ "${AUDIOCAPS}" = "${CLOTHO}" ]; then
     log "generating the mini corpus (Clotho + AudioCaps layouts) in ${CLOTHO}"

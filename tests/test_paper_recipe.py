@@ -1,0 +1,118 @@
+"""The paper driver (local/paper.sh) end to end on the mini corpus, and aac.sh's stage 0.
+
+Each test works in a scratch copy of egs2/mini_clotho/aac1. Console scripts added to
+setup.py since tools/venv was built are provided as small shims on PATH, so the tests run
+before `make setup` reinstalls the package.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "egs2" / "mini_clotho" / "aac1"
+
+
+def _stage_shims(bindir: Path) -> None:
+    """`aac-<verb>` launchers for every STAGES entry of setup.py, with this Python."""
+    stages = re.findall(r'"(aac-[a-z-]+)": "([a-z_]+)"', (ROOT / "setup.py").read_text())
+    bindir.mkdir()
+    for command, module in stages:
+        shim = bindir / command
+        shim.write_text(f"#!{sys.executable}\nimport sys\nfrom aac.bin.{module} import main\n"
+                        "sys.exit(main())\n")
+        shim.chmod(0o755)
+
+
+def _recipe(tmp_path: Path):
+    rdir = tmp_path / "egs2" / "mini_clotho" / "aac1"
+    rdir.mkdir(parents=True)
+    for name in ("run.sh", "db.sh", "local", "conf", "aac.sh", "path.sh", "cmd.sh", "utils"):
+        os.symlink(os.path.realpath(RECIPE / name), rdir / name)
+    _stage_shims(tmp_path / "bin")
+    path = f"{tmp_path / 'bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = dict(os.environ, PATH=path, PYTHONPATH=str(ROOT))
+    for var in ("CLOTHO", "AUDIOCAPS", "AAC_ENCODER_MIRROR", "cmd_backend"):
+        env.pop(var, None)
+    return rdir, env
+
+
+@pytest.mark.slow
+def test_mini_paper_driver_end_to_end(tmp_path):
+    rdir, env = _recipe(tmp_path)
+    proc = subprocess.run(["./local/paper.sh"], cwd=rdir, env=env, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    # shared work done once: data and tokenizer by the first run, one cache per feature key
+    assert log.count("Stage 1: done before, skipped") == 4
+    assert log.count("Stage 2: done before, skipped") == 4
+    assert sorted(p.name for p in (rdir / "dump").iterdir()) == ["logmel", "pann_mlac_atcl"]
+    assert log.count("Stage 3: clotho_development done before, skipped") == 3
+    finetunes = sorted(p.name for p in (rdir / "exp").glob("finetune_*"))
+    assert finetunes == ["finetune_beats_malm_ds1", "finetune_beats_malm_mlac_ds1",
+                         "finetune_beats_malm_mlac_ds4", "finetune_pann_mlac_atcl_ds1",
+                         "finetune_pann_mlac_ds1"]
+    assert "downsample=4" in (rdir / "exp/finetune_beats_malm_mlac_ds4/cmd.txt").read_text()
+
+    results = (rdir / "exp" / "paper" / "RESULTS.md").read_text()
+    table1, table2 = results.split("## Table 2")
+    rows = [line for line in table1.splitlines() if re.match(r"\| \d \|", line)]
+    assert [r.split(" | ")[1] for r in rows] == ["PANN MLAC", "PANN MLAC+ATCL", "BEATs MALM",
+                                                "BEATs MALM+MLAC"]  # the paper's order
+    for row, paper in zip(rows, ("0.248", "0.263", "0.261", "0.287")):
+        cells = row.split(" | ")
+        assert cells[5].startswith("n/a[^") and cells[6] == paper  # SPIDEr-FL: n/a, never a number
+        assert re.fullmatch(r"\d\.\d{3}", cells[8]), row  # CIDEr-D computed
+    assert "stand-in for" in table1 and "random init" in table1
+    sweep = [line for line in table2.splitlines() if line.startswith("| BEATs MALM+MLAC |")]
+    assert [line.split(" | ")[1] for line in sweep] == ["1", "4"]
+    for line in sweep:
+        assert re.fullmatch(r"\d+(\.\d+)?", line.split(" | ")[3])  # our RTF mean
+    assert "was not available to us" in results  # the paper's Table 2 figures: n/a with reason
+    print(results)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_stage0_fetches_the_official_checkpoint_only_when_needed(tmp_path):
+    rdir, env = _recipe(tmp_path)
+    served = tmp_path / "mirror"
+    served.mkdir()
+    (served / "BEATs_iter3_plus_AS2M.pt").write_bytes(b"not really BEATs" * 1000)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(served)))
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    env["AAC_ENCODER_MIRROR"] = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        def run(*args):
+            return subprocess.run(["./run.sh", "--paper_row", "beats_malm", *args], cwd=rdir,
+                                  env=env, capture_output=True, text=True, timeout=120)
+
+        row = ["--encoder", "beats", "--encoder_random_init", "false", "--encoder_download", "beats_as2m"]
+        proc = run(*row, "--stage", "4", "--stop_stage", "4", "--skip_stages", "4")
+        assert proc.returncode == 0, proc.stderr
+        assert "Stage 0" not in proc.stdout  # weights not needed by stage 4 alone
+        dest = rdir / "downloads" / "encoders" / "BEATs_iter3_plus_AS2M.pt"
+        assert not dest.exists()
+        proc = run(*row, "--stage", "0", "--stop_stage", "0")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Stage 0: encoder weights: beats_as2m" in proc.stdout
+        assert dest.read_bytes() == (served / dest.name).read_bytes()
+        assert dest.name in (dest.parent / "SHA256SUMS").read_text()
+        dest.write_bytes(b"tampered")  # a later use verifies against the recorded SHA-256
+        proc = run(*row, "--stage", "0", "--stop_stage", "0")
+        assert proc.returncode != 0 and "SHA-256 mismatch" in proc.stderr
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
