@@ -1,6 +1,7 @@
 """Caption audio files or directories with a trained model.
 
 Usage: aac-caption exp/bart_pann clips/ extra.flac --format json --batch-size 8
+       arecord -f S16_LE -r 16000 | aac-caption exp/bart_pann --stream - --window 10 --hop 1
 
 MODEL is an experiment directory (config.yaml, tokenizer.model, best.pt) or a zip made by
 `aac-pack`. AUDIO arguments are files (any format soundfile reads, any rate, mono or
@@ -13,6 +14,10 @@ Output (stdout, or `--output FILE` written atomically):
   csv   header file,start,end,caption,error
 A clip that cannot be read gets an `ERROR <file>: <why>` line on stderr (and a filled
 `error` field in json/csv); the other clips are still captioned.
+With `--stream SRC` (`-`: raw PCM on stdin; or a WAV/raw file still being written, followed
+until `--stream-timeout` seconds without growth) one JSON line per hop captions the last
+`--window` seconds: start, end, caption, latency_s, skipped (windows dropped since the
+previous line to keep up in real time; `--no-skip` captions every hop instead).
 Exit status: 0 if at least one clip was captioned, 1 if none was, 2 on bad arguments
 or a model that cannot be loaded.
 """
@@ -36,7 +41,7 @@ def get_parser() -> argparse.ArgumentParser:
         prog="aac-caption", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="experiment directory or packed model .zip (reads it)")
-    p.add_argument("audio", nargs="+", help="audio files and/or directories (reads them)")
+    p.add_argument("audio", nargs="*", help="audio files and/or directories (reads them)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per beam search (default 8)")
     p.add_argument("--beam", type=int, default=4, help="beam size (default 4, as the paper)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -52,12 +57,29 @@ def get_parser() -> argparse.ArgumentParser:
                    help="bfloat16 runs under autocast (faster, captions may change)")
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 Linear layers (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    live = p.add_argument_group("live captioning (aac.streaming)")
+    live.add_argument("--stream", metavar="SRC", help="'-' (raw PCM on stdin) or a growing "
+                      "WAV/raw file (reads it); JSON lines on stdout (writes them)")
+    live.add_argument("--rate", type=int, default=16000, help="raw PCM sample rate (16000)")
+    live.add_argument("--channels", type=int, default=1, help="raw PCM channels (1)")
+    live.add_argument("--pcm-format", choices=("s16le", "f32le"), default="s16le",
+                      help="raw PCM sample format (s16le)")
+    live.add_argument("--stream-timeout", type=float, default=5.0,
+                      help="stop following a file after S seconds without growth (5)")
+    live.add_argument("--no-skip", action="store_true",
+                      help="caption every hop even when behind real time (offline input)")
     return p
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.batch_size < 1 or args.beam < 1:
         parser.error("--batch-size and --beam must be at least 1")
+    if bool(args.audio) == bool(args.stream):
+        parser.error("give AUDIO files/directories or --stream SRC (one of them)")
+    if args.stream and (args.window is None or args.output):
+        parser.error("--stream needs --window and writes JSON lines to stdout (no --output)")
+    if args.stream and args.stream != "-" and not os.path.isfile(args.stream):
+        parser.error(f"--stream {args.stream}: no such file")
     if args.hop is not None and args.window is None:
         parser.error("--hop needs --window")
     if args.window is not None and (args.window <= 0 or (args.hop is not None and args.hop <= 0)):
@@ -135,6 +157,9 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     except (PackError, FileNotFoundError, ValueError) as e:
         print(f"aac-caption: cannot load model {args.model}: {e}", file=sys.stderr)
         return 2
+    if args.stream:  # live input: one caption per hop, JSON lines (aac.streaming)
+        from aac.streaming import run_stream_cli
+        return run_stream_cli(captioner, args)
     # 3. caption, streaming results in input order
     stream, commit = open_output(args.output)
     writer = ResultWriter(stream, args.format, windowed=args.window is not None)
