@@ -17,6 +17,7 @@ STAGES = {
     "aac-pack": "pack",
     "aac-benchmark": "benchmark",
     "aac-install-metric-assets": "install_metric_assets",
+    "aac-scenarios": "scenarios",
 }
 
 setup(

@@ -178,6 +178,7 @@ def test_pcm_chunks_join_split_frames_and_follow_a_growing_wav(tmp_path):
     np.testing.assert_array_equal(got[:, 0], wave)
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: 10-20 s on a busy machine
 def test_cli_streams_s16le_from_stdin(exp, captioner):
     wave = scene(2.4, seed=5)
     pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2")

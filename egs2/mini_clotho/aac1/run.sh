@@ -11,4 +11,5 @@ set -euo pipefail
     --token_vocab_size 150 \
     --pretrain_config conf/pretrain.yaml --finetune_config conf/finetune.yaml \
     --beam 4 --nj 2 --decode_nj 2 \
+    --scenario_suite conf/scenarios/mini.yaml \
     "$@"
