@@ -56,10 +56,12 @@ def approach(x: np.ndarray, rate: int, speed: float, closest: float, doppler: bo
         return np.sqrt(closest ** 2 + along ** 2)
 
     if doppler:
-        tau = t - distance(t) / SPEED_OF_SOUND
-        for _ in range(3):  # tau = t - r(tau)/c converges fast for speed << c
-            tau = t - distance(tau) / SPEED_OF_SOUND
-        tau += distance(np.array([0.0]))[0] / SPEED_OF_SOUND  # heard from the event's start
+        # tau = t + (r(0) - r(tau))/c: the listener's clock starts when the event's start
+        # arrives; the fixed point converges fast for speed << c
+        lead = distance(np.array([0.0]))[0] / SPEED_OF_SOUND
+        tau = t
+        for _ in range(4):
+            tau = t + lead - distance(tau) / SPEED_OF_SOUND
         x = np.interp(tau, t, x, left=0.0, right=0.0)
     else:
         tau = t
