@@ -145,3 +145,17 @@ scenarios:
     capsys.readouterr()
     assert main([str(exp), "--suite", str(tmp_path / "missing.yaml"), "--output-dir", str(out)]) == 2
     assert "aac-scenarios: error: config file not found" in capsys.readouterr().err
+
+
+def test_shipped_suites_load():
+    from pathlib import Path
+
+    from aac.config import load_config
+
+    root = Path(__file__).resolve().parent.parent / "egs2"
+    mini = load_suite(root / "mini_clotho/aac1/conf/scenarios/mini.yaml")
+    assert {s.target.sound for s in mini.scenarios} <= {"siren", "dog", "horn", "footsteps"}
+    driving = load_config(SuiteConf, root / "clotho/aac1/conf/scenarios/driving.yaml")
+    assert "ambulance" in driving.scenarios[0].detect  # keys strict; recordings are the user's
+    with pytest.raises(ConfigError, match="nothing matches"):
+        load_suite(root / "clotho/aac1/conf/scenarios/driving.yaml")
