@@ -256,9 +256,17 @@ def open_source(src: str, rate: int, channels: int, fmt: str, timeout: float):
         return pcm_chunks(sys.stdin.buffer.read1, fmt, channels), rate
     f = open(src, "rb")
     if src.lower().endswith(".wav"):
-        info = read_wav_header(f)
+        try:
+            info = read_wav_header(f)
+        except BaseException:
+            f.close()
+            raise
         rate, channels, fmt = info["rate"], info["channels"], info["fmt"]
-    return pcm_chunks(f.read, fmt, channels, idle_timeout=timeout), rate
+
+    def closing():
+        with f:
+            yield from pcm_chunks(f.read, fmt, channels, idle_timeout=timeout)
+    return closing(), rate
 
 
 def run_stream_cli(captioner, args, out=None) -> int:
@@ -267,11 +275,14 @@ def run_stream_cli(captioner, args, out=None) -> int:
     chunks, rate = open_source(args.stream, args.rate, args.channels, args.pcm_format,
                                args.stream_timeout)
     done = skipped = 0
-    for r in stream_captions(captioner, chunks, args.window, args.hop or args.window, rate,
-                             realtime=not args.no_skip):
-        out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-        out.flush()
-        done, skipped = done + 1, skipped + r.skipped
+    try:
+        for r in stream_captions(captioner, chunks, args.window, args.hop or args.window, rate,
+                                 realtime=not args.no_skip):
+            out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+            out.flush()
+            done, skipped = done + 1, skipped + r.skipped
+    except KeyboardInterrupt:  # Ctrl-C is how a live stream normally ends
+        pass
     print(f"aac-caption: {done} window(s) captioned, {skipped} skipped to keep up",
           file=sys.stderr)
     return 0 if done else 1
