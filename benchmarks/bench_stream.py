@@ -11,7 +11,10 @@ soak     feeds `--minutes` of synthetic audio (made chunk by chunk, never held w
 latency  for each encoder, a random-init encoder + paper-size random decoder (as
          benchmarks/bench_caption.py builds them; captions run to `--max-length` tokens)
          captions `--seconds` of audio streamed at real time, `--window` s every `--hop` s,
-         on `--threads` CPU threads; prints latency p50/p99 and the windows skipped.
+         on `--threads` CPU threads; prints one window's compute time, then latency
+         p50/p99 and the windows skipped. On a machine whose cores are already busy, use
+         --threads 1: OpenMP threads that wait for each other at every operator make a
+         2-thread run many times slower than a 1-thread one there.
 """
 
 from __future__ import annotations
@@ -110,6 +113,14 @@ def latency(args, work: Path) -> None:
         captioner = Captioner.from_pretrained(exp, beam=args.beam, batch_size=1,
                                               max_length=args.max_length)
         rate = captioner.sample_rate
+        wave = np.concatenate(list(synthetic_chunks(args.window, rate, 1e9)))
+        times = []
+        for _ in range(3):  # one window alone: the latency floor when nothing is behind
+            t0 = time.perf_counter()
+            captioner.caption_waves([wave])
+            times.append(time.perf_counter() - t0)
+        print(f"{encoder}: one {args.window:g} s window captioned in "
+              f"{', '.join(f'{t:.2f}' for t in times)} s (first includes warm-up)", flush=True)
         latencies, skipped = [], 0
         for r in stream_captions(captioner, synthetic_chunks(args.seconds, rate, 1.0),
                                  args.window, args.hop, rate):
