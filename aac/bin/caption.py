@@ -76,8 +76,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--batch-size and --beam must be at least 1")
     if bool(args.audio) == bool(args.stream):
         parser.error("give AUDIO files/directories or --stream SRC (one of them)")
-    if args.stream and (args.window is None or args.output):
-        parser.error("--stream needs --window and writes JSON lines to stdout (no --output)")
+    if args.stream and (args.window is None or args.output or (args.hop or 0) > args.window):
+        parser.error("--stream needs --window (and --hop <= --window); it writes JSON lines "
+                     "to stdout (no --output)")
     if args.stream and args.stream != "-" and not os.path.isfile(args.stream):
         parser.error(f"--stream {args.stream}: no such file")
     if args.hop is not None and args.window is None:
