@@ -42,9 +42,12 @@ def plot_recall(results: List[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for r in results:
+    styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-.")]  # equal curves stay visible
+    for i, r in enumerate(results):
         points = sorted((float(s), v) for s, v in r["recall_by_snr"].items())
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=r["name"])
+        marker, line = styles[i % len(styles)]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker=marker, linestyle=line,
+                markersize=9 - 2 * (i % len(styles)), label=r["name"])
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel("detection recall")
     ax.set_ylim(-0.05, 1.05)
