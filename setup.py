@@ -20,6 +20,7 @@ STAGES = {
     "aac-download-encoder": "download_encoder",
     "aac-paper-row": "paper_row",
     "aac-paper-results": "paper_results",
+    "aac-scenarios": "scenarios",
 }
 
 setup(

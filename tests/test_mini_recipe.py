@@ -1,4 +1,4 @@
-"""Integration: the whole mini recipe (stages 1-7) in a scratch copy of egs2/mini_clotho/aac1.
+"""Integration: the whole mini recipe (stages 1-8) in a scratch copy of egs2/mini_clotho/aac1.
 
 Slow (several minutes on 2 cores): it generates the corpus, caches features, pre-trains,
 fine-tunes, decodes and scores, then checks the model really learnt something.
@@ -30,7 +30,7 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
     for n, what in enumerate(["data prep", "tokenizer", "feature caching", "AudioCaps pre-training",
-                              "Clotho fine-tuning", "decoding", "scoring"], 1):
+                              "Clotho fine-tuning", "decoding", "scoring", "scenario tests"], 1):
         assert f"Stage {n}: {what}" in log
 
     exp = rdir / "exp" / "finetune_logmel_ds1"
@@ -49,6 +49,11 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
     assert rtf["batched"]["throughput"] > 0
     for name in ("config.yaml", "cmd.txt", "env.yaml", "best.pt", "images/loss.png"):
         assert (exp / name).is_file(), name
+    # stage 8: the mini scenario suite (an approaching siren, a dog over rain) passes
+    scenarios = json.loads((exp / "scenarios" / "mini" / "results.json").read_text())
+    assert scenarios["passed"] and {s["name"] for s in scenarios["scenarios"]} == {
+        "approaching_siren", "dog_barking"}
+    assert (exp / "scenarios" / "mini" / "recall_vs_snr.png").stat().st_size > 0
 
     # every stage is now done: a rerun skips them all
     proc = subprocess.run(["./run.sh", "--stop_stage", "6"], cwd=rdir, env=env,

@@ -27,6 +27,7 @@ case "$(basename "$0")" in
   aac-train|aac-merge-decodes|aac-score) mkdir -p "$out"; touch "$out/done";;
   aac-decode) mkdir -p "$out"; touch "$out/text";;
   aac-results) echo "| table |";;
+  aac-scenarios) mkdir -p "$out"; echo "| scenarios |" > "$out/summary.md";;
 esac
 """
 
@@ -41,7 +42,7 @@ def recipe(tmp_path):
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     for verb in ("train-tokenizer", "extract-feats", "merge-feats", "train", "decode",
-                 "merge-decodes", "score", "results"):
+                 "merge-decodes", "score", "results", "scenarios"):
         p = fake_bin / f"aac-{verb}"
         p.write_text(FAKE)
         p.chmod(0o755)
@@ -182,3 +183,16 @@ def test_node_count_goes_only_to_slurm(recipe, backend, passes_nodes):
     backend_call = next(c for c in calls(recipe) if c.startswith("backend"))
     assert ("-N 2" in backend_call) == passes_nodes
     assert "--num-nodes 2" in backend_call  # aac-train itself always hears of the nodes
+def test_scenario_stage_runs_a_suite_once_and_only_when_given(recipe):
+    run(recipe, "--stop_stage", "7", "--nj", "1")
+    calls(recipe)
+    assert "no --scenario_suite given, skipped" in run(recipe, "--stage", "8").stdout
+    assert calls(recipe) == []
+    out = run(recipe, "--stage", "8", "--scenario_suite", "conf/scenarios/driving.yaml",
+              "--decode_device", "cuda").stdout
+    [call] = calls(recipe)
+    assert call.startswith("aac-scenarios exp/finetune_logmel_ds1 --suite conf/scenarios/driving.yaml "
+                           "--output-dir exp/finetune_logmel_ds1/scenarios/driving --device cuda")
+    assert "| scenarios |" in out
+    run(recipe, "--stage", "8", "--scenario_suite", "conf/scenarios/driving.yaml")
+    assert calls(recipe) == []  # done before: skipped

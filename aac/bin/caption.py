@@ -1,6 +1,7 @@
 """Caption audio files or directories with a trained model.
 
 Usage: aac-caption exp/bart_pann clips/ extra.flac --format json --batch-size 8
+       arecord -f S16_LE -r 16000 | aac-caption exp/bart_pann --stream - --window 10 --hop 1
 
 MODEL is an experiment directory (config.yaml, tokenizer.model, best.pt) or a zip made by
 `aac-pack`. AUDIO arguments are files (any format soundfile reads, any rate, mono or
@@ -15,6 +16,10 @@ A clip that cannot be read gets an `ERROR <file>: <why>` line on stderr (and a f
 `error` field in json/csv); the other clips are still captioned.
 --window must be at least the encoder's smallest input and --hop at most --window; a clip
 shorter than the encoder's smallest input gets a warning naming it (it is zero-padded).
+With `--stream SRC` (`-`: raw PCM on stdin; or a WAV/raw file still being written, followed
+until `--stream-timeout` seconds without growth) one JSON line per hop captions the last
+`--window` seconds: start, end, caption, latency_s, skipped (windows dropped since the
+previous line to keep up in real time; `--no-skip` captions every hop instead).
 Exit status: 0 if at least one clip was captioned, 1 if none was, 2 on bad arguments
 or a model that cannot be loaded (one line `aac-caption: error: ...`; --verbose for
 a traceback).
@@ -26,6 +31,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 from contextlib import nullcontext
 from typing import List, Optional, TextIO
@@ -45,7 +51,7 @@ def get_parser() -> argparse.ArgumentParser:
         prog="aac-caption", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="experiment directory or packed model .zip (reads it)")
-    p.add_argument("audio", nargs="+", help="audio files and/or directories (reads them)")
+    p.add_argument("audio", nargs="*", help="audio files and/or directories (reads them)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per beam search (default 8)")
     p.add_argument("--beam", type=int, default=4, help="beam size (default 4, as the paper)")
     p.add_argument("--device", type=parse_device, default="cpu",
@@ -57,6 +63,17 @@ def get_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 Linear layers (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    live = p.add_argument_group("live captioning (aac.streaming)")
+    live.add_argument("--stream", metavar="SRC", help="'-' (raw PCM on stdin) or a growing "
+                      "WAV/raw file (reads it); JSON lines on stdout (writes them)")
+    live.add_argument("--rate", type=int, default=16000, help="raw PCM sample rate (16000)")
+    live.add_argument("--channels", type=int, default=1, help="raw PCM channels (1)")
+    live.add_argument("--pcm-format", choices=("s16le", "f32le"), default="s16le",
+                      help="raw PCM sample format (s16le)")
+    live.add_argument("--stream-timeout", type=float, default=5.0,
+                      help="stop following a file after S seconds without growth (5)")
+    live.add_argument("--no-skip", action="store_true",
+                      help="caption every hop even when behind real time (offline input)")
     return p
 
 
@@ -66,6 +83,12 @@ def check_args(args: argparse.Namespace) -> None:
 
     if args.batch_size < 1 or args.beam < 1:
         raise InputError("--batch-size and --beam must be at least 1")
+    if bool(args.audio) == bool(args.stream):
+        raise InputError("give AUDIO files/directories or --stream SRC (one of them)")
+    if args.stream and (args.window is None or args.output):
+        raise InputError("--stream needs --window; it writes JSON lines to stdout (no --output)")
+    if args.stream and args.stream != "-" and not os.path.isfile(args.stream):
+        raise InputError(f"--stream {args.stream}: no such file")
     if args.hop is not None and args.window is None:
         raise InputError("--hop needs --window")
     if args.window is not None:
@@ -151,13 +174,18 @@ def _main(argv: List[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     from aac.windows import check_window, gather_audio_files
 
-    files = gather_audio_files(args.audio)  # 1. inputs: files and directories -> file list
+    # 1. inputs: files and directories -> file list (none with --stream)
+    files = gather_audio_files(args.audio) if args.audio else []
     # 2. model: exp dir or packed zip, encoder checked by SHA-256
     captioner = load_captioner(args, device=args.device, quantize=args.quantize,
                                dtype=args.compute_dtype)
     rate, min_samples = captioner.sample_rate, int(getattr(captioner.encoder, "min_samples", 1))
     if args.window is not None:
         check_window(args.window, args.hop, rate, min_samples)
+    if args.stream:  # live input: one caption per hop, JSON lines (aac.streaming)
+        from aac.streaming import run_stream_cli
+
+        return run_stream_cli(captioner, args)
     warn_short_clips(files, rate, min_samples)
     # 3. caption, streaming results in input order
     with open_output(args.output) as stream:

@@ -10,6 +10,7 @@
 #   5 fine-tuning      exp/pretrain_<tag>/best.pt + Clotho    -> exp/finetune_<tag>/
 #   6 decoding         exp/finetune_<tag>/ + test sets        -> exp/finetune_<tag>/decode_<dtag>/<set>/text
 #   7 scoring          decoded text + references              -> .../scores.json, exp/finetune_<tag>/RESULTS.md
+#   8 scenario tests   exp/finetune_<tag>/ + --scenario_suite    -> exp/finetune_<tag>/scenarios/<suite>/summary.md
 # A stage whose outputs are complete (a .done marker) is skipped on rerun unless --force true.
 # This script only routes: each stage is one `aac-<verb>` entry point of the aac package.
 set -euo pipefail
@@ -66,6 +67,9 @@ decode_checkpoint=best               # model checkpoint decoded: best, last, epo
 rtf_clips=20                         # clips timed for the paper RTF (audio in, one at a time; 0 skips)
 decode_args=""                       # extra aac-decode options
 score_metrics=""                     # metrics to compute (default: all aac-score knows)
+# Scenario tests (stage 8)
+scenario_suite=""                    # scenario suite YAML (conf/scenarios/*.yaml); empty skips stage 8
+scenario_args=""                     # extra aac-scenarios options
 # <<< options
 
 # options_help: the block above as "--name  meaning (default: value)" lines.
@@ -81,7 +85,7 @@ options_help() {
         esac
     done
 }
-help_message="$(sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//')
+help_message="$(sed -n '2,/^# This script only routes/p' "$0" | sed 's/^# \{0,1\}//')
 Options (--name value or --name=value; also --config FILE of name=value lines):
 $(options_help)"
 . utils/parse_options.sh
@@ -269,5 +273,24 @@ if run_stage 7; then
     aac-results "${finetune_dir}" > "${finetune_dir}/RESULTS.md.tmp"
     mv "${finetune_dir}/RESULTS.md.tmp" "${finetune_dir}/RESULTS.md"
     cat "${finetune_dir}/RESULTS.md"
+fi
+
+# Stage 8: scenario tests (aac-scenarios): live captioning of critical events, pass/fail
+if run_stage 8; then
+    if [ -z "${scenario_suite}" ]; then
+        log "Stage 8: scenario tests: no --scenario_suite given, skipped"
+    else
+        odir=${finetune_dir}/scenarios/$(basename "${scenario_suite}" .yaml)
+        log "Stage 8: scenario tests: ${finetune_dir} + ${scenario_suite} -> ${odir}/summary.md"
+        if is_done "${odir}/.done"; then log "Stage 8: done before, skipped"
+        else
+            enc_opts=(); [ -z "${encoder_checkpoint}" ] || enc_opts=(--encoder-checkpoint "${encoder_checkpoint}")
+            # shellcheck disable=SC2086
+            aac-scenarios "${finetune_dir}" --suite "${scenario_suite}" --output-dir "${odir}" \
+                --device "${decode_device}" --beam "${beam}" "${enc_opts[@]}" ${scenario_args}
+            cat "${odir}/summary.md"
+            mark_done "${odir}/.done"
+        fi
+    fi
 fi
 log "Successfully finished stages ${stage}-${stop_stage}."

@@ -19,4 +19,5 @@ eval "set -- ${recipe_args}"
     --token_vocab_size 150 \
     --pretrain_config conf/pretrain.yaml --finetune_config conf/finetune.yaml \
     --beam 4 --nj 2 --decode_nj 2 \
+    --scenario_suite conf/scenarios/mini.yaml \
     "$@"

@@ -1,0 +1,161 @@
+"""Scenario suites: strict YAML, SNR mixing, approach + Doppler, judging, the aac-scenarios stage."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from aac.bin.scenarios import main
+from aac.config import ConfigError
+from aac.model import ModelConf
+from aac.scenarios.run import run_scenario
+from aac.scenarios.suite import ScenarioConf, SourceConf, SuiteConf, detects, load_suite
+from aac.scenarios.synth import SPEED_OF_SOUND, Trial, approach, render_trial
+from aac.speed import make_random_exp_dir
+
+RATE = 16000
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_suite_is_strict_and_resolves_recordings(tmp_path):
+    (tmp_path / "rec").mkdir()
+    for name in ("a.wav", "b.wav"):
+        (tmp_path / "rec" / name).write_bytes(b"")
+    good = write(tmp_path / "s.yaml", "background: {files: ['rec/*.wav']}\n"
+                 "scenarios:\n  - {name: x, target: {sound: siren}, detect: [siren]}\n")
+    suite = load_suite(good)
+    assert suite.background.files == [str(tmp_path / "rec" / n) for n in ("a.wav", "b.wav")]
+    assert suite.scenarios[0].snr_db == [20.0, 10.0, 0.0, -10.0]  # the default
+    bad = {"scenarios:\n  - {name: x, target: {sound: siren}, detect: [siren], snr: [1]}\n":
+           "unknown key 'scenarios[0].snr'",
+           "scenarios:\n  - {name: x, target: {sound: ambulance}, detect: [siren]}\n":
+           "unknown sound 'ambulance'",
+           "scenarios:\n  - {name: x, target: {files: [gone/*.wav]}, detect: [siren]}\n":
+           "nothing matches",
+           "scenarios:\n  - {name: x, target: {sound: siren}, detect: []}\n": "detect",
+           "window: 1.0\nhop: 2.0\nscenarios: []\n": "no scenarios"}
+    for text, message in bad.items():
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_suite(write(tmp_path / "bad.yaml", text))
+
+
+def test_detection_matches_whole_words_of_normalised_captions():
+    words = ["siren", "ambulance", "emergency vehicle", "police"]
+    assert detects("A police car passes.", words)
+    assert detects("An EMERGENCY vehicle approaches!", words)
+    assert not detects("a vehicle honks in an emergency", words)
+    assert not detects("sirens wail", ["siren"])  # whole words only: list plurals explicitly
+
+
+def test_mix_reaches_the_requested_snr():
+    rng = np.random.default_rng(0)
+    bg = (rng.normal(0, 0.05, RATE * 3)).astype(np.float32)
+    target = np.sin(np.arange(RATE) * 0.3).astype(np.float32)
+    trial = Trial(bg, target, onset=RATE, rate=RATE)
+    for snr in (10.0, 0.0, -10.0):
+        mixed = trial.mix(snr)
+        added = mixed[RATE:2 * RATE] - bg[RATE:2 * RATE]
+        measured = 10 * np.log10(np.mean(added ** 2) / np.mean(bg[RATE:2 * RATE] ** 2))
+        assert measured == pytest.approx(snr, abs=0.01)
+        np.testing.assert_array_equal(mixed[:RATE], bg[:RATE])  # nothing before the onset
+
+
+def _frequency(x, rate):
+    crossings = np.nonzero(np.diff(np.signbit(x)))[0]
+    return (len(crossings) - 1) / 2 / ((crossings[-1] - crossings[0]) / rate)
+
+
+def test_approach_rises_in_level_and_doppler_lowers_the_pitch_as_it_nears():
+    t = np.arange(3 * RATE) / RATE
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    heard = approach(tone, RATE, speed=15.0, closest=5.0, doppler=True)
+    first, last = heard[:RATE // 2], heard[-RATE // 2:]
+    assert 20 * np.log10(np.abs(last).max() / np.abs(first).max()) > 10  # 45 m -> 5 m
+    expected = 1000 * SPEED_OF_SOUND / (SPEED_OF_SOUND - 15.0 * 45 / np.hypot(45, 5))
+    assert _frequency(first, RATE) == pytest.approx(expected, rel=0.003)  # about 1044 Hz
+    # the sound left the source 0.12 s earlier there than at the start: the last 0.12 s are
+    # silent; just before, the source is 2-3 m before its closest point, radial speed ~6 m/s
+    near = heard[-RATE * 35 // 100:-RATE * 15 // 100]
+    assert 1005 < _frequency(near, RATE) < 1025
+    still = approach(tone, RATE, speed=15.0, closest=5.0, doppler=False)
+    assert _frequency(still[:RATE // 2], RATE) == pytest.approx(1000, rel=0.002)
+
+
+class LoudnessCaptioner:
+    """Says 'siren' when a window is loud: enough to check the judging end to end."""
+
+    sample_rate = RATE
+
+    def caption_waves(self, waves):
+        return ["a siren wails" if np.sqrt(np.mean(w ** 2)) > 0.09 else "an engine idles"
+                for w in waves]
+
+
+def test_run_scenario_measures_recall_false_alarms_and_latency():
+    sc = ScenarioConf(name="siren", target=SourceConf(sound="siren"), snr_db=[15.0, -20.0],
+                      detect=["siren"], latency_budget_s=2.0, min_recall=1.0)
+    suite = SuiteConf(clip_s=3.0, onset_s=0.5, trials=2, window=1.0, hop=0.5, pace=20.0,
+                      rate=RATE, background=SourceConf(sound="engine"), scenarios=[sc])
+    clip = render_trial(suite, sc, 0, 0)
+    assert len(clip.background) == 3 * RATE and clip.onset == RATE // 2
+    result = run_scenario(LoudnessCaptioner(), suite, 0)
+    assert result["recall_by_snr"] == {"15": 1.0, "-20": 0.0}
+    assert result["false_alarm_rate"] == 0.0
+    assert not result["passed"] and result["reasons"] == ["recall 0.00 < 1.0 at -20 dB"]
+    lat = result["detection_latency_s"]
+    assert 0.5 <= lat["p50"] <= lat["p99"] < 2.0  # first window ending after the onset: 1.0 s
+    assert len(result["clips"]) == 2 * 3  # trials x (SNRs + background alone)
+
+
+TINY = ModelConf(d_model=16, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
+                 dropout=0.0, attention_dropout=0.0, max_target_length=6)
+
+
+def test_stage_writes_results_summary_and_plot(tmp_path, capsys):
+    torch.set_num_threads(1)
+    exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=TINY)
+    suite = write(tmp_path / "suite.yaml", """\
+clip_s: 2.0
+onset_s: 0.5
+trials: 1
+window: 1.0
+hop: 0.5
+pace: 20.0
+rate: 16000
+scenarios:
+  - {name: siren, target: {sound: siren}, snr_db: [10, 0], detect: [siren]}
+  - {name: horn, target: {sound: horn}, background: {sound: rain}, snr_db: [0], detect: [horn]}
+""")
+    out = tmp_path / "out"
+    rc = main([str(exp), "--suite", str(suite), "--output-dir", str(out)])
+    results = json.loads((out / "results.json").read_text())
+    assert rc == (0 if results["passed"] else 1)
+    assert [s["name"] for s in results["scenarios"]] == ["siren", "horn"]
+    assert set(results["scenarios"][0]["recall_by_snr"]) == {"10", "0"}
+    summary = (out / "summary.md").read_text()
+    assert "| siren |" in summary and "| horn |" in summary and "recall 10 dB" in summary
+    assert (out / "recall_vs_snr.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(out.glob("*.tmp*"))
+    capsys.readouterr()
+    assert main([str(exp), "--suite", str(tmp_path / "missing.yaml"), "--output-dir", str(out)]) == 2
+    assert "aac-scenarios: error: config file not found" in capsys.readouterr().err
+
+
+def test_shipped_suites_load():
+    from pathlib import Path
+
+    from aac.config import load_config
+
+    root = Path(__file__).resolve().parent.parent / "egs2"
+    mini = load_suite(root / "mini_clotho/aac1/conf/scenarios/mini.yaml")
+    assert {s.target.sound for s in mini.scenarios} <= {"siren", "dog", "horn", "footsteps"}
+    driving = load_config(SuiteConf, root / "clotho/aac1/conf/scenarios/driving.yaml")
+    assert "ambulance" in driving.scenarios[0].detect  # keys strict; recordings are the user's
+    with pytest.raises(ConfigError, match="nothing matches"):
+        load_suite(root / "clotho/aac1/conf/scenarios/driving.yaml")
