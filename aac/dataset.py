@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from aac.datadir import clip_of, read_kaldi_text, read_references
+from aac.features.cache import check_finite
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class _LazyFeatures:
         if self._reader is None:
             self._reader = open_features(self.feats_path)
         feats = np.asarray(self._reader[clip_id], dtype=np.float32)  # (T, D)
+        check_finite(feats, clip_id, self.feats_path)  # NaN would train NaN weights silently
         return np.ascontiguousarray(feats[:: self.downsample])  # (ceil(T/k), D)
 
     def __getstate__(self):
