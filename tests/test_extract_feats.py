@@ -194,3 +194,16 @@ def test_old_flag_spellings_still_work(data_dir, tmp_path, capsys):
     assert run(data_dir, tmp_path / "g.h5", "--checkpoint", "x.pth") == 2
     err = capsys.readouterr().err
     assert "--checkpoint is deprecated" in err and "has no weights" in err
+
+
+def test_merge_refuses_an_unfinished_part(data_dir, tmp_path, capsys):
+    part = tmp_path / "feats.1.h5"
+    assert run(data_dir, part) == 0
+    assert FeatureReader(part).attrs["chunk_seconds"] == 60.0
+    with h5py.File(part, "a") as h5:  # what a part copied from a .partial looks like
+        del h5.attrs["complete"]
+    capsys.readouterr()
+    assert merge_feats.main(["--output", str(tmp_path / "m.h5"), str(part)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("aac-merge-feats: error:") and "'complete'" in err[-1]
+    assert "Traceback" not in "\n".join(err) and not (tmp_path / "m.h5").exists()
