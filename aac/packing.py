@@ -33,7 +33,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from aac.checkpoint_io import (load_checkpoint, load_safetensors, save_atomic,
+from aac.checkpoint_io import (CheckpointError, load_checkpoint, load_safetensors, save_atomic,
                                save_safetensors_atomic)
 from aac.config import load_yaml
 from aac.encoders.checkpoint import file_sha256
@@ -195,6 +195,12 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
         for name, expected in files.items():
             _check_member_name(zip_path, name)
             _extract_member(zf, zip_path, dest, name, expected)
+    if manifest["version"] == 1 and UNPACKED_DECODER in files:
+        try:  # refuse here, naming the zip rather than a temporary directory
+            load_checkpoint(dest / UNPACKED_DECODER)
+        except CheckpointError as e:
+            raise CheckpointError(str(e).replace(str(dest / UNPACKED_DECODER),
+                                                 f"{zip_path} (member {UNPACKED_DECODER})")) from None
     if manifest["version"] >= 2:
         decoder = manifest.get("decoder") or {}
         if decoder.get("file") != DECODER_FILE or DECODER_FILE not in files:
