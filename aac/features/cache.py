@@ -206,15 +206,23 @@ class FeatureWriter:
             raise FeatureCacheError(f"{self.partial}: clip {clip_id!r} written twice")
         check_finite(feats, clip_id, self.partial)
         self._pending.append(clip_id)
-        self._h5.create_dataset(clip_id, data=feats)
+        try:
+            self._h5.create_dataset(clip_id, data=feats)
+        except OSError as e:  # HDF5 reports a full disk without an errno
+            raise FeatureCacheError(f"{self.partial}: writing clip {clip_id!r} failed ({e}); "
+                                    f"free space and rerun: unfinished clips are redone") from e
 
     def flush(self) -> None:
         """Flush the data, then mark the clips written since the last flush complete."""
-        self._h5.flush()
-        for clip_id in self._pending:
-            self._h5[clip_id].attrs[CLIP_DONE] = True
-        self._pending = []
-        self._h5.flush()
+        try:
+            self._h5.flush()
+            for clip_id in self._pending:
+                self._h5[clip_id].attrs[CLIP_DONE] = True
+            self._pending = []
+            self._h5.flush()
+        except OSError as e:
+            raise FeatureCacheError(f"{self.partial}: flushing failed ({e}); free space and "
+                                    f"rerun: unfinished clips are redone") from e
 
     def finish(self, extra_attrs: Optional[dict] = None) -> str:
         """Mark complete, close and atomically publish the file; returns its path."""
