@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -40,8 +41,11 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()  # torch colours its messages
+    lines = text.splitlines()
+    # torch's weights-only refusal says what it met on a later line: name that object
+    culprit = re.search(r"Unsupported global: GLOBAL \S+", text)
+    return culprit.group(0) if culprit else (lines[0] if lines else type(e).__name__)
 
 
 def load_checkpoint(path: str | os.PathLike, trust: bool = False, map_location="cpu"):

@@ -10,8 +10,9 @@ so all five captions of a clip are used. `clip_of()` maps such a key back to its
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from aac.atomic import write_text_atomic
 from aac.errors import AacError
@@ -71,18 +72,59 @@ def clip_of(caption_key: str) -> str:
     return caption_key.rsplit(CAPTION_SEP, 1)[0]
 
 
-def read_references(data_dir: str | os.PathLike) -> Dict[str, list]:
-    """clip id -> list of reference captions, from `text_spk1..5` (missing files skipped)."""
+def read_references(data_dir: str | os.PathLike, min_refs: Optional[int] = None) -> Dict[str, list]:
+    """clip id -> list of reference captions, from `text_spk1..5`.
+
+    `min_refs` None: missing files are skipped and clips keep what they have (training's
+    validation references). With `min_refs` N (scoring): every clip needs at least N
+    references, and when N is NUM_REFS every one of the files must exist and list every
+    clip; otherwise a DataDirError names the missing files and the short clips.
+    """
     data_dir = Path(data_dir)
-    files = [data_dir / f"text_spk{i}" for i in range(1, NUM_REFS + 1)]
-    files = [f for f in files if f.exists()]
+    all_files = [data_dir / f"text_spk{i}" for i in range(1, NUM_REFS + 1)]
+    files = [f for f in all_files if f.exists()]
     if not files:
         raise DataDirError(f"{data_dir}: no text_spk1..{NUM_REFS} files")
     refs: Dict[str, list] = {}
+    listed: Dict[Path, set] = {}
     for f in files:
-        for key, caption in read_kaldi_text(f).items():
+        captions = read_kaldi_text(f)
+        listed[f] = set(captions)
+        for key, caption in captions.items():
             refs.setdefault(key, []).append(caption)
+    if min_refs is not None:
+        check_reference_counts(data_dir, refs, listed, all_files, min_refs)
     return refs
+
+
+def check_reference_counts(data_dir: Path, refs: Dict[str, list], listed: Dict[Path, set],
+                           all_files: List[Path], min_refs: int) -> None:
+    """Raise DataDirError unless every clip has at least `min_refs` references."""
+    hint = (f"the protocol scores against {NUM_REFS} references per clip; pass --min-refs N "
+            f"to score with fewer")
+    if min_refs >= len(all_files):
+        missing = [f.name for f in all_files if f not in listed]
+        if missing:
+            raise DataDirError(f"{data_dir}: reference files missing: {', '.join(missing)} ({hint})")
+        for f, keys in listed.items():
+            absent = sorted(set(refs) - keys)
+            if absent:
+                raise DataDirError(f"{f}: no reference for {len(absent)} clip(s): "
+                                   f"{' '.join(absent[:5])}{' ...' if len(absent) > 5 else ''} "
+                                   f"({hint})")
+    short = sorted(c for c, caps in refs.items() if len(caps) < min_refs)
+    if short:
+        raise DataDirError(
+            f"{data_dir}: {len(short)} clip(s) have fewer than {min_refs} references in "
+            f"text_spk1..{NUM_REFS}: " + " ".join(f"{c} ({len(refs[c])})" for c in short[:5])
+            + (" ..." if len(short) > 5 else ""))
+
+
+def reference_counts(refs: Dict[str, list]) -> Dict[str, object]:
+    """{"min": .., "max": .., "histogram": {"5": clips, ...}} of references per clip."""
+    counts = Counter(len(caps) for caps in refs.values())
+    return {"min": min(counts), "max": max(counts),
+            "histogram": {str(n): counts[n] for n in sorted(counts)}}
 
 
 def read_utt2dur(data_dir: str | os.PathLike) -> Dict[str, float]:

@@ -22,6 +22,7 @@ import torch
 
 from aac.datadir import clip_of, read_kaldi_text, read_references
 from aac.feature_info import open_features
+from aac.features.cache import check_finite
 from aac.frames import stride_frames
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class _LazyFeatures:
         if self._reader is None:
             self._reader = open_features(self.feats_path)
         feats = np.asarray(self._reader[clip_id], dtype=np.float32)  # (T, D)
+        check_finite(feats, clip_id, self.feats_path)  # NaN would train NaN weights silently
         strided, _ = stride_frames(feats[None], None, self.downsample)  # (1, ceil(T/k), D)
         return np.ascontiguousarray(strided[0])
 

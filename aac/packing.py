@@ -4,8 +4,17 @@ Layout of `model.zip` (all names at the top level):
   manifest.json    format tag, version, SHA-256 of every other member, encoder reference
   config.yaml      the experiment's resolved config (with its `encoder:` block)
   tokenizer.model  SentencePiece model
-  best.pt          decoder weights (training state such as optimizer moments dropped)
+  best.safetensors decoder weights (training state such as optimizer moments dropped);
+                   its scalar facts (epoch, score, metric) live in the manifest
   encoder/<file>   the encoder checkpoint, only when packed with `include_encoder=True`
+
+A packed model holds no pickle: a shared file can therefore never run code when it is
+loaded. The manifest's SHA-256 values only catch corruption (whoever crafts a zip
+writes a matching manifest), so safety comes from the loading itself: member names are
+checked (no absolute paths, no `..`), and an old-format zip (version 1, `best.pt`) is
+read weights-only like every checkpoint (`aac.checkpoint_io.load_checkpoint`).
+Unpacking writes `best.pt` (plain tensors, weights-only loadable) next to the extracted
+files, so an unpacked model has the usual experiment-directory layout.
 
 The encoder reference is its registry name plus the SHA-256 of the checkpoint the
 features were extracted with. Loading refuses an encoder checkpoint whose SHA-256
@@ -24,7 +33,8 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from aac.checkpoint_io import CheckpointNotFoundError
+from aac.checkpoint_io import (CheckpointError, CheckpointNotFoundError, load_checkpoint,
+                               load_safetensors, save_atomic, save_safetensors_atomic)
 from aac.config import load_yaml
 from aac.encoders.checkpoint import file_sha256
 from aac.errors import AacError
@@ -33,9 +43,11 @@ from aac.expdir import resolve_checkpoint
 log = logging.getLogger(__name__)
 
 PACK_FORMAT = "aac-packed-model"
-PACK_VERSION = 1
+PACK_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: decoder weights as best.pt (read weights-only)
 MANIFEST = "manifest.json"
-DECODER_FILE = "best.pt"
+DECODER_FILE = "best.safetensors"
+UNPACKED_DECODER = "best.pt"
 WEIGHTLESS_ENCODERS = ("logmel",)
 
 
@@ -51,22 +63,27 @@ def encoder_block(config: dict, source: str) -> dict:
     return enc
 
 
-def _decoder_weights_only(src: Path, dst: Path) -> None:
-    import torch
-
-    state = torch.load(src, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and "model" in state:
-        # Keep the weights and scalar facts (epoch, score); optimizer/RNG state only
-        # matters for resuming training and can triple the size.
-        state = {k: v for k, v in state.items()
-                 if k == "model" or isinstance(v, (int, float, str, type(None)))}
-    torch.save(state, dst)
+def _decoder_weights_only(src: Path, dst: Path, trust: bool = False) -> dict:
+    """Write the decoder weights of checkpoint `src` to safetensors `dst`; returns the
+    scalar facts (epoch, score, metric) kept beside them. Optimizer/RNG state only
+    matters for resuming training and can triple the size."""
+    state = load_checkpoint(src, trust=trust)
+    weights = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not weights:
+        raise PackError(f"{src}: no 'model' weights in this checkpoint")
+    facts = {k: v for k, v in state.items() if isinstance(v, (int, float, str, bool, type(None)))}
+    # safetensors refuses tensors that share memory (tied embeddings): store copies
+    save_safetensors_atomic({k: v.detach().clone() for k, v in weights.items()}, dst)
+    return facts
 
 
 def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoint: str = "best",
                include_encoder: bool = False,
-               encoder_checkpoint: Optional[str | os.PathLike] = None) -> dict:
-    """Write `out_zip` atomically from an experiment directory; returns the manifest."""
+               encoder_checkpoint: Optional[str | os.PathLike] = None,
+               trust_checkpoint: bool = False) -> dict:
+    """Write `out_zip` atomically from an experiment directory; returns the manifest.
+
+    The decoder checkpoint is read weights-only unless `trust_checkpoint` is set."""
     exp_dir, out_zip = Path(exp_dir), Path(out_zip)
     config_path = exp_dir / "config.yaml"
     config = load_yaml(config_path)
@@ -88,7 +105,7 @@ def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoin
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_zip.parent) as tmp:
         weights = Path(tmp) / DECODER_FILE
-        _decoder_weights_only(ckpt, weights)
+        facts = _decoder_weights_only(ckpt, weights, trust_checkpoint)
         members = {"config.yaml": config_path, "tokenizer.model": tok_path, DECODER_FILE: weights}
         if enc_file is not None:
             members[f"encoder/{enc_file.name}"] = enc_file
@@ -98,6 +115,7 @@ def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoin
             "encoder": {"name": enc["name"], "checkpoint_sha256": enc.get("checkpoint_sha256"),
                         "random_init": bool(enc.get("random_init", False)),
                         "included": f"encoder/{enc_file.name}" if enc_file else None},
+            "decoder": {"file": DECODER_FILE, "facts": facts},
             "files": {name: file_sha256(path) for name, path in members.items()},
         }
         partial = out_zip.with_name(out_zip.name + ".partial")
@@ -111,37 +129,78 @@ def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoin
     return manifest
 
 
+def _check_member_name(zip_path: Path, name: str) -> None:
+    """Refuse absolute paths and `..` (zip-slip): a member must stay inside `dest`."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+        raise PackError(f"{zip_path}: refused: member {name!r} has an absolute path or '..' "
+                        f"(it would be written outside the unpack directory)")
+
+
+def _extract_member(zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str,
+                    expected: str) -> Path:
+    target = (dest / name).resolve()
+    if dest.resolve() not in target.parents:
+        raise PackError(f"{zip_path}: member {name!r} points outside the archive")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zf.open(name) as src, open(target, "wb") as out:
+            while block := src.read(1 << 20):
+                out.write(block)
+    except KeyError:
+        raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
+    actual = file_sha256(target)
+    if actual != expected:
+        raise PackError(f"{zip_path}: member {name!r} is corrupt "
+                        f"(SHA-256 {actual}, manifest says {expected})")
+    return target
+
+
 def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
-    """Extract a packed model into `dest` (an exp-dir layout), verifying every SHA-256."""
+    """Extract a packed model into `dest` (an exp-dir layout), verifying every SHA-256.
+
+    Leaves `dest/best.pt` for the loaders: version 2 rebuilds it from best.safetensors
+    (tensors and the manifest's scalar facts only); version 1 keeps the packed best.pt,
+    which is then read weights-only like any checkpoint.
+    """
     zip_path, dest = Path(zip_path), Path(dest)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (OSError, zipfile.BadZipFile) as e:
         raise PackError(f"{zip_path}: not a packed model ({e})") from None
     with zf:
+        for name in zf.namelist():
+            _check_member_name(zip_path, name)
         try:
             manifest = json.loads(zf.read(MANIFEST))
         except KeyError:
             raise PackError(f"{zip_path}: no {MANIFEST}; not made by aac-pack") from None
-        if manifest.get("format") != PACK_FORMAT or manifest.get("version") != PACK_VERSION:
+        except ValueError as e:
+            raise PackError(f"{zip_path}: unreadable {MANIFEST} ({e})") from None
+        if not isinstance(manifest, dict):
+            raise PackError(f"{zip_path}: {MANIFEST} is not a JSON object")
+        if manifest.get("format") != PACK_FORMAT or manifest.get("version") not in READABLE_VERSIONS:
             raise PackError(f"{zip_path}: unsupported pack format {manifest.get('format')!r} "
                             f"version {manifest.get('version')!r}")
         dest.mkdir(parents=True, exist_ok=True)
-        for name, expected in manifest["files"].items():
-            target = (dest / name).resolve()
-            if dest.resolve() not in target.parents:
-                raise PackError(f"{zip_path}: member {name!r} points outside the archive")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(name) as src, open(target, "wb") as out:
-                    while block := src.read(1 << 20):
-                        out.write(block)
-            except KeyError:
-                raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
-            actual = file_sha256(target)
-            if actual != expected:
-                raise PackError(f"{zip_path}: member {name!r} is corrupt "
-                                f"(SHA-256 {actual}, manifest says {expected})")
+        files = manifest.get("files") or {}
+        for name, expected in files.items():
+            _check_member_name(zip_path, name)
+            _extract_member(zf, zip_path, dest, name, expected)
+    if manifest["version"] == 1 and UNPACKED_DECODER in files:
+        try:  # refuse here, naming the zip rather than a temporary directory
+            load_checkpoint(dest / UNPACKED_DECODER)
+        except CheckpointError as e:
+            raise CheckpointError(str(e).replace(str(dest / UNPACKED_DECODER),
+                                                 f"{zip_path} (member {UNPACKED_DECODER})")) from None
+    if manifest["version"] >= 2:
+        decoder = manifest.get("decoder") or {}
+        if decoder.get("file") != DECODER_FILE or DECODER_FILE not in files:
+            raise PackError(f"{zip_path}: manifest names no {DECODER_FILE} decoder weights")
+        facts = {k: v for k, v in (decoder.get("facts") or {}).items()
+                 if isinstance(v, (int, float, str, bool, type(None))) and k != "model"}
+        weights = load_safetensors(dest / DECODER_FILE)
+        save_atomic({**facts, "model": weights}, dest / UNPACKED_DECODER)
     return manifest
 
 

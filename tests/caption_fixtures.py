@@ -35,6 +35,8 @@ def write_feats(path: Path, feats: dict, attrs: dict = ENCODER_ATTRS) -> Path:
             f.attrs[key] = value
         for clip, arr in feats.items():
             f.create_dataset(clip, data=arr)
+        f.attrs["num_clips"] = len(feats)
+        f.attrs["complete"] = True  # the mark aac.features.FeatureWriter.finish() sets
     return path
 
 

@@ -81,3 +81,42 @@ def test_kaldi_pipe_with_sox(tmp_path):
 def test_failing_pipe_is_an_audio_error(tmp_path):
     with pytest.raises(AudioError):
         load_audio(f"cat {tmp_path}/nothing.wav |")
+
+
+def test_failing_pipe_names_command_status_and_stderr(tmp_path):
+    with pytest.raises(AudioError, match=r"^pipe command failed \(exit 1\): false: no stderr$"):
+        load_audio("false |")
+    with pytest.raises(AudioError, match=r"pipe command failed \(exit 1\): cat .*nothing\.wav: "
+                                         r".*No such file or directory"):
+        load_audio(f"cat {tmp_path}/nothing.wav |")
+
+
+def test_pipe_output_is_read_like_the_file(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, tone(16000), 16000, subtype="PCM_16")
+    piped, rate = load_audio(f"cat '{path}' |")
+    assert rate == 16000 and np.array_equal(piped, load_audio(str(path))[0])
+
+
+def test_missing_file_says_no_such_file(tmp_path):
+    missing = tmp_path / "gone.wav"
+    with pytest.raises(AudioError, match=f"^no such file: {missing}$"):
+        load_audio(str(missing))
+    with pytest.raises(AudioError, match="no such file"):
+        audio_duration(str(missing))
+
+
+def test_truncated_wav_warns_with_both_lengths(tmp_path, caplog):
+    path = tmp_path / "cut.wav"
+    sf.write(path, tone(32000), 16000, subtype="PCM_16")  # 16000 frames of 2 bytes
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 2 * 5000])
+    with caplog.at_level("WARNING", logger="aac.audio"):
+        wave, _ = load_audio(str(path))
+    assert wave.shape == (1, 11000)
+    assert f"{path}: truncated WAV: header says 16000 frames, data holds 11000 frames" in caplog.text
+    caplog.clear()
+    sf.write(path, tone(32000), 16000, subtype="PCM_16")
+    with caplog.at_level("WARNING", logger="aac.audio"):
+        load_audio(str(path))
+    assert "truncated" not in caplog.text

@@ -79,8 +79,7 @@ def test_resume_after_interruption(data_dir, tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(extract_mod, "_encode", dying)
-    with pytest.raises(KeyboardInterrupt):
-        run(data_dir, out)
+    assert run(data_dir, out) == 130  # run_main: "interrupted"
     assert not out.exists()
     with h5py.File(str(out) + ".partial", "r") as h5:
         done = sorted(h5.keys())
@@ -122,3 +121,98 @@ def test_old_downsample_option_still_sets_the_extract_stride(data_dir, tmp_path,
     assert run(data_dir, out, "--downsample", "4") == 0
     assert FeatureReader(out).attrs["extract_stride"] == 4
     assert "--downsample is deprecated" in capsys.readouterr().err
+
+
+def test_full_disk_mid_write_then_rerun_equals_uninterrupted(data_dir, tmp_path, monkeypatch, capsys):
+    import errno
+
+    full = tmp_path / "full.h5"
+    assert run(data_dir, full) == 0
+    out = tmp_path / "feats.h5"
+    real, calls = h5py.Group.create_dataset, []
+
+    def disk_full(self, name, shape=None, dtype=None, data=None, **kw):
+        calls.append(name)
+        if len(calls) == 3:  # the dataset exists, its data never arrives
+            real(self, name, shape=np.shape(data), dtype=np.asarray(data).dtype)
+            raise OSError(errno.ENOSPC, "No space left on device", str(out) + ".partial")
+        return real(self, name, shape=shape, dtype=dtype, data=data, **kw)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", disk_full)
+    assert run(data_dir, out) == 2
+    err = capsys.readouterr().err
+    assert "writing clip" in err and "no space left on device" in err.lower()
+    assert not out.exists()
+    monkeypatch.setattr(h5py.Group, "create_dataset", real)
+    assert run(data_dir, out) == 0
+    a, b = FeatureReader(full), FeatureReader(out)
+    assert a.keys() == b.keys()
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a.keys())
+    assert b.attrs["num_clips"] == 5 and b.attrs["num_listed"] == 6
+
+
+def test_second_extraction_on_the_same_output_stops(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from aac.features.cache import OutputLock
+
+    out = tmp_path / "feats.h5"
+    lock = OutputLock(str(out))  # a first run in progress
+    (tmp_path / "feats.h5.partial").write_bytes(b"the first run's live partial file")
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "aac.bin.extract_feats", "--encoder", "logmel",
+             "--data-dir", str(data_dir), "--output", str(out)],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        lock.release()
+    assert res.returncode == 2, res.stderr
+    errors = [l for l in res.stderr.splitlines() if "error" in l.lower()]
+    assert "Traceback" not in res.stderr and len(errors) == 1
+    assert errors[0].startswith("aac-extract-feats: error:")
+    assert "another run holds the output" in errors[0] and "pid" in errors[0]
+    assert (tmp_path / "feats.h5.partial").read_bytes() == b"the first run's live partial file"
+    assert not (tmp_path / "feats.h5.partial.corrupt").exists() and not out.exists()
+
+
+def test_non_finite_features_are_refused_naming_the_clip(data_dir, tmp_path, monkeypatch, capsys):
+    real = extract_mod._encode
+
+    def nan_encode(encoder, waves, *args):
+        feats, lengths = real(encoder, waves, *args)
+        if any(len(w) == 16000 for w in waves):  # clip c0 (1 s at 16 kHz)
+            feats[[len(w) == 16000 for w in waves].index(True), 0, 0] = float("nan")
+        return feats, lengths
+
+    monkeypatch.setattr(extract_mod, "_encode", nan_encode)
+    assert run(data_dir, tmp_path / "f.h5") == 2
+    err = capsys.readouterr().err
+    assert "clip 'c0'" in err and "non-finite" in err
+    assert not (tmp_path / "f.h5").exists()
+
+
+def test_old_flag_spellings_still_work(data_dir, tmp_path, capsys):
+    assert run(data_dir, tmp_path / "f.h5", "--dtype", "float16") == 0
+    assert "--dtype is deprecated" in capsys.readouterr().err
+    assert FeatureReader(tmp_path / "f.h5")["c0"].dtype == np.float16
+    with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
+        run(data_dir, tmp_path / "g.h5", "--storage-dtype", "float16", "--device", "gpu")
+    assert exit_info.value.code == 2
+    assert "'gpu' is not cpu, cuda or cuda:N" in capsys.readouterr().err
+    assert run(data_dir, tmp_path / "g.h5", "--checkpoint", "x.pth") == 2
+    err = capsys.readouterr().err
+    assert "--checkpoint is deprecated" in err and "has no weights" in err
+
+
+def test_merge_refuses_an_unfinished_part(data_dir, tmp_path, capsys):
+    part = tmp_path / "feats.1.h5"
+    assert run(data_dir, part) == 0
+    assert FeatureReader(part).attrs["chunk_seconds"] == 60.0
+    with h5py.File(part, "a") as h5:  # what a part copied from a .partial looks like
+        del h5.attrs["complete"]
+    capsys.readouterr()
+    assert merge_feats.main(["--output", str(tmp_path / "m.h5"), str(part)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("aac-merge-feats: error:") and "'complete'" in err[-1]
+    assert "Traceback" not in "\n".join(err) and not (tmp_path / "m.h5").exists()

@@ -92,7 +92,7 @@ def test_merge_equals_single_file(tmp_path):
         for k in a:
             assert a[k].dtype == b[k].dtype
             assert a[k][()].tobytes() == b[k][()].tobytes()
-    assert FeatureReader(merged).attrs == dict(FeatureReader(single).attrs, num_skipped=0, num_padded=0)
+    assert FeatureReader(merged).attrs == FeatureReader(single).attrs
 
 
 def test_merge_refuses_mismatch_and_duplicates(tmp_path):
@@ -105,3 +105,85 @@ def test_merge_refuses_mismatch_and_duplicates(tmp_path):
     with pytest.raises(FeatureCacheError, match=r"p3\.h5.*'encoder'"):
         merge_feature_files([p1, p3], str(tmp_path / "m.h5"))
     assert not os.path.exists(tmp_path / "m.h5")
+
+
+def test_reader_refuses_a_file_without_the_completeness_mark(tmp_path):
+    old = str(tmp_path / "old.h5")
+    with h5py.File(old, "w") as h5:  # what an older aac (or a copied partial) looks like
+        for key, value in ATTRS.items():
+            h5.attrs[key] = value
+        h5.create_dataset("a", data=feats(0))
+    with pytest.raises(FeatureCacheError, match="'complete'.*re-extract"):
+        FeatureReader(old)
+    with pytest.raises(FeatureCacheError, match="'complete'"):
+        merge_feature_files([old], str(tmp_path / "m.h5"))
+    assert not os.path.exists(tmp_path / "m.h5")
+
+
+def test_reader_refuses_a_file_missing_clips(tmp_path):
+    out = str(tmp_path / "f.h5")
+    with FeatureWriter(out, ATTRS) as w:
+        w.write("a", feats(0))
+        w.write("b", feats(1))
+        w.finish({"num_listed": 3, "num_skipped": 0})
+    with pytest.raises(FeatureCacheError, match="2 clips.*listed 3.*1 missing"):
+        FeatureReader(out)
+    with h5py.File(out, "a") as h5:  # a clip lost after publishing
+        h5.attrs["num_listed"] = 2
+        del h5["b"]
+    with pytest.raises(FeatureCacheError, match="num_clips is 2 but the file holds 1"):
+        FeatureReader(out)
+
+
+def test_merged_file_carries_the_mark(tmp_path):
+    p1, p2, merged = (str(tmp_path / n) for n in ("p1.h5", "p2.h5", "m.h5"))
+    for path, ids in ((p1, [0, 1]), (p2, [2])):
+        with FeatureWriter(path, ATTRS) as w:
+            for i in ids:
+                w.write(f"c{i}", feats(i))
+            w.finish({"num_listed": len(ids) + 1, "num_skipped": 1})
+    merge_feature_files([p1, p2], merged)
+    attrs = FeatureReader(merged).attrs
+    assert attrs["complete"] is True and attrs["num_clips"] == 3
+    assert attrs["num_listed"] == 5 and attrs["num_skipped"] == 2
+    with h5py.File(merged, "r") as h5:
+        assert all(h5[k].attrs["written"] for k in h5)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_writer_refuses_non_finite_features(tmp_path, bad):
+    out = str(tmp_path / "f.h5")
+    x = feats(0)
+    x[1, 2] = bad
+    with FeatureWriter(out, ATTRS) as w:
+        with pytest.raises(FeatureCacheError, match="clip 'a'.*non-finite"):
+            w.write("a", x)
+        assert "a" not in w
+
+
+def test_second_writer_on_the_same_output_is_refused(tmp_path):
+    out = str(tmp_path / "f.h5")
+    first = FeatureWriter(out, ATTRS)
+    first.write("a", feats(0))
+    first.flush()
+    with pytest.raises(FeatureCacheError, match="another run holds the output"):
+        FeatureWriter(out, ATTRS)
+    assert not os.path.exists(out + ".partial.corrupt")  # the live file was left alone
+    first.write("b", feats(1))
+    first.finish()
+    assert FeatureReader(out).keys() == ["a", "b"]
+    FeatureWriter(out + "2", ATTRS).close()  # the lock ends with the writer
+    FeatureWriter(out, ATTRS).close()
+
+
+def test_incomplete_clip_is_redone_on_resume(tmp_path):
+    out = str(tmp_path / "f.h5")
+    w = FeatureWriter(out, ATTRS)
+    w.write("a", feats(0))
+    w.flush()
+    w.write("b", feats(1))  # written but never flushed+marked: the crash came first
+    w._h5.flush()
+    del w
+    w = FeatureWriter(out, ATTRS)
+    assert "a" in w and "b" not in w
+    w.close()

@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from aac.bin.pack import main as pack_main
+from aac.checkpoint_io import load_checkpoint
 from aac.encoders.checkpoint import file_sha256
 from aac.packing import (PackError, pack_model, resolve_encoder_checkpoint,
                          unpack_model)
@@ -39,7 +40,7 @@ def test_round_trip_keeps_files_and_drops_training_state(exp_dir, tmp_path):
     assert unpack_model(tmp_path / "m.zip", out) == manifest
     assert (out / "config.yaml").read_bytes() == (exp_dir / "config.yaml").read_bytes()
     assert (out / "tokenizer.model").read_bytes() == b"spm model bytes"
-    state = torch.load(out / "best.pt", weights_only=False)
+    state = load_checkpoint(out / "best.pt")
     assert set(state) == {"model", "epoch"}
     assert torch.equal(state["model"]["w"], torch.arange(4.0))
     assert not (out / "encoder").exists()
@@ -102,7 +103,7 @@ def test_cli_pack_and_include_encoder_refuses_wrong_file(exp_dir, tmp_path, caps
     assert pack_main([str(exp_dir), str(tmp_path / "m.zip")]) == 0
     assert "pann_cnn14" in capsys.readouterr().out
     manifest = json.loads(zipfile.ZipFile(tmp_path / "m.zip").read("manifest.json"))
-    assert sorted(manifest["files"]) == ["best.pt", "config.yaml", "tokenizer.model"]
+    assert sorted(manifest["files"]) == ["best.safetensors", "config.yaml", "tokenizer.model"]
     assert manifest["files"]["config.yaml"] == file_sha256(exp_dir / "config.yaml")
     wrong = tmp_path / "wrong.pth"
     wrong.write_bytes(b"nope")
@@ -118,6 +119,6 @@ def test_checkpoint_names_resolve(exp_dir, tmp_path):
     torch.save({"model": {"w": torch.zeros(2)}, "epoch": 7}, exp_dir / "checkpoints" / "epoch7.pt")
     pack_model(exp_dir, tmp_path / "m.zip", checkpoint="epoch7")
     unpack_model(tmp_path / "m.zip", tmp_path / "out")
-    assert torch.load(tmp_path / "out" / "best.pt", weights_only=False)["epoch"] == 7
+    assert load_checkpoint(tmp_path / "out" / "best.pt")["epoch"] == 7
     with pytest.raises(PackError, match="no checkpoint 'epoch9'"):
         pack_model(exp_dir, tmp_path / "n.zip", checkpoint="epoch9")

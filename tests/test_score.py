@@ -63,6 +63,7 @@ def test_scores_json_holds_values_unavailable_java_and_count(scored):
     _, result = scored
     assert {"bleu_4", "meteor", "cider_d"} <= set(result)
     assert result["num_clips"] == 3
+    assert result["num_refs"] == {"min": 5, "max": 5, "histogram": {"5": 3}}
     assert result["java"] == assets.java_version("java")
     if "spice" not in result:  # CoreNLP 3.6.0 absent: a reason, never a placeholder value
         assert "spice" in result["unavailable"] and "install" in result["unavailable"]["spice"]
@@ -110,7 +111,7 @@ def test_malformed_hypothesis_files_fail_naming_ids(tmp_path, capsys, lines, mes
     data = make_refs(tmp_path)
     hyp = write_lines(tmp_path / "hyp", lines)
     rc = score.main(["--hyp", str(hyp), "--ref-dir", str(data), "--output-dir", str(tmp_path / "out")])
-    assert rc == 1
+    assert rc == 2  # a user error, one line
     err = capsys.readouterr().err
     assert message in err and str(hyp) in err
     assert not (tmp_path / "out" / "scores.json").exists()
@@ -141,3 +142,50 @@ def test_cache_env_variable_is_honoured(monkeypatch, tmp_path):
     monkeypatch.delenv(assets.CACHE_ENV)
     assert assets.resolve_cache_dir() == Path(os.path.expanduser(
         os.environ.get("AAC_METRICS_CACHE_PATH", "~/.cache")))
+
+
+def _refs_without(root: Path, drop_file=None, drop_clip=None) -> Path:
+    data = make_refs(root)
+    if drop_file:
+        (data / drop_file).unlink()
+    if drop_clip:
+        path = data / drop_clip[0]
+        path.write_text("".join(l + "\n" for l in path.read_text().splitlines()
+                                if not l.startswith(drop_clip[1] + " ")))
+    return data
+
+
+@pytest.mark.parametrize("drop_file, drop_clip, message", [
+    ("text_spk3", None, "reference files missing: text_spk3"),
+    (None, ("text_spk2", "clip_b"), "text_spk2: no reference for 1 clip(s): clip_b"),
+])
+def test_missing_references_are_an_error_naming_file_and_clips(tmp_path, capsys, drop_file,
+                                                               drop_clip, message):
+    data = _refs_without(tmp_path, drop_file, drop_clip)
+    write_kaldi_text(tmp_path / "hyp", HYPS.items())
+    hyp = tmp_path / "hyp"
+    rc = score.main(["--hyp", str(hyp), "--ref-dir", str(data), "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "--min-refs" in err
+    assert not (tmp_path / "out" / "scores.json").exists()
+
+
+def test_min_refs_allows_fewer_and_still_checks_each_clip(tmp_path):
+    from aac.datadir import DataDirError, read_references, reference_counts
+
+    data = _refs_without(tmp_path, "text_spk3", ("text_spk2", "clip_b"))
+    refs = read_references(data, min_refs=3)
+    assert {c: len(r) for c, r in refs.items()} == {"clip_a": 4, "clip_b": 3, "clip_c": 4}
+    assert reference_counts(refs) == {"min": 3, "max": 4, "histogram": {"3": 1, "4": 2}}
+    with pytest.raises(DataDirError, match=r"fewer than 4 references.*clip_b \(3\)"):
+        read_references(data, min_refs=4)
+    assert len(read_references(data)["clip_b"]) == 3  # training's lenient default
+
+
+def test_scores_record_carries_num_refs():
+    from aac.metrics.scoring import Scores, scores_record
+
+    record = scores_record(Scores({"cider_d": 0.5}, {}, {}, "java 11"), 3, None,
+                           {"min": 5, "max": 5, "histogram": {"5": 3}})
+    assert record["num_refs"] == {"min": 5, "max": 5, "histogram": {"5": 3}}
+    assert record["num_clips"] == 3 and record["cider_d"] == 0.5

@@ -1,11 +1,12 @@
 """Extract frozen-encoder frame features from a data dir into an HDF5 cache.
 
-Usage: aac-extract-feats --encoder pann_cnn14 --checkpoint Cnn14_mAP=0.431.pth --data-dir data/clotho_development --output dump/feats/pann_cnn14/clotho_development/feats.h5
+Usage: aac-extract-feats --encoder pann_cnn14 --encoder-checkpoint Cnn14_mAP=0.431.pth --data-dir data/clotho_development --output dump/feats/pann_cnn14/clotho_development/feats.h5
 
 Reads DIR/wav.scp (or --wav-scp) and DIR/utt2dur when present; writes FILE.h5 (via
-FILE.h5.partial, which a rerun resumes). Exit status 0 when at least one clip was
-written (skipped clips are listed in the log), 1 when every clip failed.
-Also `python -m aac.bin.extract_feats`.
+FILE.h5.partial, which a rerun resumes; FILE.h5.lock is held for the whole run, so a
+second run on the same output stops with exit 2). Exit status 0 when at least one clip
+was written (skipped clips are listed in the log), 1 when every clip failed, 2 for a
+user error (one line on stderr). Also `python -m aac.bin.extract_feats`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import logging
 import os
 import sys
 
+from aac.cli import add_deprecated_alias, parse_device, run_main
 from aac.config import ConfigError, apply_overrides, load_yaml
 from aac.datadir import read_kaldi_text, read_utt2dur
-from aac.cli import add_deprecated_alias
-from aac.encoders import ENCODERS, CheckpointError, build_encoder
-from aac.features.cache import FeatureCacheError
+from aac.encoders import ENCODERS, build_encoder
 from aac.features.extract import extract_features
 from aac.frames import STRIDE_FACTORS
 
@@ -28,12 +28,16 @@ log = logging.getLogger("aac.extract_feats")
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        prog="aac-extract-feats",
         description="Reads DIR/wav.scp (or --wav-scp) and DIR/utt2dur; writes an HDF5 feature "
-        "cache FILE.h5 (one (frames, dim) dataset per clip id; encoder, checkpoint SHA-256 and "
-        "rates as attributes) through FILE.h5.partial, which a rerun resumes.",
+        "cache FILE.h5 (one (frames, dim) dataset per clip id; encoder, checkpoint SHA-256, "
+        "rates and a completeness mark as attributes) through FILE.h5.partial, which a rerun "
+        "resumes; FILE.h5.lock keeps a second run off the same output.",
     )
     p.add_argument("--encoder", required=True, choices=sorted(ENCODERS))
-    p.add_argument("--checkpoint", help="official checkpoint file (not for logmel)")
+    p.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",
+                   help="official encoder checkpoint file (not for logmel)")
+    add_deprecated_alias(p, "--checkpoint", "encoder_checkpoint", "--encoder-checkpoint")
     p.add_argument("--random-init", action="store_true",
                    help="no checkpoint: random weights (ablation only; flagged in the HDF5 attrs)")
     p.add_argument("--trust-checkpoint", action="store_true",
@@ -47,9 +51,15 @@ def get_parser() -> argparse.ArgumentParser:
     add_deprecated_alias(p, "--downsample", "extract_stride", "--extract-stride", type=int,
                          choices=STRIDE_FACTORS)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+    p.add_argument("--device", default="cpu", type=parse_device, help="cpu, cuda or cuda:N")
+    p.add_argument("--storage-dtype", dest="storage_dtype", default="float32",
+                   choices=["float32", "float16"],
                    help="stored dtype (float16 on cuda also computes under autocast)")
+    add_deprecated_alias(p, "--dtype", "storage_dtype", "--storage-dtype",
+                         choices=["float32", "float16"])
+    p.add_argument("--chunk-seconds", type=float, default=60.0,
+                   help="encode clips longer than this in chunks, so memory stays flat "
+                   "(0: never; see aac.encoders.chunking; default 60)")
     p.add_argument("--encoder-conf", nargs="*", default=[], metavar="YAML_OR_KEY=VAL",
                    help="encoder options: a YAML file and/or key=value items")
     return p
@@ -89,25 +99,27 @@ def report(result, scp) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def _main(argv) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        conf = parse_encoder_conf(args.encoder_conf)
-        scp, clips, durations = read_clips(args)
-        encoder = build_encoder(args.encoder, args.checkpoint, args.random_init,
-                                args.trust_checkpoint, conf)
-        log.info("encoder %s: %d Hz, %.4g frames/s, dim %d, checkpoint %s (sha256 %s)%s",
-                 encoder.name, encoder.sample_rate, encoder.frame_rate / args.extract_stride,
-                 encoder.output_dim, encoder.checkpoint, encoder.checkpoint_sha256,
-                 " [RANDOM INIT]" if encoder.random_init else "")
-        result = extract_features(
-            encoder, clips, args.output, extract_stride=args.extract_stride, batch_size=args.batch_size,
-            device=args.device, dtype=args.dtype, durations=durations, encoder_conf=conf)
-    except (ConfigError, CheckpointError, FeatureCacheError) as e:
-        log.error("%s", e)
-        return 2
+    # 1. options and clips, 2. encoder, 3. extract (locked, resumable), 4. summary
+    conf = parse_encoder_conf(args.encoder_conf)
+    scp, clips, durations = read_clips(args)
+    encoder = build_encoder(args.encoder, args.encoder_checkpoint, args.random_init,
+                            args.trust_checkpoint, conf)
+    log.info("encoder %s: %d Hz, %.4g frames/s, dim %d, checkpoint %s (sha256 %s)%s",
+             encoder.name, encoder.sample_rate, encoder.frame_rate / args.extract_stride,
+             encoder.output_dim, encoder.checkpoint, encoder.checkpoint_sha256,
+             " [RANDOM INIT]" if encoder.random_init else "")
+    result = extract_features(
+        encoder, clips, args.output, extract_stride=args.extract_stride, batch_size=args.batch_size,
+        device=args.device, dtype=args.storage_dtype, durations=durations, encoder_conf=conf,
+        chunk_seconds=args.chunk_seconds)
     return report(result, scp)
+
+
+def main(argv=None) -> int:
+    return run_main("aac-extract-feats", _main, argv)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Pack a trained experiment into one zip that aac-caption and Captioner load.
 
-Usage: aac-pack exp/bart_pann bart_pann.zip [--include-encoder] [--checkpoint best]
+Usage: aac-pack exp/bart_pann bart_pann.zip [--include-encoder] [--checkpoint best] [--trust-checkpoint]
 
 Reads EXP_DIR/config.yaml (with its `encoder:` block), EXP_DIR/tokenizer.model and the
 decoder checkpoint (`best` -> EXP_DIR/best.pt, `last`/`epochN` -> EXP_DIR/checkpoints/).
 Writes OUT.zip atomically: manifest.json (SHA-256 of every member and the encoder's name
-+ checkpoint SHA-256), config.yaml, tokenizer.model, best.pt (weights only, no optimizer
-state) and, with --include-encoder, encoder/<checkpoint file>. Without it the user
-supplies the encoder checkpoint at load time and its SHA-256 is checked.
++ checkpoint SHA-256, and the decoder's epoch/score), config.yaml, tokenizer.model,
+best.safetensors (decoder weights only: no optimizer state, no pickle) and, with
+--include-encoder, encoder/<checkpoint file>. Without it the user supplies the encoder
+checkpoint at load time and its SHA-256 is checked. The decoder checkpoint is read
+weights-only; one that needs full unpickling is refused unless --trust-checkpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional
+
+from aac.cli import run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -30,25 +34,23 @@ def get_parser() -> argparse.ArgumentParser:
                    help="also store the encoder checkpoint (large for pann/beats)")
     p.add_argument("--encoder-checkpoint",
                    help="encoder checkpoint to include if the recorded path has moved")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of a decoder checkpoint that weights-only "
+                   "loading refuses (only for files from a source you trust)")
     return p
 
 
-def main(argv: Optional[Iterable[str]] = None) -> int:
-    args = get_parser().parse_args(None if argv is None else list(argv))
-    from aac.config import ConfigError
+def _main(argv: List[str]) -> int:
+    args = get_parser().parse_args(argv)
     from aac.packing import PackError, pack_model
 
     # 1. check the destination name, 2. pack (verifies the encoder file if included)
     if Path(args.out_zip).suffix.lower() != ".zip":
-        print(f"aac-pack: {args.out_zip}: output name must end with .zip", file=sys.stderr)
-        return 2
-    try:
-        manifest = pack_model(args.exp_dir, args.out_zip, checkpoint=args.checkpoint,
-                              include_encoder=args.include_encoder,
-                              encoder_checkpoint=args.encoder_checkpoint)
-    except (PackError, ConfigError) as e:
-        print(f"aac-pack: {e}", file=sys.stderr)
-        return 2
+        raise PackError(f"{args.out_zip}: output name must end with .zip")
+    manifest = pack_model(args.exp_dir, args.out_zip, checkpoint=args.checkpoint,
+                          include_encoder=args.include_encoder,
+                          encoder_checkpoint=args.encoder_checkpoint,
+                          trust_checkpoint=args.trust_checkpoint)
     # 3. report what went in
     enc = manifest["encoder"]
     size_mb = Path(args.out_zip).stat().st_size / 1e6
@@ -56,6 +58,10 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
           f"sha256={enc['checkpoint_sha256']} random_init={enc['random_init']} "
           f"included={enc['included'] or 'no'}")
     return 0
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    return run_main("aac-pack", _main, argv)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
 
 Reads HYP_TEXT (`clip_id caption` lines, one per clip) and DATA_DIR/text_spk1..5.
 Writes DIR/scores.json ({metric: value, "unavailable": {metric: reason}, "java": ...,
-"num_clips": N}) and DIR/per_clip.csv. Metrics whose assets are missing are listed as
-unavailable (with the install command); the others are still computed.
+"num_clips": N, "num_refs": {min, max, histogram}}) and DIR/per_clip.csv. Metrics whose
+assets are missing are listed as unavailable (with the install command); the others are
+still computed. Every clip needs all 5 references (a missing text_spk file or a clip
+absent from one is an error naming them) unless --min-refs N allows fewer.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import os
 import sys
 from pathlib import Path
 
-from aac.datadir import DataDirError, read_kaldi_text, read_references
+from aac.cli import parse_device, run_main
+from aac.datadir import NUM_REFS, read_kaldi_text, read_references, reference_counts
 from aac.metrics import assets
 from aac.metrics.scoring import (
     ALL_METRICS,
-    HypothesisError,
     constant_baseline,
     constant_candidates,
     read_hypotheses,
@@ -48,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 0: every distinct training caption)")
     p.add_argument("--cache-dir", help=f"metric assets (default: ${assets.CACHE_ENV} or aac-metrics' default)")
     p.add_argument("--java", help=f"java executable (default: ${assets.JAVA_ENV} or java)")
-    p.add_argument("--device", default="cpu", help="torch device for FENSE models (default cpu)")
+    p.add_argument("--device", default="cpu", type=parse_device,
+                   help="torch device for FENSE models: cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--min-refs", type=int, default=NUM_REFS, metavar="N",
+                   help=f"score clips with at least N references (default {NUM_REFS}, the "
+                   f"protocol: every text_spk file must exist and list every clip)")
     return p
 
 
@@ -61,23 +67,24 @@ def run_baseline(args, scores) -> dict:
     return constant_baseline(candidates, scores.refs_tokenized, args.cache_dir, args.java)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def _main(argv) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # scoring never downloads; the installer does
-    try:
-        refs = read_references(args.ref_dir)
-        clip_ids = list(refs)
-        hyps = read_hypotheses(args.hyp, clip_ids)
-    except (HypothesisError, DataDirError, FileNotFoundError) as err:
-        print(f"aac-score: error: {err}", file=sys.stderr)
-        return 1
+    if not 1 <= args.min_refs <= NUM_REFS:
+        parser.error(f"--min-refs must be 1..{NUM_REFS}, got {args.min_refs}")
+    # 1. references (checked against --min-refs) and hypotheses, 2. score, 3. write
+    refs = read_references(args.ref_dir, min_refs=args.min_refs)
+    clip_ids = list(refs)
+    hyps = read_hypotheses(args.hyp, clip_ids)
     candidates = [hyps[c] for c in clip_ids]
     scores = score_captions(candidates, [refs[c] for c in clip_ids], args.metrics,
                             args.cache_dir, args.java, args.device)
     baseline = run_baseline(args, scores) if args.constant_baseline else None
     args.output_dir.mkdir(parents=True, exist_ok=True)
     write_per_clip(args.output_dir / "per_clip.csv", clip_ids, candidates, scores)
-    write_json(args.output_dir / "scores.json", scores_record(scores, len(clip_ids), baseline))
+    write_json(args.output_dir / "scores.json",
+               scores_record(scores, len(clip_ids), baseline, reference_counts(refs)))
     for metric, value in scores.corpus.items():
         print(f"{metric:10s} {value:.4f}")
     for metric, reason in scores.unavailable.items():
@@ -86,6 +93,10 @@ def main(argv=None) -> int:
         print(f"constant baseline CIDEr-D {baseline['cider_d']:.4f}: {baseline['caption']!r}")
     print(f"java: {scores.java}; wrote {args.output_dir}/scores.json, per_clip.csv", file=sys.stderr)
     return 0
+
+
+def main(argv=None) -> int:
+    return run_main("aac-score", _main, argv)
 
 
 if __name__ == "__main__":

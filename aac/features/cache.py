@@ -1,14 +1,23 @@
 """HDF5 feature cache: one dataset per clip id, shape (frames, dim), plus root attributes.
 
 Root attributes (docs/design.md): `encoder`, `checkpoint`, `checkpoint_sha256`,
-`random_init`, `sample_rate`, `frame_rate` (after downsampling), `downsample`, `dim`,
+`random_init`, `sample_rate`, `frame_rate` (after the extraction stride), `extract_stride`, `dim`,
 `dtype`; extraction adds `encoder_frame_rate`, `encoder_conf` and, for random weights,
-`warning`.
+`warning`. The completeness mark, written by `finish()` only: `complete=True`,
+`num_clips` (datasets in the file) and, from extraction, `num_listed` (clips of the
+wav.scp) and `num_skipped` (unreadable clips, reasons in the log), with
+num_clips + num_skipped == num_listed. `FeatureReader` refuses a file without it.
 
 Writing goes to `<file>.partial`, flushed after every batch, and is renamed to `<file>`
-only by `finish()`, so a finished-looking file is always complete. Reopening a partial
-file resumes it (its attributes must match); one whose HDF5 structure a kill left
-unreadable is set aside as `<file>.partial.corrupt` and restarted.
+only by `finish()`, so a finished-looking file is always complete. A clip counts as
+written only once its dataset carries the attribute `written`, set after its data was
+flushed: a crash or a full disk in the middle of a write leaves a dataset without it,
+which a rerun deletes and writes again, so a resumed run equals an uninterrupted one.
+Reopening a partial file resumes it (its attributes must match); one whose HDF5
+structure a kill left unreadable is set aside as `<file>.partial.corrupt` and restarted.
+A writer holds an exclusive lock (`fcntl.flock` on `<file>.lock`) from opening to
+publishing, so a second run on the same output stops instead of corrupting the first.
+Non-finite (NaN/Inf) features are refused on writing and on reading (`check_finite`).
 
 Reading streams: `FeatureReader` opens the file lazily in each process (h5py handles must
 not cross a fork, so DataLoader workers each get their own) and reads one clip at a time.
@@ -16,6 +25,8 @@ not cross a fork, so DataLoader workers each get their own) and reads one clip a
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 from typing import Dict, Iterator, List, Optional
@@ -47,12 +58,85 @@ def read_attrs(h5: h5py.File) -> dict:
     return {k: _plain(v) for k, v in h5.attrs.items()}
 
 
+CLIP_DONE = "written"  # dataset attribute set after the clip's data is flushed
+COMPLETE = "complete"  # root attribute set by finish()
+# Attributes a finished cache must carry (written when the file is created).
+REQUIRED_ATTRS = ("encoder", "frame_rate", "dim")
+
+
+def check_finite(feats: np.ndarray, clip_id: str, path: str) -> np.ndarray:
+    """Raise FeatureCacheError if `feats` holds NaN or Inf; returns `feats` unchanged."""
+    if not np.isfinite(feats).all():
+        bad = int(np.size(feats) - np.count_nonzero(np.isfinite(feats)))
+        raise FeatureCacheError(f"{path}: clip {clip_id!r} has {bad} non-finite (NaN/Inf) "
+                                f"feature values; re-extract it (float16 storage overflows "
+                                f"above 65504)")
+    return feats
+
+
+def check_complete(path: str, attrs: dict, keys: List[str]) -> None:
+    """Refuse a cache without a consistent completeness mark; names what is missing."""
+    if attrs.get(COMPLETE) is not True:
+        raise FeatureCacheError(
+            f"{path}: no completeness mark (root attribute {COMPLETE!r} is "
+            f"{attrs.get(COMPLETE)!r}): written by an unfinished run or an older aac; "
+            f"re-extract it with aac-extract-feats")
+    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
+    if missing:
+        raise FeatureCacheError(f"{path}: incomplete: root attributes {missing} missing")
+    if attrs.get("num_clips") != len(keys):
+        raise FeatureCacheError(f"{path}: incomplete: num_clips is {attrs.get('num_clips')!r} "
+                                f"but the file holds {len(keys)} clips")
+    if "num_listed" in attrs:
+        skipped = int(attrs.get("num_skipped", 0))
+        if len(keys) + skipped != attrs["num_listed"]:
+            raise FeatureCacheError(
+                f"{path}: incomplete: {len(keys)} clips + {skipped} skipped but its wav.scp "
+                f"listed {attrs['num_listed']} ({attrs['num_listed'] - skipped - len(keys)} "
+                f"missing)")
+
+
+class OutputLock:
+    """An exclusive `fcntl.flock` on `<output>.lock`, held until `release()`.
+
+    The lock file stays on disk (deleting it would let a third run lock a new inode
+    while the second still holds the old one); the lock itself ends with the process.
+    """
+
+    def __init__(self, output: str):
+        self.path, self._fd = output + ".lock", None
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip()
+            os.close(self._fd)
+            self._fd = None
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise FeatureCacheError(
+                f"{output}: another run holds the output ({self.path} is locked"
+                f"{' by pid ' + holder if holder else ''}); wait for it to finish or stop "
+                f"it, or write to another --output") from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    __del__ = release  # a dropped writer frees the lock, as a dead process does
+
+
 class FeatureWriter:
     """Append clips to `<path>.partial`; `finish()` renames it to `path`.
 
         with FeatureWriter(path, attrs) as w:
             for clip_id, feats in ...:
                 if clip_id not in w: w.write(clip_id, feats)
+                w.flush()  # marks the written clips complete
             w.finish()
     """
 
@@ -61,8 +145,14 @@ class FeatureWriter:
         self.partial = self.path + ".partial"
         self.attrs = dict(attrs)
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self.resumed = os.path.exists(self.partial)
-        self._h5 = self._open_partial() if self.resumed else self._create()
+        self._lock = OutputLock(self.path)
+        self._pending: List[str] = []
+        try:
+            self.resumed = os.path.exists(self.partial)
+            self._h5 = self._open_partial() if self.resumed else self._create()
+        except BaseException:
+            self._lock.release()
+            raise
 
     def _create(self) -> h5py.File:
         h5 = h5py.File(self.partial, "w")
@@ -75,6 +165,9 @@ class FeatureWriter:
         try:
             h5 = h5py.File(self.partial, "a")
         except OSError as e:
+            if "lock" in str(e).lower():  # HDF5's own file lock: a live writer, not damage
+                raise FeatureCacheError(f"{self.partial}: another process has it open ({e}); "
+                                        f"not touching it") from None
             log.warning("%s: unreadable partial file (%s); setting it aside and starting over", self.partial, e)
             os.replace(self.partial, self.partial + ".corrupt")
             self.resumed = False
@@ -87,6 +180,13 @@ class FeatureWriter:
                     f"{self.partial}: cannot resume: attribute {key!r} is {old.get(key)!r} in the "
                     f"file but {value!r} now; delete the partial file or rerun with the same options"
                 )
+        unfinished = [k for k in h5.keys() if not h5[k].attrs.get(CLIP_DONE, False)]
+        for clip_id in unfinished:  # half-written by a crash or a full disk: redo
+            del h5[clip_id]
+        if unfinished:
+            log.warning("%s: %d clip(s) were not completely written (%s); writing them again",
+                        self.partial, len(unfinished), " ".join(unfinished[:5]))
+            h5.flush()
         return h5
 
     def __contains__(self, clip_id: str) -> bool:
@@ -99,27 +199,56 @@ class FeatureWriter:
         return list(self._h5.keys())
 
     def write(self, clip_id: str, feats: np.ndarray) -> None:
+        """Add one clip (frames, dim); it counts as written after the next `flush()`."""
         if feats.ndim != 2:
             raise FeatureCacheError(f"{self.partial}: {clip_id}: features must be (frames, dim), got {feats.shape}")
         if clip_id in self._h5:
             raise FeatureCacheError(f"{self.partial}: clip {clip_id!r} written twice")
-        self._h5.create_dataset(clip_id, data=feats)
+        check_finite(feats, clip_id, self.partial)
+        self._pending.append(clip_id)
+        try:
+            self._h5.create_dataset(clip_id, data=feats)
+        except OSError as e:  # HDF5 reports a full disk without an errno
+            raise FeatureCacheError(f"{self.partial}: writing clip {clip_id!r} failed ({e}); "
+                                    f"free space and rerun: unfinished clips are redone") from e
 
     def flush(self) -> None:
-        self._h5.flush()
+        """Flush the data, then mark the clips written since the last flush complete."""
+        try:
+            self._h5.flush()
+            for clip_id in self._pending:
+                self._h5[clip_id].attrs[CLIP_DONE] = True
+            self._pending = []
+            self._h5.flush()
+        except OSError as e:
+            raise FeatureCacheError(f"{self.partial}: flushing failed ({e}); free space and "
+                                    f"rerun: unfinished clips are redone") from e
 
     def finish(self, extra_attrs: Optional[dict] = None) -> str:
-        """Close and atomically publish the complete file; returns its path."""
+        """Mark complete, close and atomically publish the file; returns its path."""
+        self.flush()
+        unfinished = [k for k in self._h5.keys() if not self._h5[k].attrs.get(CLIP_DONE, False)]
+        if unfinished:  # cannot happen through write()+flush(); guards hand-made partials
+            raise FeatureCacheError(f"{self.partial}: clips {unfinished[:5]} are not marked written")
         for key, value in (extra_attrs or {}).items():
             self._h5.attrs[key] = value
+        self._h5.attrs["num_clips"] = len(self._h5)
+        self._h5.attrs[COMPLETE] = True
         self._h5.close()
         os.replace(self.partial, self.path)
+        self._lock.release()
         return self.path
+
+    def discard(self) -> None:
+        """Close and delete the partial file (nothing worth keeping was written)."""
+        self.close()
+        os.remove(self.partial)
 
     def close(self) -> None:
         """Close without publishing (the partial file stays resumable)."""
         if self._h5.id.valid:
             self._h5.close()
+        self._lock.release()
 
     def __enter__(self):
         return self
@@ -129,7 +258,7 @@ class FeatureWriter:
 
 
 class FeatureReader:
-    """Read-only, streaming access to a finished feature file.
+    """Read-only, streaming access to a finished feature file (completeness mark checked).
 
     `reader[clip_id]` -> np.ndarray (frames, dim) in the stored dtype; `reader.shape(id)`
     reads only metadata. Safe to pass to DataLoader workers (reopened per process).
@@ -147,6 +276,7 @@ class FeatureReader:
                 self._keyset = set(self._keys)
         except OSError as e:
             raise FeatureCacheError(f"{self.path}: not a readable HDF5 feature file ({e})") from None
+        check_complete(self.path, self.attrs, self._keys)
         self._h5: Optional[h5py.File] = None
         self._pid: Optional[int] = None
 

@@ -4,7 +4,11 @@ Clips are sorted by duration and batched `batch_size` at a time; the encoder run
 of equal length together (see aac.encoders.base), so a clip's features never depend on
 its batch. Unreadable clips are skipped with their reason; clips shorter than the
 encoder's minimum input are zero-padded at the end and counted. Already written clips
-of a `.partial` file are skipped, which makes a killed run resumable.
+of a `.partial` file are skipped, which makes a killed run resumable (a clip counts as
+written once marked complete; see aac.features.cache). Clips longer than
+`chunk_seconds` are encoded in chunks (aac.encoders.chunking) so memory stays flat.
+The published file records `num_listed` (clips asked for), `num_skipped` and
+`num_clips`; a run that would publish fewer clips than asked minus skipped stops.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -22,7 +25,8 @@ from tqdm import tqdm
 
 from aac.audio import AudioError, audio_duration, load_mono
 from aac.encoders import AudioEncoder
-from aac.features.cache import FeatureWriter
+from aac.encoders.chunking import encode_chunked
+from aac.features.cache import FeatureCacheError, FeatureWriter
 from aac.frames import stride_frames
 
 log = logging.getLogger(__name__)
@@ -37,11 +41,14 @@ class ExtractResult:
     output: Optional[str] = None  # the finished file, None if nothing could be written
 
 
-def cache_attrs(encoder: AudioEncoder, extract_stride: int, dtype: str, encoder_conf: dict) -> dict:
+def cache_attrs(encoder: AudioEncoder, extract_stride: int, dtype: str, encoder_conf: dict,
+                chunk_seconds: Optional[float] = None) -> dict:
     attrs = encoder.describe()
     attrs.update(
         frame_rate=float(encoder.frame_rate / extract_stride), extract_stride=int(extract_stride),
         dtype=dtype, encoder_conf=json.dumps(encoder_conf or {}, sort_keys=True),
+        # BEATs features of clips longer than a chunk depend on it (aac.encoders.chunking)
+        chunk_seconds=float(chunk_seconds or 0.0),
     )
     if encoder.random_init:
         attrs["warning"] = "RANDOM INIT: features of randomly initialised weights, not a pretrained encoder"
@@ -72,20 +79,35 @@ def _load_batch(batch, rate: int, result: ExtractResult):
     return ids, waves
 
 
-def _encode(encoder, waves, device, autocast_dtype, extract_stride):
+def _encode(encoder, waves, device, autocast_dtype, extract_stride, chunk_seconds):
     lengths = torch.tensor([len(w) for w in waves])
     wave = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True).to(device)  # (B, T)
     amp = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype
            else contextlib.nullcontext())
     with torch.no_grad(), amp:
-        feats, feat_lengths = encoder(wave, lengths)  # (B, T', D)
+        feats, feat_lengths = encode_chunked(encoder, wave, lengths, chunk_seconds)  # (B, T', D)
     return stride_frames(feats, feat_lengths.cpu(), extract_stride)
+
+
+def _publish(writer: FeatureWriter, result: ExtractResult, num_listed: int) -> Optional[str]:
+    """Publish the file when it holds every clip not skipped; None when it holds none."""
+    if result.written + result.resumed == 0:
+        writer.discard()  # nothing usable: leave no file that looks like a result
+        return None
+    expected = num_listed - len(result.skipped)
+    if len(writer) != expected:  # a bug guard: never publish a file missing clips
+        raise FeatureCacheError(f"{writer.partial}: holds {len(writer)} clips, expected "
+                                f"{expected} ({num_listed} listed, {len(result.skipped)} "
+                                f"skipped); not publishing it")
+    return writer.finish({"num_listed": num_listed, "num_skipped": len(result.skipped),
+                          "num_padded": len(result.padded)})
 
 
 def extract_features(
     encoder: AudioEncoder, clips: Sequence[Tuple[str, str]], output: str, *, extract_stride: int = 1,
     batch_size: int = 8, device: str = "cpu", dtype: str = "float32",
     durations: Optional[Dict[str, float]] = None, encoder_conf: Optional[dict] = None,
+    chunk_seconds: Optional[float] = 60.0,
 ) -> ExtractResult:
     """Extract `clips` [(clip_id, wav.scp value)] into `output`; see the module docstring."""
     result = ExtractResult()
@@ -94,7 +116,8 @@ def extract_features(
     np_dtype = np.dtype(dtype)
     # float16 storage on a GPU also computes under autocast (frontends stay float32)
     autocast_dtype = torch.float16 if (dtype == "float16" and dev.type == "cuda") else None
-    with FeatureWriter(output, cache_attrs(encoder, extract_stride, dtype, encoder_conf)) as writer:
+    attrs = cache_attrs(encoder, extract_stride, dtype, encoder_conf, chunk_seconds)
+    with FeatureWriter(output, attrs) as writer:
         todo = [c for c in clips if c[0] not in writer]
         result.resumed = len(clips) - len(todo)
         if result.resumed:
@@ -106,15 +129,12 @@ def extract_features(
                 ids, waves = _load_batch(batch, encoder.sample_rate, result)
                 if ids:
                     result.padded += [i for i, w in zip(ids, waves) if len(w) < encoder.min_samples]
-                    feats, lengths = _encode(encoder, waves, dev, autocast_dtype, extract_stride)
+                    feats, lengths = _encode(encoder, waves, dev, autocast_dtype, extract_stride,
+                                             chunk_seconds)
                     for j, clip_id in enumerate(ids):
                         writer.write(clip_id, feats[j, : lengths[j]].float().cpu().numpy().astype(np_dtype))
-                    writer.flush()
+                    writer.flush()  # data first, then the clips' completion marks
                     result.written += len(ids)
                 bar.update(len(batch))
-        if result.written + result.resumed == 0:
-            writer.close()  # nothing usable: leave no file that looks like a result
-            os.remove(writer.partial)
-            return result
-        result.output = writer.finish({"num_skipped": len(result.skipped), "num_padded": len(result.padded)})
+        result.output = _publish(writer, result, len(clips))
     return result

@@ -1,8 +1,11 @@
 """Merge the feature files of parallel extraction jobs into one, bit for bit.
 
-Parts must carry identical attributes (same encoder, checkpoint hash, downsampling, ...)
-and disjoint clip ids. Datasets are copied as stored (no re-encoding), so the merged file
-equals a single-job run. The output is written under a temporary name and renamed.
+Parts must carry identical attributes (same encoder, checkpoint hash, downsampling, ...),
+the completeness mark of a finished extraction (an unfinished or pre-mark part is
+refused, naming what is missing) and disjoint clip ids. Datasets are copied as stored,
+with their per-clip marks (no re-encoding), so the merged file equals a single-job run,
+completeness mark included (counts summed). The output is written under a temporary
+name and renamed.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from typing import Sequence
 
 import h5py
 
-from aac.features.cache import FeatureCacheError, read_attrs
+from aac.features.cache import COMPLETE, FeatureCacheError, check_complete, read_attrs
 
 # Counts that legitimately differ between parts; summed instead of compared.
-SUMMED_ATTRS = ("num_skipped", "num_padded")
+SUMMED_ATTRS = ("num_skipped", "num_padded", "num_listed", "num_clips")
 
 
 def merge_feature_files(parts: Sequence[str], output: str) -> int:
@@ -29,8 +32,12 @@ def merge_feature_files(parts: Sequence[str], output: str) -> int:
             raise FeatureCacheError(f"{part}: feature part not found (did its job finish?)")
         with h5py.File(part, "r") as h5:
             part_attrs = read_attrs(h5)
+            check_complete(part, part_attrs, list(h5.keys()))
+            part_attrs.pop(COMPLETE)
             for k in SUMMED_ATTRS:
-                sums[k] += int(part_attrs.pop(k, 0))
+                value = part_attrs.pop(k, None)
+                # a count only some parts record (num_listed) cannot be summed: dropped
+                sums[k] = None if (value is None or sums[k] is None) else sums[k] + int(value)
             if attrs is None:
                 attrs, first = part_attrs, part
             elif part_attrs != attrs:
@@ -48,11 +55,13 @@ def merge_feature_files(parts: Sequence[str], output: str) -> int:
     with h5py.File(tmp, "w") as out:
         for key, value in attrs.items():
             out.attrs[key] = value
-        for key, value in sums.items():
-            out.attrs[key] = value
         for part in parts:
             with h5py.File(part, "r") as h5:
                 for clip_id in sorted(h5.keys()):
                     h5.copy(h5[clip_id], out, name=clip_id)
+        for key, value in sums.items():
+            if value is not None:
+                out.attrs[key] = value
+        out.attrs[COMPLETE] = True  # set last, once every clip is in
     os.replace(tmp, output)
     return len(owner)

@@ -125,9 +125,9 @@ def echecker_model_type(cache: Path) -> Optional[str]:
     ckpt = cache / FENSE_DATA / ECHECKER_CKPT
     if not ckpt.is_file():
         return None
-    import torch
+    from aac.checkpoint_io import load_checkpoint
 
-    return torch.load(ckpt, map_location="cpu", weights_only=True)["model_type"]
+    return load_checkpoint(ckpt)["model_type"]
 
 
 def asset_status(cache: Path, java: str = "java") -> Dict[str, Optional[str]]:

@@ -205,14 +205,21 @@ def constant_baseline(
     return best
 
 
-def scores_record(scores: Scores, num_clips: int, baseline: Optional[dict] = None) -> dict:
-    """The scores.json payload: metric values first, then provenance."""
+def scores_record(scores: Scores, num_clips: int, baseline: Optional[dict] = None,
+                  num_refs: Optional[dict] = None) -> dict:
+    """The scores.json payload: metric values first, then provenance.
+
+    `num_refs`: references per clip (`aac.datadir.reference_counts`: min, max, histogram),
+    so a score against fewer than the protocol's 5 references is never mistaken for one.
+    """
     from importlib import metadata
 
     record: dict = dict(scores.corpus)
     record["unavailable"] = dict(scores.unavailable)
     record["java"] = scores.java
     record["num_clips"] = num_clips
+    if num_refs is not None:
+        record["num_refs"] = num_refs
     record["aac_metrics"] = metadata.version("aac-metrics")
     if baseline is not None:
         record["constant_baseline"] = baseline

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from aac.atomic import write_text_atomic
 from aac.captioning import CaptionEngine
 from aac.dataset import collate_captions
+from aac.errors import AacError
 from aac.feature_info import open_features
 from aac.text import normalize_caption
 from aac.train import checkpoints as ckpt
@@ -32,6 +33,18 @@ from aac.train.plots import plot_history
 from aac.train.scheduler import build_scheduler
 
 logger = logging.getLogger("aac.train")
+
+
+class NonFiniteLossError(AacError, FloatingPointError):
+    """The training loss became NaN/Inf; raised before the step, so no checkpoint holds it."""
+
+
+def finite_or_none(row: dict) -> dict:
+    """A metrics row with NaN/Inf numbers as None (JSON null), listed under "non_finite"."""
+    bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+    if not bad:
+        return row
+    return {**{k: (None if k in bad else v) for k, v in row.items()}, "non_finite": bad}
 
 
 def build_optimizer(model: torch.nn.Module, optim_conf) -> torch.optim.Optimizer:
@@ -172,6 +185,12 @@ class Trainer:
             last = s["batch"] + 1 == self.batches_per_epoch
             sync = (s["batch"] + 1) % accum == 0 or last
             stats = self._micro_batch(batch, sync)
+            if not math.isfinite(float(stats[0])):  # same value on every rank (all-reduced)
+                raise NonFiniteLossError(
+                    f"training loss is {float(stats[0])} at epoch {epoch}, step {s['step'] + 1}, "
+                    f"batch {s['batch'] + 1}: stopped before the optimizer step; the last "
+                    f"checkpoint ({self.ckpt_dir / 'last.pt'}) and best.pt hold only finite "
+                    f"weights. Check the features for NaN/Inf and lower the learning rate")
             s["nll"] += float(stats[0])
             s["tokens"] += float(stats[1])
             s["batch"] += 1
@@ -235,6 +254,12 @@ class Trainer:
         logger.info("epoch %d done: train_loss %.4f valid_loss %.4f valid_%s %.4f (%.1f s)",
                     epoch, train_loss, valid_loss, row["metric"], metric, row["time_s"])
         higher = self.conf.valid.metric != "loss"
+        if not all(math.isfinite(v) for v in (train_loss, valid_loss, metric)):
+            # A NaN score would win or poison every later comparison: never best, never kept.
+            self.write_metrics()
+            raise NonFiniteLossError(
+                f"epoch {epoch}: non-finite result (train_loss {train_loss}, valid_loss "
+                f"{valid_loss}, valid_{row['metric']} {metric}); not saved as best or last")
         scored = [{"epoch": h["epoch"], "score": h["valid_metric"]} for h in s["history"]]
         best = ckpt.update_nbest(self.ckpt_dir, self.module.state_dict(), epoch, metric,
                                  self.conf.valid.keep_nbest, higher, scored)
@@ -247,7 +272,9 @@ class Trainer:
 
     def write_metrics(self) -> None:
         rows = self.state["history"]
-        write_text_atomic(self.exp_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        # strict JSON: a NaN would make the file unreadable for every JSON parser
+        write_text_atomic(self.exp_dir / "metrics.jsonl", "".join(
+            json.dumps(finite_or_none(r), allow_nan=False) + "\n" for r in rows))
         if rows:
             plot_history(rows, self.exp_dir / "images", self.conf.valid.metric)
 

@@ -131,7 +131,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 
 encoder_opts=(--encoder "${encoder}")
-[ -n "${encoder_checkpoint}" ] && encoder_opts+=(--checkpoint "${encoder_checkpoint}")
+[ -n "${encoder_checkpoint}" ] && encoder_opts+=(--encoder-checkpoint "${encoder_checkpoint}")
 [ "${encoder_random_init}" = true ] && encoder_opts+=(--random-init)
 
 if run_stage 1; then
@@ -169,10 +169,10 @@ if run_stage 3; then
         ${train_cmd} JOB=1:"${parts}" "${odir}/log/extract.JOB.log" \
             aac-extract-feats "${encoder_opts[@]}" --data-dir "${datadir}/${dset}" \
                 --wav-scp "${odir}/split${nj}/wav.JOB.scp" --output "${odir}/feats.JOB.h5" \
-                --batch-size "${extract_batch_size}" --device "${extract_device}" --dtype "${feats_dtype}"
+                --batch-size "${extract_batch_size}" --device "${extract_device}" --storage-dtype "${feats_dtype}"
         part_files=(); for j in $(seq 1 "${parts}"); do part_files+=("${odir}/feats.${j}.h5"); done
         aac-merge-feats --output "${out}" "${part_files[@]}"
-        rm -f "${part_files[@]}"
+        rm -f "${part_files[@]}" "${part_files[@]/%/.lock}"
         mark_done "${odir}/.done"
     done
 fi

@@ -1,0 +1,64 @@
+"""Chunked encoding of long clips (aac.encoders.chunking) against whole-clip encoding."""
+
+import numpy as np
+import pytest
+import torch
+
+from aac.encoders import build_encoder
+from aac.encoders.chunking import chunk_geometry, encode_chunked
+
+
+def waves(rate, seconds, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([int(rate * s) for s in seconds])
+    return 0.1 * torch.randn(len(seconds), int(lengths.max()), generator=g), lengths
+
+
+@pytest.mark.parametrize("conf", [{}, {"deltas": True}, {"group": 3}])
+def test_logmel_chunks_are_bit_exact(conf):
+    enc = build_encoder("logmel", conf=conf)
+    wave, lengths = waves(16000, [7.3, 0.2, 3.0, 12.01])  # long, shorter than a chunk, ...
+    full, full_len = enc(wave, lengths)
+    for chunk in (0.5, 1.0, 2.37):
+        feats, feat_len = encode_chunked(enc, wave, lengths, chunk_seconds=chunk)
+        assert torch.equal(feat_len, full_len)
+        assert torch.equal(feats, full), chunk
+
+
+def test_no_chunking_when_disabled_or_short():
+    enc = build_encoder("logmel")
+    wave, lengths = waves(16000, [1.0, 0.5])
+    for chunk in (None, 0, 10.0):
+        feats, _ = encode_chunked(enc, wave, lengths, chunk_seconds=chunk)
+        assert torch.equal(feats, enc(wave, lengths)[0])
+
+
+def test_chunk_boundaries_align_with_frames():
+    for name, step in (("logmel", 640), ("pann_cnn14", 10240), ("pann_cnn14_16k", 5120),
+                       ("dcase23_cnn14", 56448), ("beats", 2560)):
+        enc = build_encoder(name, random_init=name != "logmel")
+        assert chunk_geometry(enc)[0] == step, name
+
+
+def test_pann_chunks_equal_whole_clip_within_rounding():
+    torch.manual_seed(0)
+    enc = build_encoder("pann_cnn14_16k", random_init=True)
+    wave, lengths = waves(16000, [9.0])
+    full, full_len = enc(wave, lengths)  # (1, T', 2048)
+    feats, feat_len = encode_chunked(enc, wave, lengths, chunk_seconds=1.0)
+    assert torch.equal(feat_len, full_len)
+    scale = full.abs().max()
+    assert (feats - full).abs().max() <= 1e-5 * scale
+
+
+def test_beats_chunks_are_independent_windows():
+    """Documented behaviour: each chunk is encoded on its own samples only."""
+    torch.manual_seed(0)
+    enc = build_encoder("beats", random_init=True)
+    wave, lengths = waves(16000, [3.2])
+    step = chunk_geometry(enc)[0]
+    feats, feat_len = encode_chunked(enc, wave, lengths, chunk_seconds=1.6)  # 10 patches
+    first, _ = enc(wave[:, : 10 * step + 240], torch.tensor([10 * step + 240]))
+    per_step = enc.num_frames(10 * step + 240) // 10
+    np.testing.assert_allclose(feats[0, : 10 * per_step], first[0, : 10 * per_step], atol=1e-5)
+    assert int(feat_len[0]) == enc.num_frames(int(lengths[0]))
