@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import shutil
 
 import h5py
@@ -26,22 +27,30 @@ def strict_rows(path):
     return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
 
 
+def fails_with(capsys, argv, pattern):
+    """aac-train exits 2 with one `aac-train: error:` line matching `pattern`."""
+    capsys.readouterr()
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert err[-1].startswith("aac-train: error:") and re.search(pattern, err[-1]), err
+
+
 def all_finite(path):
     return all(torch.isfinite(v).all() for v in load_checkpoint(path)["model"].values())
 
 
-def test_nan_features_stop_training_naming_clip_and_file(tmp_path, inputs):
+def test_nan_features_stop_training_naming_clip_and_file(tmp_path, inputs, capsys):
     bad = dict(inputs, train_feats=tmp_path / "train.h5")
     shutil.copy(inputs["train_feats"], bad["train_feats"])
     with h5py.File(bad["train_feats"], "a") as h5:
         h5["train_004"][1, 1] = float("nan")
     out = tmp_path / "exp"
-    with pytest.raises(FeatureCacheError, match=r"train\.h5: clip 'train_004'.*non-finite"):
-        train_main(train_argv(bad, write_yaml(tmp_path / "t.yaml", epochs=1), out))
+    fails_with(capsys, train_argv(bad, write_yaml(tmp_path / "t.yaml", epochs=1), out), r"train\.h5: clip 'train_004'.*non-finite")
     assert not (out / "best.pt").exists()
 
 
-def test_nan_loss_stops_before_the_step(tmp_path, inputs, monkeypatch):
+def test_nan_loss_stops_before_the_step(tmp_path, inputs, monkeypatch, capsys):
     real, calls = Trainer._micro_batch, []
 
     def poisoned(self, batch, sync):
@@ -53,13 +62,12 @@ def test_nan_loss_stops_before_the_step(tmp_path, inputs, monkeypatch):
 
     monkeypatch.setattr(Trainer, "_micro_batch", poisoned)
     out = tmp_path / "exp"
-    with pytest.raises(NonFiniteLossError, match="epoch 2, step 10"):
-        train_main(train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out))
+    fails_with(capsys, train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out), "epoch 2, step 10")
     assert all_finite(out / "best.pt") and all_finite(out / "checkpoints" / "last.pt")
     assert [r["epoch"] for r in strict_rows(out / "metrics.jsonl")] == [1]
 
 
-def test_nan_validation_is_written_as_null_and_never_best(tmp_path, inputs, monkeypatch):
+def test_nan_validation_is_written_as_null_and_never_best(tmp_path, inputs, monkeypatch, capsys):
     real = Trainer.validate
 
     def nan_in_epoch_2(self):
@@ -67,8 +75,7 @@ def test_nan_validation_is_written_as_null_and_never_best(tmp_path, inputs, monk
 
     monkeypatch.setattr(Trainer, "validate", nan_in_epoch_2)
     out = tmp_path / "exp"
-    with pytest.raises(NonFiniteLossError, match="epoch 2: non-finite"):
-        train_main(train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out))
+    fails_with(capsys, train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out), "epoch 2: non-finite")
     rows = strict_rows(out / "metrics.jsonl")
     assert rows[1]["valid_loss"] is None and rows[1]["valid_metric"] is None
     assert rows[1]["non_finite"] == ["valid_loss", "valid_metric"]

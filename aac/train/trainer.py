@@ -181,34 +181,36 @@ class Trainer:
         start = time.time()
         bar = tqdm(total=self.batches_per_epoch, initial=s["batch"], desc=f"epoch {epoch}",
                    disable=not self.dist.is_main, dynamic_ncols=True, leave=False)
-        for batch in self.loader:
-            last = s["batch"] + 1 == self.batches_per_epoch
-            sync = (s["batch"] + 1) % accum == 0 or last
-            stats = self._micro_batch(batch, sync)
-            if not math.isfinite(float(stats[0])):  # same value on every rank (all-reduced)
-                raise NonFiniteLossError(
-                    f"training loss is {float(stats[0])} at epoch {epoch}, step {s['step'] + 1}, "
-                    f"batch {s['batch'] + 1}: stopped before the optimizer step; the last "
-                    f"checkpoint ({self.ckpt_dir / 'last.pt'}) and best.pt hold only finite "
-                    f"weights. Check the features for NaN/Inf and lower the learning rate")
-            s["nll"] += float(stats[0])
-            s["tokens"] += float(stats[1])
-            s["batch"] += 1
-            bar.update(1)
-            if not sync:
-                continue
-            self._optimizer_step()
-            step_loss = float(stats[0] / stats[1].clamp(min=1))
-            bar.set_postfix(loss=f"{step_loss:.3f}")
-            if s["step"] % self.conf.log_interval == 0:
-                logger.info("epoch %d step %d loss %.6f lr %.3e", epoch, s["step"], step_loss,
-                            self.scheduler.get_last_lr()[0])
-            if (self.conf.checkpoint_interval and not last
-                    and s["step"] % self.conf.checkpoint_interval == 0):
-                s["epoch_time"] += time.time() - start
-                start = time.time()
-                self.save_last()
-        bar.close()
+        try:  # close the bar on errors too, so an error message starts on its own line
+            for batch in self.loader:
+                last = s["batch"] + 1 == self.batches_per_epoch
+                sync = (s["batch"] + 1) % accum == 0 or last
+                stats = self._micro_batch(batch, sync)
+                if not math.isfinite(float(stats[0])):  # same value on every rank (all-reduced)
+                    raise NonFiniteLossError(
+                        f"training loss is {float(stats[0])} at epoch {epoch}, step {s['step'] + 1}, "
+                        f"batch {s['batch'] + 1}: stopped before the optimizer step; the last "
+                        f"checkpoint ({self.ckpt_dir / 'last.pt'}) and best.pt hold only finite "
+                        f"weights. Check the features for NaN/Inf and lower the learning rate")
+                s["nll"] += float(stats[0])
+                s["tokens"] += float(stats[1])
+                s["batch"] += 1
+                bar.update(1)
+                if not sync:
+                    continue
+                self._optimizer_step()
+                step_loss = float(stats[0] / stats[1].clamp(min=1))
+                bar.set_postfix(loss=f"{step_loss:.3f}")
+                if s["step"] % self.conf.log_interval == 0:
+                    logger.info("epoch %d step %d loss %.6f lr %.3e", epoch, s["step"], step_loss,
+                                self.scheduler.get_last_lr()[0])
+                if (self.conf.checkpoint_interval and not last
+                        and s["step"] % self.conf.checkpoint_interval == 0):
+                    s["epoch_time"] += time.time() - start
+                    start = time.time()
+                    self.save_last()
+        finally:
+            bar.close()
         s["epoch_time"] += time.time() - start
         return s["nll"] / max(1.0, s["tokens"])
 
