@@ -231,6 +231,16 @@ class Captioner:
             if progress is not None:
                 progress(len(paths[s: s + chunk]))
 
+    def stream(self, chunks, window: float, hop: float, rate: int, realtime: bool = True):
+        """Live captions of a stream of PCM chunks (numpy (T,) or (T, C) at `rate`).
+
+        Yields one `aac.streaming.StreamResult` per hop for the last `window` seconds: start,
+        end, caption, latency_s, skipped (windows dropped to keep up when `realtime`).
+        """
+        from aac.streaming import stream_captions
+
+        return stream_captions(self, chunks, window, hop, rate, realtime=realtime)
+
     def caption(self, paths: Iterable[str], window: Optional[float] = None,
                 hop: Optional[float] = None) -> List[CaptionResult]:
         """One CaptionResult per file (per window with `window`), in input order.

@@ -58,14 +58,19 @@ def _pad(arrays: Sequence, device) -> tuple:
 
 
 @torch.inference_mode()
-def encode_waves(encoder, waves: Sequence, extract_stride: int = 1, device: str = "cpu"):
+def encode_waves(encoder, waves: Sequence, extract_stride: int = 1, device: str = "cpu",
+                 chunk_seconds: Optional[float] = None):
     """Mono waves (T_i,) at encoder.sample_rate -> cache-level frames (B, T', D), lengths (B,).
 
     The one place audio becomes features when captioning: exactly what the feature cache
-    would hold for these clips (the encoder, then the cache's extraction stride).
+    would hold for these clips (the encoder, long clips in chunks of `chunk_seconds` as the
+    cache recorded, then the cache's extraction stride). Chunking keeps memory flat in clip
+    length (aac.encoders.chunking).
     """
+    from aac.encoders.chunking import encode_chunked
+
     batch, lengths = _pad(waves, device)  # (B, samples), (B,)
-    feats, feat_lengths = encoder(batch, lengths)  # (B, T, D), (B,)
+    feats, feat_lengths = encode_chunked(encoder, batch, lengths, chunk_seconds)  # (B, T, D)
     return stride_frames(feats, feat_lengths, extract_stride)
 
 
@@ -100,19 +105,21 @@ class CaptionEngine:
 
     def __init__(self, model, tokenizer, *, encoder=None, extract_stride: int = 1,
                  stride: int = 1, beam: int = 4, max_length: Optional[int] = None,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", chunk_seconds: Optional[float] = None):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.model, self.tokenizer, self.encoder = model, tokenizer, encoder
         self.extract_stride, self.stride = int(extract_stride), int(stride)
         self.beam, self.max_length, self.dtype = beam, max_length, dtype
+        self.chunk_seconds = chunk_seconds
 
     @classmethod
     def from_loaded(cls, loaded, encoder=None, stride: Optional[int] = None, **kwargs):
         """From `aac.expdir.load_model_from_expdir`: strides as the experiment recorded them."""
         return cls(loaded.model, loaded.tokenizer, encoder=encoder,
                    extract_stride=extract_stride_of(loaded.encoder_info),
-                   stride=stride or loaded.downsample, **kwargs)
+                   stride=stride or loaded.downsample,
+                   chunk_seconds=loaded.encoder_info.get("chunk_seconds"), **kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -127,7 +134,8 @@ class CaptionEngine:
         if self.encoder is None:
             raise ValueError("this caption engine has no encoder; caption features instead")
         with self._autocast():
-            feats, lengths = encode_waves(self.encoder, waves, self.extract_stride, self.device)
+            feats, lengths = encode_waves(self.encoder, waves, self.extract_stride, self.device,
+                                         self.chunk_seconds)
         return feats.float(), lengths
 
     def caption_features(self, feats: torch.Tensor, lengths) -> List[str]:

@@ -56,6 +56,9 @@ def encoder_info_from_attrs(attrs: dict) -> dict:
     info["name"] = attrs.get("encoder", attrs.get("name"))
     info["extract_stride"] = extract_stride(attrs)
     info["dim"] = attrs.get("dim")
+    # Long clips were encoded in chunks of this many seconds (0: whole clips); captioning
+    # from audio chunks the same way to get the same features.
+    info["chunk_seconds"] = float(attrs.get("chunk_seconds") or 0.0)
     # The options the features were extracted with (e.g. BEATs freq_pool): decoding from
     # audio must rebuild the very same encoder.
     info["conf"] = json.loads(attrs.get("encoder_conf") or "{}")

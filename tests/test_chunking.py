@@ -62,3 +62,25 @@ def test_beats_chunks_are_independent_windows():
     per_step = enc.num_frames(10 * step + 240) // 10
     np.testing.assert_allclose(feats[0, : 10 * per_step], first[0, : 10 * per_step], atol=1e-5)
     assert int(feat_len[0]) == enc.num_frames(int(lengths[0]))
+
+
+def test_captioning_encodes_long_clips_in_the_chunks_the_cache_recorded(monkeypatch):
+    from aac.captioning import encode_waves
+    from aac.encoders import chunking
+
+    enc = build_encoder("logmel")
+    wave, lengths = waves(16000, [9.0, 2.0])
+    clips = [wave[0].numpy(), wave[1, : int(lengths[1])].numpy()]
+    seen = []
+    real = chunking.encode_chunked
+
+    def spy(encoder, batch, lens, chunk_seconds=60.0):
+        seen.append(chunk_seconds)
+        return real(encoder, batch, lens, chunk_seconds)
+
+    monkeypatch.setattr(chunking, "encode_chunked", spy)
+    feats, feat_len = encode_waves(enc, clips, extract_stride=2, chunk_seconds=1.5)
+    full, full_len = enc(wave, lengths)
+    assert seen == [1.5]
+    assert torch.equal(feat_len, (full_len + 1) // 2)
+    assert torch.equal(feats, full[:, ::2])

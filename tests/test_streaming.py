@@ -193,3 +193,19 @@ def test_cli_streams_s16le_from_stdin(exp, captioner):
     assert [d["caption"] for d in lines] == captions
     assert all(set(d) == {"start", "end", "caption", "latency_s", "skipped"} for d in lines)
     assert f"{len(spans)} window(s) captioned, 0 skipped" in proc.stderr.decode()
+
+
+def test_captioner_stream_is_the_streaming_api(monkeypatch):
+    import aac.streaming
+    from aac.captioner import Captioner
+
+    calls = []
+
+    def fake(captioner, chunks, window, hop, rate, realtime=True):
+        calls.append((captioner, list(chunks), window, hop, rate, realtime))
+        return iter(["r"])
+
+    monkeypatch.setattr(aac.streaming, "stream_captions", fake)
+    c = object.__new__(Captioner)
+    assert list(c.stream([np.zeros(4)], 2.0, 0.5, 16000, realtime=False)) == ["r"]
+    assert calls[0][0] is c and calls[0][2:] == (2.0, 0.5, 16000, False)
