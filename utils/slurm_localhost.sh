@@ -136,8 +136,7 @@ cmd_start() {
     pid_alive "$ctld_pid" || slurmctld -i
     # The node name is "localhost", not the machine's hostname.
     pid_alive "$slurmd_pid" || slurmd -N localhost
-    local i
-    for i in $(seq 60); do
+    for _ in $(seq 60); do
         if node_idle; then
             log "up: $(sinfo --version) on $(nproc) CPUs"; return 0
         fi
@@ -147,12 +146,12 @@ cmd_start() {
 }
 
 stop_pidfile() {  # stop_pidfile <pidfile> <name>
-    local pid i
+    local pid
     pid_alive "$1" || return 0
     pid=$(cat "$1")
     kill "$pid"
     # Each daemon needs 1.5-2 s to exit on SIGTERM.
-    for i in $(seq 40); do
+    for _ in $(seq 40); do
         kill -0 "$pid" 2>/dev/null || { log "stopped $2 ($pid)"; return 0; }
         sleep 0.25
     done

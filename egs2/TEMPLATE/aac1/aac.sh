@@ -74,14 +74,14 @@ scenario_args=""                     # extra aac-scenarios options
 
 # options_help: the block above as "--name  meaning (default: value)" lines.
 options_help() {
-    local line name rest
+    local line name rest value
     sed -n '/^# >>> options/,/^# <<< options/p' "$0" | while IFS= read -r line; do
         case "${line}" in
             "# >>>"*|"# <<<"*) ;;
             "#"*) printf '%s:\n' "${line#\# }" ;;
-            *) name=${line%%=*}; rest=${line#*=}
-               printf '  --%-20s %s (default: %s)\n' "${name}" "${rest#*# }" \
-                   "$(echo "${rest%%#*}" | sed 's/ *$//')" ;;
+            *) name=${line%%=*}; rest=${line#*=}; value=${rest%%#*}
+               value=${value%"${value##*[! ]}"}  # without trailing blanks
+               printf '  --%-20s %s (default: %s)\n' "${name}" "${rest#*# }" "${value}" ;;
         esac
     done
 }
@@ -264,7 +264,7 @@ if run_stage 7; then
         if is_done "${odir}/.score.done" && [ "${odir}/.score.done" -nt "${odir}/text" ]; then
             log "Stage 7: ${dset} done before, skipped"; continue
         fi
-        metric_opts=(); [ -z "${score_metrics}" ] || metric_opts=(--metrics ${score_metrics})
+        metric_opts=(); [ -z "${score_metrics}" ] || read -r -a metric_opts <<< "--metrics ${score_metrics}"
         aac-score --hyp "${odir}/text" --ref-dir "${datadir}/${dset}" --output-dir "${odir}" \
             --constant-baseline "${datadir}/${train_set}/text" "${metric_opts[@]}"
         mark_done "${odir}/.score.done"

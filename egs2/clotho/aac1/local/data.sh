@@ -44,4 +44,4 @@ for corpus in ${corpora}; do
     log "${corpus}: ${root} -> ${datadir}/${corpus}_*"
     aac-prep-data --corpus "${corpus}" --root "${root}" --output-dir "${datadir}" "${opts[@]}"
 done
-log "done: $(ls -d "${datadir}"/*/ | tr '\n' ' ')"
+log "done: $(cd "${datadir}" && echo */)"

@@ -14,6 +14,7 @@ Usage: local/data.sh [--download true|false] [--datadir data] [--seed 0] [--num_
 USAGE
 )
 
+# shellcheck disable=SC2034  # --download is accepted (parse_options.sh) and ignored
 download=false
 datadir=data
 seed=0
@@ -47,4 +48,4 @@ log "clotho: ${CLOTHO} -> ${datadir}/clotho_*"
 aac-prep-data --corpus clotho --root "${CLOTHO}" --output-dir "${datadir}"
 log "audiocaps: ${AUDIOCAPS} -> ${datadir}/audiocaps_*"
 aac-prep-data --corpus audiocaps --root "${AUDIOCAPS}" --output-dir "${datadir}"
-log "done: $(ls -d "${datadir}"/*/ | tr '\n' ' ')"
+log "done: $(cd "${datadir}" && echo */)"
