@@ -17,6 +17,11 @@ STAGES = {
     "aac-pack": "pack",
     "aac-benchmark": "benchmark",
     "aac-install-metric-assets": "install_metric_assets",
+    "aac-pretrain-encoder": "pretrain_encoder",
+    "aac-export-encoder": "export_encoder",
+    "aac-eval-retrieval": "eval_retrieval",
+    "aac-eval-tagging": "eval_tagging",
+    "aac-prep-tagging": "prep_tagging",
 }
 
 setup(
