@@ -123,13 +123,14 @@ def pick_captions(num_captions: Sequence[int], seed: int, epoch: int,
 class EvenBatchSampler(GlobalBatchSampler):
     """Global batches cut to a multiple of the ranks (contrastive losses gather equal shares).
 
-    At most `world_size - 1` examples of the last global batch are left out each epoch, a
-    different few every epoch since the order is reshuffled.
+    At most `world_size - 1` examples of the last global batch are left out each epoch (all
+    of it when fewer than 2 remain: one pair has no negatives), a different few every epoch
+    since the order is reshuffled.
     """
 
     def global_batches(self) -> List[List[int]]:
         batches = [b[: len(b) // self.world * self.world] for b in super().global_batches()]
-        return [b for b in batches if b]
+        return [b for b in batches if len(b) >= 2]
 
     def __len__(self):
         return max(0, len(self.global_batches()) - self.start_batch)

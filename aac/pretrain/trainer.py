@@ -133,10 +133,10 @@ class PretrainTrainer:
             bar.update(1)
             if sync:
                 self._optimizer_step()
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
                 if s["step"] % self.conf.log_interval == 0:
                     logger.info("epoch %d step %d loss %.5f lr %.3e tau %.4f", epoch, s["step"],
-                                float(loss), self.scheduler.get_last_lr()[0], self._tau())
+                                float(loss.detach()), self.scheduler.get_last_lr()[0], self._tau())
         bar.close()
         s["epoch_time"] += time.time() - start
         stats = all_reduce_sum(torch.tensor([s["loss"], s["count"]], dtype=torch.float64), self.dist)
