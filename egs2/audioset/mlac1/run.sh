@@ -10,5 +10,5 @@ set -euo pipefail
 ./atcl.sh --task mlac \
     --train_set audioset_balanced_train --valid_set audioset_eval \
     --test_sets "audioset_eval" \
-    --config conf/mlac.yaml \
+    --pretrain_config conf/mlac.yaml \
     "$@"

@@ -11,6 +11,6 @@ set -euo pipefail
 ./atcl.sh --task atcl \
     --train_set clotho_development --valid_set clotho_validation \
     --test_sets "clotho_evaluation" \
-    --config conf/atcl.yaml \
+    --pretrain_config conf/atcl.yaml \
     --pretrain_args "--override encoder.checkpoint=${PANN_CKPT:-$(pwd)/Cnn14_mAP=0.431.pth}" \
     "$@"

@@ -8,5 +8,5 @@ set -euo pipefail
 ./atcl.sh --task atcl \
     --train_set clotho_development --valid_set clotho_validation \
     --test_sets "clotho_evaluation" \
-    --config conf/atcl.yaml \
+    --pretrain_config conf/atcl.yaml \
     "$@"

@@ -7,5 +7,5 @@ set -euo pipefail
 ./atcl.sh --task mlac \
     --train_set audiocaps_train_tags --valid_set audiocaps_val_tags \
     --test_sets "audiocaps_test_tags" \
-    --config conf/mlac.yaml \
+    --pretrain_config conf/mlac.yaml \
     "$@"
