@@ -112,3 +112,28 @@ def test_mlac_learns_two_tones_and_reports_map(tmp_path):
     # "tone" is on every clip (AP 1 whatever the scores); low/high are told apart
     assert metrics["num_classes_scored"] == 3 and metrics["mAP"] > 0.9
     assert "MLAC on valid" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.slow
+def test_atcl_trains_with_two_cpu_processes(text_model, tmp_path):
+    """--nproc 2 relaunches through torchrun (gloo); the InfoNCE batch is gathered over ranks.
+
+    Weights are not compared with one process: batch norm normalises each rank's share.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    train, valid = make_dir(tmp_path, "train", 9), make_dir(tmp_path, "valid", 4, offset=9)
+    out = tmp_path / "ddp"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "-m", "aac.bin.pretrain_encoder", "--task", "atcl", "--nproc", "2",
+         "--train-data", str(train), "--valid-data", str(valid), "--output-dir", str(out),
+         "--text-encoder", str(text_model), "--override", "optim.epochs=2", "optim.batch_size=4",
+         "crop_seconds=1.0", "head.embed_dim=8"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]  # 9 clips: two global batches of 4 per epoch
+    assert (out / "selected.json").is_file()

@@ -143,7 +143,7 @@ class PretrainTrainer:
         return float(stats[0] / stats[1].clamp(min=1))
 
     def _tau(self) -> float:
-        return float(self.module.tau) if self.conf.task == "atcl" else 0.0
+        return float(self.module.tau.detach()) if self.conf.task == "atcl" else 0.0
 
     def _optimizer_step(self) -> None:
         if self.conf.optim.grad_clip > 0:
