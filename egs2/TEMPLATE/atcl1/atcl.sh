@@ -4,7 +4,7 @@
 # Usage: ./atcl.sh --task atcl|mlac [--stage N] [--stop_stage M] [--force true] [options]   (run from egs2/<corpus>/<task>1)
 #   1 data prep       local/data.sh                               -> data/<set>/{wav.scp,text*|labels}
 #   2 pre-training    data/<train_set> + data/<valid_set> + config -> exp/<task>_<tag>/ (one run per tau of the grid)
-#   3 export          exp/<task>_<tag>/ (selected run)             -> exp/<task>_<tag>/<encoder>_<task>.pt
+#   3 export          exp/<task>_<tag>/ (selected run)             -> exp/<task>_<tag>/encoder_<task>.pt
 #   4 evaluation      exported model + data/<test sets>            -> exp/<task>_<tag>/eval/<set>/scores.json, RESULTS.md
 # A stage whose outputs are complete (a .done marker) is skipped on rerun unless --force true.
 # The exported encoder captions with: egs2/<corpus>/aac1/run.sh --encoder NAME --encoder_checkpoint FILE --tag T
@@ -25,7 +25,7 @@ pretrain_config=conf/atcl.yaml; tag=""; pretrain_args=""; text_encoder=""
 # Evaluation
 eval_device=cpu
 
-help_message=$(sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//')
 . utils/parse_options.sh
 [ $# -eq 0 ] || die "unexpected arguments: $*"
 . ./path.sh
