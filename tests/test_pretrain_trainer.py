@@ -137,3 +137,30 @@ def test_atcl_trains_with_two_cpu_processes(text_model, tmp_path):
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4]  # 9 clips: two global batches of 4 per epoch
     assert (out / "selected.json").is_file()
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from aac.pretrain.trainer import PretrainTrainer
+
+    train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
+
+    def args(out):
+        return ["--task", "mlac", "--train-data", str(train), "--valid-data", str(valid),
+                "--output-dir", str(out), "--override", "optim.epochs=2", "optim.batch_size=4",
+                "crop_seconds=1.0", "augment.mixup_alpha=0.4", "augment.time_masks=1",
+                "head.dropout=0.2"]
+
+    assert pretrain_encoder.main(args(tmp_path / "whole")) == 0
+    save = PretrainTrainer.save_last
+
+    def save_then_die(self):
+        save(self)
+        raise KeyboardInterrupt  # killed right after epoch 1 was saved
+
+    monkeypatch.setattr(PretrainTrainer, "save_last", save_then_die)
+    assert pretrain_encoder.main(args(tmp_path / "killed")) == 130
+    monkeypatch.setattr(PretrainTrainer, "save_last", save)
+    assert pretrain_encoder.main(args(tmp_path / "killed")) == 0
+    whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")["model"]
+    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
