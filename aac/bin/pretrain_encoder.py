@@ -49,6 +49,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-data", required=True, help="training data dir")
     p.add_argument("--valid-data", required=True, help="validation data dir (model selection)")
     p.add_argument("--output-dir", required=True, help="experiment dir exp/NAME")
+    p.add_argument("--encoder-checkpoint", help="initial encoder weights (sets encoder.checkpoint; "
+                   "none: random init)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of an encoder checkpoint weights-only loading refuses")
     p.add_argument("--text-encoder", help="HF sentence-embedding model dir (ATCL; default: "
                    "the bundled all-MiniLM-L6-v2)")
     p.add_argument("--text-cache", help="file caching the frozen caption embeddings "
@@ -64,6 +68,10 @@ def resolve_config(args) -> PretrainConf:
     overrides = list(args.override)
     if args.task:
         overrides.append(f"task={args.task}")
+    if args.encoder_checkpoint:
+        overrides.append(f"encoder.checkpoint={Path(args.encoder_checkpoint).resolve()}")
+    if args.trust_checkpoint:
+        overrides.append("encoder.trust_checkpoint=true")
     if args.text_encoder:
         overrides.append(f"atcl.text_encoder={Path(args.text_encoder).resolve()}")
     conf = load_config(PretrainConf, args.config, overrides)

@@ -12,5 +12,5 @@ set -euo pipefail
     --train_set clotho_development --valid_set clotho_validation \
     --test_sets "clotho_evaluation" \
     --pretrain_config conf/atcl.yaml \
-    --pretrain_args "--override encoder.checkpoint=${PANN_CKPT:-$(pwd)/Cnn14_mAP=0.431.pth}" \
+    --pretrain_args "--encoder-checkpoint ${PANN_CKPT:-Cnn14_mAP=0.431.pth}" \
     "$@"
