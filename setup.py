@@ -21,6 +21,11 @@ STAGES = {
     "aac-paper-row": "paper_row",
     "aac-paper-results": "paper_results",
     "aac-scenarios": "scenarios",
+    "aac-pretrain-encoder": "pretrain_encoder",
+    "aac-export-encoder": "export_encoder",
+    "aac-eval-retrieval": "eval_retrieval",
+    "aac-eval-tagging": "eval_tagging",
+    "aac-prep-tagging": "prep_tagging",
 }
 
 setup(

@@ -11,10 +11,13 @@
 | `dcase23_cnn14` | DCASE 2023 baseline `audio_encoder.pth` | 44.1 kHz | (T', 2048) at 0.78 Hz |
 | `beats` | `BEATs_iter3_plus_AS2M*.pt` | 16 kHz | (8T', 768) at 50 Hz |
 | `logmel` | none (no weights) | 16 kHz | (T', 64) at 25 Hz |
+| `cnn_small` | `aac-export-encoder` output | 16 kHz | (T', 128) at 3.125 Hz |
 
 An encoder with weights needs a checkpoint, or `random_init=True`, which logs a warning
 and sets `enc.random_init` (recorded in every feature cache). Checkpoints load with
 `torch.load(weights_only=True)`; full unpickling needs `trust_checkpoint=True`.
+Encoders are built frozen (eval mode, no gradients); `set_trainable(enc)` unfreezes one
+for pre-training (`aac.pretrain`).
 """
 
 from __future__ import annotations
@@ -24,19 +27,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from aac.config import ConfigError, build
-from aac.encoders.base import AudioEncoder
+from aac.encoders.base import AudioEncoder, set_trainable
 from aac.encoders.beats import BeatsConf, build_beats
 from aac.encoders.checkpoint import CheckpointError, file_sha256, load_checkpoint
 from aac.encoders.dcase23 import Dcase23Conf, build_dcase23
 from aac.encoders.logmel import LogMelConf, build_logmel
 from aac.encoders.pann import PannConf, build_pann
-# Old names of aac.frames' stride, kept for code written against them.
-from aac.frames import STRIDE_FACTORS as DOWNSAMPLE_FACTORS  # noqa: E402
-from aac.frames import stride_frames as downsample_frames  # noqa: E402
+from aac.encoders.small_cnn import SmallCnnConf, build_small_cnn
 
 __all__ = [
-    "ENCODERS", "build_encoder", "downsample_frames", "AudioEncoder", "CheckpointError",
-    "DOWNSAMPLE_FACTORS",
+    "ENCODERS", "build_encoder", "AudioEncoder", "CheckpointError", "set_trainable",
 ]
 
 
@@ -53,6 +53,7 @@ ENCODERS = {
     "dcase23_cnn14": EncoderEntry(Dcase23Conf, build_dcase23),
     "beats": EncoderEntry(BeatsConf, build_beats),
     "logmel": EncoderEntry(LogMelConf, build_logmel, has_weights=False),
+    "cnn_small": EncoderEntry(SmallCnnConf, build_small_cnn),
 }
 
 

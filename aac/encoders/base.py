@@ -99,3 +99,22 @@ def random_init_warning(name: str) -> str:
     )
     log.warning(msg)
     return msg
+
+
+# Fixed signal-processing weights stored as parameters (PANN's STFT kernels and mel matrix):
+# pre-training never updates them, so a trained encoder keeps the frontend it was built with.
+FRONTEND_PARAMETERS = ("stft.", "melW")
+
+
+def set_trainable(model: "AudioEncoder", trainable: bool = True) -> "AudioEncoder":
+    """Unfreeze an encoder for pre-training (`trainable=False` freezes it again).
+
+    `build_encoder` always returns a frozen encoder in eval mode, which is what feature
+    extraction and captioning need. Pre-training (`aac.pretrain`) calls this once after
+    building: every parameter except the fixed frontend ones (FRONTEND_PARAMETERS) gets
+    `requires_grad`, and the module goes to train mode (batch-norm statistics update,
+    dropout on); the trainer still switches `train()`/`eval()` around validation.
+    """
+    for name, p in model.named_parameters():
+        p.requires_grad_(trainable and not any(m in name for m in FRONTEND_PARAMETERS))
+    return model.train(trainable)

@@ -4,6 +4,7 @@
     ROOT/CLOTHO_v2.1/clotho_csv_files/clotho_captions_<split>.csv
     ROOT/AUDIOCAPS/audio_32000Hz/<split>/<youtube_id>_<start>.flac  (32 kHz mono)
     ROOT/AUDIOCAPS/csv_files_v1/<split>.csv
+    ROOT/AUDIOCAPS/audioset/<split>_segments.csv, class_labels_indices.csv  (event labels)
     ROOT/.mini_corpus.done  (written last; holds the parameters)
 
 Everything is a function of the seed and the parameters. Held-out scenes (Clotho
@@ -42,7 +43,7 @@ log = logging.getLogger("aac.mini")
 
 DONE = ".mini_corpus.done"
 PARTIAL = ".mini_corpus.partial"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: AudioSet-layout event labels of the AudioCaps-layout clips
 SETS = {  # set -> (corpus, split, held out)
     "clotho_evaluation": ("clotho", "evaluation", True),
     "clotho_validation": ("clotho", "validation", True),
@@ -179,10 +180,26 @@ def write_clotho_split(root: Path, split: str, scenes, conf: MiniConf, set_index
               header, rows)
 
 
+def event_mid(kind: str) -> str:
+    return f"/m/mini_{kind}"
+
+
+def write_audioset_labels(root: Path, split: str, segments: List[List[str]]) -> None:
+    """The AudioSet CSV layout (AudioCaps clips are AudioSet segments): event kinds as labels."""
+    folder = root / "AUDIOCAPS" / "audioset"
+    kinds = list(FOREGROUND) + list(BACKGROUND)
+    write_csv(folder / "class_labels_indices.csv", ["index", "mid", "display_name"],
+              [[str(k), event_mid(kind), kind.capitalize()] for k, kind in enumerate(kinds)])
+    lines = ["# Segments csv of the aac mini corpus", f"# num_ytids={len(segments)}, "
+             f"num_segs={len(segments)}", "# YTID, start_seconds, end_seconds, positive_labels"]
+    lines += [f'{yt}, {start}.000, {end:.3f}, "{labels}"' for yt, start, end, labels in segments]
+    write_text_atomic(folder / f"{split}_segments.csv", "\n".join(lines) + "\n")
+
+
 def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_index: int) -> None:
     folder = root / "AUDIOCAPS" / "audio_32000Hz" / split
     folder.mkdir(parents=True, exist_ok=True)
-    rows, cap_id = [], 100000 * set_index
+    rows, cap_id, segments = [], 100000 * set_index, []
     for i, scene in enumerate(tqdm(scenes, desc=f"audiocaps {split}", unit="clip", leave=False)):
         rng = _clip_rng(conf.seed, set_index, i)
         yt, start = youtube_id(rng), int(rng.integers(0, 30)) * 10
@@ -190,6 +207,8 @@ def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_in
         write_audio(folder / f"{yt}_{start}.flac",
                     render_scene(scene, RATES["audiocaps"], duration, rng), RATES["audiocaps"], "FLAC")
         captions = captions_for(scene, rng, "audiocaps")
+        labels = ",".join(sorted({event_mid(e.kind) for e in scene.events}))
+        segments.append([yt, start, start + duration, labels])
         for caption in captions[:1] if split == "train" else captions:
             cap_id += 1
             rows.append([str(cap_id), yt, str(start), caption])
@@ -200,6 +219,7 @@ def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_in
             rows.append([str(cap_id), youtube_id(rng), "0", "A video that no longer exists plays"])
     write_csv(root / "AUDIOCAPS" / "csv_files_v1" / f"{split}.csv",
               ["audiocap_id", "youtube_id", "start_time", "caption"], rows)
+    write_audioset_labels(root, split, segments)
 
 
 def _signature(conf: MiniConf) -> str:

@@ -64,14 +64,14 @@ def _without_nproc(argv: List[str]) -> List[str]:
     return out
 
 
-def _torchrun(nproc: int, extra: List[str], argv: List[str]) -> List[str]:
+def _torchrun(nproc: int, extra: List[str], argv: List[str], module: str) -> List[str]:
     return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-            *extra, "-m", "aac.bin.train", *_without_nproc(argv)]
+            *extra, "-m", module, *_without_nproc(argv)]
 
 
 def launch_command(argv: List[str], nproc: int, num_nodes: int,
-                   env: Optional[dict] = None) -> Optional[List[str]]:
-    """The command to relaunch with, or None when this process should train itself."""
+                   env: Optional[dict] = None, module: str = "aac.bin.train") -> Optional[List[str]]:
+    """The command to relaunch `python -m module` with, or None when this process trains."""
     env = os.environ if env is None else env
     if "LOCAL_RANK" in env:  # already a torchrun worker
         return None
@@ -79,7 +79,7 @@ def launch_command(argv: List[str], nproc: int, num_nodes: int,
         if env.get(SRUN_MARK) != "1":
             return ["srun", f"--nodes={num_nodes}", f"--ntasks={num_nodes}",
                     "--ntasks-per-node=1", "env", f"{SRUN_MARK}=1",
-                    sys.executable, "-m", "aac.bin.train", *argv]
+                    sys.executable, "-m", module, *argv]
         nnodes = int(env["SLURM_NTASKS"])
         if nnodes != num_nodes:
             raise RuntimeError(f"--num-nodes {num_nodes} but SLURM_NTASKS={nnodes}")
@@ -87,9 +87,9 @@ def launch_command(argv: List[str], nproc: int, num_nodes: int,
         extra = [f"--nnodes={nnodes}", f"--node_rank={env['SLURM_NODEID']}",
                  f"--master_addr={first_host(env['SLURM_JOB_NODELIST'])}",
                  f"--master_port={port}"]
-        return _torchrun(nproc, extra, argv)
+        return _torchrun(nproc, extra, argv, module)
     if nproc > 1:
-        return _torchrun(nproc, ["--standalone", "--nnodes=1"], argv)
+        return _torchrun(nproc, ["--standalone", "--nnodes=1"], argv, module)
     return None
 
 

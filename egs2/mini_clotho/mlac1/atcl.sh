@@ -1,0 +1,1 @@
+../../TEMPLATE/atcl1/atcl.sh
