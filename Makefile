@@ -2,7 +2,7 @@
 #   make mini   set up tools/venv and run the whole recipe on the generated mini corpus
 #   make test   set up tools/venv and run the test suite (what .ci/run calls)
 SHELL := /bin/bash
-.PHONY: setup mini test test-fast clean-mini
+.PHONY: setup mini test test-fast lint clean-mini
 
 # setup_venv.sh is idempotent: it returns at once when tools/venv is up to date.
 setup:
@@ -11,7 +11,16 @@ setup:
 mini: setup
 	cd egs2/mini_clotho/aac1 && ./run.sh
 
-test: setup
+# Shell scripts that users run or source: the recipe routers, job helpers, setup and CI.
+SHELL_SCRIPTS = $(shell ls egs2/TEMPLATE/*/*.sh egs2/*/*/run.sh egs2/*/*/db.sh egs2/*/*/local/*.sh \
+                    utils/*.sh tools/*.sh .ci/run 2>/dev/null)
+
+lint: setup
+	tools/venv/bin/ruff check aac tests benchmarks setup.py
+	tools/venv/bin/ruff format --check aac tests benchmarks setup.py
+	tools/venv/bin/shellcheck -x $(SHELL_SCRIPTS)
+
+test: setup lint
 	bash tools/run_tests.sh
 
 test-fast: setup

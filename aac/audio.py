@@ -100,8 +100,14 @@ def _warn_if_truncated(path: str) -> None:
     except (OSError, struct.error):
         return  # soundfile has read it; an odd header is not worth failing for
     if lengths and lengths[1] < lengths[0]:
-        log.warning("%s: truncated WAV: header says %d frames, data holds %d frames; "
-                    "using the %d frames present", path, lengths[0], lengths[1], lengths[1])
+        log.warning(
+            "%s: truncated WAV: header says %d frames, data holds %d frames; "
+            "using the %d frames present",
+            path,
+            lengths[0],
+            lengths[1],
+            lengths[1],
+        )
 
 
 def _read_pipe(spec: str) -> Tuple[np.ndarray, int]:
@@ -110,15 +116,17 @@ def _read_pipe(spec: str) -> Tuple[np.ndarray, int]:
     proc = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.decode(errors="replace").split())[-300:]
-        raise AudioError(f"pipe command failed (exit {proc.returncode}): {command}: "
-                         f"{tail or 'no stderr'}")
+        raise AudioError(
+            f"pipe command failed (exit {proc.returncode}): {command}: {tail or 'no stderr'}"
+        )
     if not proc.stdout:
         raise AudioError(f"pipe command produced no audio: {command}")
     try:
         return _read_soundfile(io.BytesIO(proc.stdout))
     except Exception as e:
-        raise AudioError(f"pipe command output is not audio ({type(e).__name__}): "
-                         f"{command}") from None
+        raise AudioError(
+            f"pipe command output is not audio ({type(e).__name__}): {command}"
+        ) from None
 
 
 def load_audio(spec: str) -> Tuple[np.ndarray, int]:
@@ -183,7 +191,9 @@ def audio_duration(spec: str) -> float:
         try:
             info = sf.info(spec)
         except Exception as e:
-            raise AudioError(f"{spec}: cannot read audio header ({type(e).__name__}: {e})") from None
+            raise AudioError(
+                f"{spec}: cannot read audio header ({type(e).__name__}: {e})"
+            ) from None
         if info.frames <= 0:
             raise AudioError(f"{spec}: empty audio (0 samples)")
         return info.frames / info.samplerate

@@ -61,17 +61,30 @@ class CaptionResult:
 def _build_encoder(enc_info: dict, checkpoint: Optional[str], device: str, trust: bool = False):
     if enc_info.get("random_init"):
         # build_encoder seeds random-init weights itself (the seed feature extraction used).
-        warnings.warn(f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED: captions are "
-                      "meaningless; such models are for speed measurements only")
-    return build_encoder_from_info({**enc_info, "checkpoint": checkpoint}, device=device, trust=trust)
+        warnings.warn(
+            f"encoder {enc_info['name']!r} is RANDOMLY INITIALISED: captions are "
+            "meaningless; such models are for speed measurements only",
+            stacklevel=3,
+        )
+    return build_encoder_from_info(
+        {**enc_info, "checkpoint": checkpoint}, device=device, trust=trust
+    )
 
 
 class Captioner:
     """A loaded encoder + caption model; see the module docstring."""
 
-    def __init__(self, loaded, encoder, device: str = "cpu", beam: int = 4, batch_size: int = 8,
-                 max_length: Optional[int] = None, dtype: str = "float32",
-                 workdir: Optional[tempfile.TemporaryDirectory] = None):
+    def __init__(
+        self,
+        loaded,
+        encoder,
+        device: str = "cpu",
+        beam: int = 4,
+        batch_size: int = 8,
+        max_length: Optional[int] = None,
+        dtype: str = "float32",
+        workdir: Optional[tempfile.TemporaryDirectory] = None,
+    ):
         self.loaded, self.encoder, self.device = loaded, encoder, device
         self.beam, self.batch_size, self.max_length = beam, batch_size, max_length
         self.enc_info = dict(loaded.encoder_info)
@@ -80,9 +93,16 @@ class Captioner:
         self.set_dtype(dtype)
 
     @classmethod
-    def from_pretrained(cls, path, device: str = "cpu", encoder_checkpoint=None,
-                        checkpoint: str = "best", quantize: Optional[str] = None,
-                        trust_checkpoint: bool = False, **kwargs) -> "Captioner":
+    def from_pretrained(
+        cls,
+        path,
+        device: str = "cpu",
+        encoder_checkpoint=None,
+        checkpoint: str = "best",
+        quantize: Optional[str] = None,
+        trust_checkpoint: bool = False,
+        **kwargs,
+    ) -> "Captioner":
         """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256.
 
         `trust_checkpoint` allows full unpickling of the model and encoder checkpoints.
@@ -100,8 +120,9 @@ class Captioner:
             exp_dir = path
         else:
             raise PackError(f"{path}: neither an experiment directory nor a packed model zip")
-        loaded = load_model_from_expdir(exp_dir, checkpoint=checkpoint, device=device,
-                                        trust=trust_checkpoint)
+        loaded = load_model_from_expdir(
+            exp_dir, checkpoint=checkpoint, device=device, trust=trust_checkpoint
+        )
         enc_ckpt = resolve_encoder_checkpoint(loaded.encoder_info, encoder_checkpoint, included)
         encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device, trust_checkpoint)
         self = cls(loaded, encoder, device=device, workdir=workdir, **kwargs)
@@ -130,9 +151,16 @@ class Captioner:
     def variant(self, dtype: str = "float32", quantize: Optional[str] = None) -> "Captioner":
         """A copy with its own model and encoder weights in another dtype / quantised."""
         loaded = dataclasses.replace(self.loaded, model=copy.deepcopy(self.loaded.model))
-        other = Captioner(loaded, copy.deepcopy(self.encoder), device=self.device,
-                          beam=self.beam, batch_size=self.batch_size,
-                          max_length=self.max_length, dtype=dtype, workdir=self._workdir)
+        other = Captioner(
+            loaded,
+            copy.deepcopy(self.encoder),
+            device=self.device,
+            beam=self.beam,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            dtype=dtype,
+            workdir=self._workdir,
+        )
         if quantize:
             other.quantize(quantize)
         return other
@@ -160,8 +188,9 @@ class Captioner:
     @property
     def engine(self) -> CaptionEngine:
         """The captioning path with this Captioner's current weights and settings."""
-        return CaptionEngine.from_loaded(self.loaded, self.encoder, beam=self.beam,
-                                         max_length=self.max_length, dtype=self.dtype)
+        return CaptionEngine.from_loaded(
+            self.loaded, self.encoder, beam=self.beam, max_length=self.max_length, dtype=self.dtype
+        )
 
     # ---- the pipeline ---------------------------------------------------------------
     def load_wave(self, path: str) -> np.ndarray:
@@ -179,8 +208,13 @@ class Captioner:
         `timer`, if given, is called as timer(indices, encode_s, decode_s) per batch (the
         benchmark uses it to split time between encoder and decoder).
         """
-        captions = self.engine.run({i: len(w) for i, w in enumerate(waves)}, self.batch_size,
-                                   lambda idx: [waves[i] for i in idx], "audio", timer)
+        captions = self.engine.run(
+            {i: len(w) for i, w in enumerate(waves)},
+            self.batch_size,
+            lambda idx: [waves[i] for i in idx],
+            "audio",
+            timer,
+        )
         return [captions[i] for i in range(len(waves))]
 
     def caption_array(self, wave: np.ndarray, sr: int) -> str:
@@ -191,8 +225,9 @@ class Captioner:
         mono = resample(to_mono(wave), int(sr), self.sample_rate)
         return self.caption_waves([np.ascontiguousarray(mono, dtype=np.float32)])[0]
 
-    def _load_items(self, paths: Sequence[str], window: Optional[float],
-                    hop: Optional[float]) -> Tuple[list, list]:
+    def _load_items(
+        self, paths: Sequence[str], window: Optional[float], hop: Optional[float]
+    ) -> Tuple[list, list]:
         """(items, waves): items are CaptionResults, with an error or waiting for a caption."""
         items, waves = [], []
         for path in paths:
@@ -206,30 +241,39 @@ class Captioner:
                 waves.append(wave)
                 continue
             for w in sliding_windows(len(wave), self.sample_rate, window, hop or window):
-                items.append(CaptionResult(str(path), start=round(w.start_s, 3),
-                                           end=round(w.end_s, 3)))
-                waves.append(wave[w.start: w.end])
+                items.append(
+                    CaptionResult(str(path), start=round(w.start_s, 3), end=round(w.end_s, 3))
+                )
+                waves.append(wave[w.start : w.end])
         return items, waves
 
-    def caption_iter(self, paths: Iterable[str], window: Optional[float] = None,
-                     hop: Optional[float] = None, chunk: Optional[int] = None,
-                     progress=None) -> Iterator[CaptionResult]:
+    def caption_iter(
+        self,
+        paths: Iterable[str],
+        window: Optional[float] = None,
+        hop: Optional[float] = None,
+        chunk: Optional[int] = None,
+        progress=None,
+    ) -> Iterator[CaptionResult]:
         """Yield results in input order, loading `chunk` files at a time (bounded memory).
 
         `progress`, if given, is called with the number of files finished after each chunk.
         """
-        paths = [p for item in paths for p in
-                 (gather_audio_files([item]) if Path(item).is_dir() else [str(item)])]
+        paths = [
+            p
+            for item in paths
+            for p in (gather_audio_files([item]) if Path(item).is_dir() else [str(item)])
+        ]
         chunk = chunk or max(self.batch_size * 4, 1)
         for s in range(0, len(paths), chunk):
-            items, waves = self._load_items(paths[s: s + chunk], window, hop)
+            items, waves = self._load_items(paths[s : s + chunk], window, hop)
             captions = iter(self.caption_waves(waves))
             for item in items:
                 if item.ok:
                     item.caption = next(captions)
                 yield item
             if progress is not None:
-                progress(len(paths[s: s + chunk]))
+                progress(len(paths[s : s + chunk]))
 
     def stream(self, chunks, window: float, hop: float, rate: int, realtime: bool = True):
         """Live captions of a stream of PCM chunks (numpy (T,) or (T, C) at `rate`).
@@ -241,8 +285,9 @@ class Captioner:
 
         return stream_captions(self, chunks, window, hop, rate, realtime=realtime)
 
-    def caption(self, paths: Iterable[str], window: Optional[float] = None,
-                hop: Optional[float] = None) -> List[CaptionResult]:
+    def caption(
+        self, paths: Iterable[str], window: Optional[float] = None, hop: Optional[float] = None
+    ) -> List[CaptionResult]:
         """One CaptionResult per file (per window with `window`), in input order.
 
         Directories are expanded recursively to the audio files they hold.

@@ -32,8 +32,9 @@ EMPTY_CAPTION = "<empty>"  # Kaldi text needs a non-empty value
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
-def build_encoder_from_info(encoder_info: dict, device: str = "cpu", checkpoint=None,
-                            trust: bool = False):
+def build_encoder_from_info(
+    encoder_info: dict, device: str = "cpu", checkpoint=None, trust: bool = False
+):
     """The frozen encoder the experiment's features came from (`encoder:` of config.yaml).
 
     `checkpoint` overrides the recorded path (the Captioner verifies it by SHA-256 first).
@@ -43,10 +44,13 @@ def build_encoder_from_info(encoder_info: dict, device: str = "cpu", checkpoint=
 
     if not encoder_info.get("name"):
         raise ConfigError("the experiment config has no encoder name; decode from features")
-    encoder = build_encoder(encoder_info["name"],
-                            checkpoint=checkpoint or encoder_info.get("checkpoint") or None,
-                            random_init=bool(encoder_info.get("random_init")),
-                            trust_checkpoint=trust, conf=encoder_info.get("conf") or None)
+    encoder = build_encoder(
+        encoder_info["name"],
+        checkpoint=checkpoint or encoder_info.get("checkpoint") or None,
+        random_init=bool(encoder_info.get("random_init")),
+        trust_checkpoint=trust,
+        conf=encoder_info.get("conf") or None,
+    )
     return encoder.to(device).eval()
 
 
@@ -58,8 +62,13 @@ def _pad(arrays: Sequence, device) -> tuple:
 
 
 @torch.inference_mode()
-def encode_waves(encoder, waves: Sequence, extract_stride: int = 1, device: str = "cpu",
-                 chunk_seconds: Optional[float] = None):
+def encode_waves(
+    encoder,
+    waves: Sequence,
+    extract_stride: int = 1,
+    device: str = "cpu",
+    chunk_seconds: Optional[float] = None,
+):
     """Mono waves (T_i,) at encoder.sample_rate -> cache-level frames (B, T', D), lengths (B,).
 
     The one place audio becomes features when captioning: exactly what the feature cache
@@ -75,8 +84,15 @@ def encode_waves(encoder, waves: Sequence, extract_stride: int = 1, device: str 
 
 
 @torch.inference_mode()
-def generate_captions(model, tokenizer, feats: torch.Tensor, lengths, beam: int = 4,
-                      max_length: Optional[int] = None, stride: int = 1) -> List[str]:
+def generate_captions(
+    model,
+    tokenizer,
+    feats: torch.Tensor,
+    lengths,
+    beam: int = 4,
+    max_length: Optional[int] = None,
+    stride: int = 1,
+) -> List[str]:
     """Cache-level frames (B, T, D) with lengths (B,) -> one caption per clip.
 
     Applies the model's frame stride (`downsample` of config.yaml) first; padded frames
@@ -92,7 +108,7 @@ def generate_captions(model, tokenizer, feats: torch.Tensor, lengths, beam: int 
 def length_sorted_batches(lengths: Dict[Hashable, float], batch_size: int) -> List[list]:
     """Keys grouped into batches of similar length (longest first), ties by key."""
     order = sorted(lengths, key=lambda k: (-lengths[k], k))
-    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _sync(device) -> None:
@@ -103,9 +119,19 @@ def _sync(device) -> None:
 class CaptionEngine:
     """A caption model with its decoding settings, and the encoder when captioning audio."""
 
-    def __init__(self, model, tokenizer, *, encoder=None, extract_stride: int = 1,
-                 stride: int = 1, beam: int = 4, max_length: Optional[int] = None,
-                 dtype: str = "float32", chunk_seconds: Optional[float] = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        encoder=None,
+        extract_stride: int = 1,
+        stride: int = 1,
+        beam: int = 4,
+        max_length: Optional[int] = None,
+        dtype: str = "float32",
+        chunk_seconds: Optional[float] = None,
+    ):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.model, self.tokenizer, self.encoder = model, tokenizer, encoder
@@ -116,10 +142,15 @@ class CaptionEngine:
     @classmethod
     def from_loaded(cls, loaded, encoder=None, stride: Optional[int] = None, **kwargs):
         """From `aac.expdir.load_model_from_expdir`: strides as the experiment recorded them."""
-        return cls(loaded.model, loaded.tokenizer, encoder=encoder,
-                   extract_stride=extract_stride_of(loaded.encoder_info),
-                   stride=stride or loaded.downsample,
-                   chunk_seconds=loaded.encoder_info.get("chunk_seconds"), **kwargs)
+        return cls(
+            loaded.model,
+            loaded.tokenizer,
+            encoder=encoder,
+            extract_stride=extract_stride_of(loaded.encoder_info),
+            stride=stride or loaded.downsample,
+            chunk_seconds=loaded.encoder_info.get("chunk_seconds"),
+            **kwargs,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -134,18 +165,25 @@ class CaptionEngine:
         if self.encoder is None:
             raise ValueError("this caption engine has no encoder; caption features instead")
         with self._autocast():
-            feats, lengths = encode_waves(self.encoder, waves, self.extract_stride, self.device,
-                                         self.chunk_seconds)
+            feats, lengths = encode_waves(
+                self.encoder, waves, self.extract_stride, self.device, self.chunk_seconds
+            )
         return feats.float(), lengths
 
     def caption_features(self, feats: torch.Tensor, lengths) -> List[str]:
         with self._autocast():
-            return generate_captions(self.model, self.tokenizer, feats, lengths, self.beam,
-                                     self.max_length, self.stride)
+            return generate_captions(
+                self.model, self.tokenizer, feats, lengths, self.beam, self.max_length, self.stride
+            )
 
-    def run(self, lengths: Dict[Hashable, float], batch_size: int,
-            load: Callable[[list], Sequence], source: str,
-            timer: Optional[Callable[[list, float, float], None]] = None) -> Dict[Hashable, str]:
+    def run(
+        self,
+        lengths: Dict[Hashable, float],
+        batch_size: int,
+        load: Callable[[list], Sequence],
+        source: str,
+        timer: Optional[Callable[[list, float, float], None]] = None,
+    ) -> Dict[Hashable, str]:
         """Captions for every key of `lengths` (seconds or frames: they only order batches).
 
         `load(keys)` returns the batch's inputs, untimed: mono waves (source="audio") or

@@ -59,22 +59,27 @@ def load_checkpoint(path: str | os.PathLike, trust: bool = False, map_location="
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" not in str(e).lower():
-            raise CheckpointError(f"{path}: cannot read checkpoint (corrupt or truncated?): "
-                                  f"{_first_line(e)}") from None
+            raise CheckpointError(
+                f"{path}: cannot read checkpoint (corrupt or truncated?): {_first_line(e)}"
+            ) from None
         if not trust:
             raise CheckpointError(
                 f"{path}: refused: this file stores Python objects beyond tensors and can only "
                 f"be read with full unpickling, which can run arbitrary code "
                 f"({_first_line(e)}). If you trust its source, pass --trust-checkpoint "
-                f"(trust_checkpoint=True in Python).") from None
+                f"(trust_checkpoint=True in Python)."
+            ) from None
     except Exception as e:  # truncated zip, random bytes, wrong format
-        raise CheckpointError(f"{path}: cannot read checkpoint (truncated or not a PyTorch "
-                              f"file?): {type(e).__name__}: {_first_line(e)}") from None
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint (truncated or not a PyTorch "
+            f"file?): {type(e).__name__}: {_first_line(e)}"
+        ) from None
     try:  # only reached with trust=True
         return torch.load(path, map_location=map_location, weights_only=False)  # trusted
     except Exception as e:
-        raise CheckpointError(f"{path}: cannot read checkpoint: {type(e).__name__}: "
-                              f"{_first_line(e)}") from None
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint: {type(e).__name__}: {_first_line(e)}"
+        ) from None
 
 
 def load_safetensors(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -84,8 +89,9 @@ def load_safetensors(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         return load_file(str(path), device=str(map_location))
     except Exception as e:
-        raise CheckpointError(f"{path}: cannot read safetensors file: {type(e).__name__}: "
-                              f"{_first_line(e)}") from None
+        raise CheckpointError(
+            f"{path}: cannot read safetensors file: {type(e).__name__}: {_first_line(e)}"
+        ) from None
 
 
 def save_atomic(obj, path: str | os.PathLike) -> None:

@@ -23,8 +23,17 @@ from typing import Callable, Iterable, List, Optional
 
 from aac.errors import EXIT_USER_ERROR, AacError
 
-_USER_OS_ERRORS = {errno.ENOENT, errno.EACCES, errno.ENOSPC, errno.EDQUOT, errno.EROFS,
-                   errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EPERM}
+_USER_OS_ERRORS = {
+    errno.ENOENT,
+    errno.EACCES,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.EPERM,
+}
 
 
 def describe_os_error(e: OSError) -> str:
@@ -47,8 +56,9 @@ def user_message(e: BaseException) -> Optional[str]:
     return None
 
 
-def run_main(prog: str, body: Callable[[List[str]], int],
-             argv: Optional[Iterable[str]] = None) -> int:
+def run_main(
+    prog: str, body: Callable[[List[str]], int], argv: Optional[Iterable[str]] = None
+) -> int:
     """Run `body(argv)`; report expected errors as one line (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in argv or os.environ.get("AAC_VERBOSE") == "1"
@@ -93,8 +103,11 @@ def add_deprecated_alias(parser, old: str, dest: str, new: str, **kwargs) -> Non
 
     class _Deprecated(argparse.Action):
         def __call__(self, p, namespace, values, option_string=None):
-            print(f"{p.prog}: warning: {old} is deprecated and will be removed in the next "
-                  f"release; use {new}", file=sys.stderr)
+            print(
+                f"{p.prog}: warning: {old} is deprecated and will be removed in the next "
+                f"release; use {new}",
+                file=sys.stderr,
+            )
             setattr(namespace, dest, values)
 
     parser.add_argument(old, dest=dest, action=_Deprecated, help=argparse.SUPPRESS, **kwargs)
@@ -103,21 +116,32 @@ def add_deprecated_alias(parser, old: str, dest: str, new: str, **kwargs) -> Non
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
-def add_model_options(p, dtype_default: Optional[str] = "float32",
-                      dtype_help: str = "bfloat16 runs under autocast (faster, captions may "
-                      "change)") -> None:
+def add_model_options(
+    p,
+    dtype_default: Optional[str] = "float32",
+    dtype_help: str = "bfloat16 runs under autocast (faster, captions may change)",
+) -> None:
     """--checkpoint, --encoder-checkpoint, --trust-checkpoint, --compute-dtype (+ old names)
     for the tools that load a captioning model with its encoder (aac-caption, aac-benchmark)."""
-    p.add_argument("--checkpoint", default="best",
-                   help="captioning model checkpoint of an experiment directory: best, last, "
-                   "epochN or a path (default best)")
+    p.add_argument(
+        "--checkpoint",
+        default="best",
+        help="captioning model checkpoint of an experiment directory: best, last, "
+        "epochN or a path (default best)",
+    )
     add_deprecated_alias(p, "--model-checkpoint", "checkpoint", "--checkpoint")
-    p.add_argument("--encoder-checkpoint", help="encoder checkpoint file; its SHA-256 must "
-                   "match the one the model was trained with")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow full unpickling of checkpoints (only for files you trust)")
-    p.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, default=dtype_default,
-                   help=dtype_help)
+    p.add_argument(
+        "--encoder-checkpoint",
+        help="encoder checkpoint file; its SHA-256 must match the one the model was trained with",
+    )
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of checkpoints (only for files you trust)",
+    )
+    p.add_argument(
+        "--compute-dtype", choices=COMPUTE_DTYPES, default=dtype_default, help=dtype_help
+    )
     add_deprecated_alias(p, "--dtype", "compute_dtype", "--compute-dtype", choices=COMPUTE_DTYPES)
 
 
@@ -137,9 +161,11 @@ def check_model_checkpoint(value: Optional[str], trust: bool = False) -> None:
 
     if not value or value in MODEL_CHECKPOINT_NAMES or re.fullmatch(r"epoch\d+", value):
         return
-    hint = (f"--checkpoint {value}: not a captioning model checkpoint. --checkpoint now names "
-            "the captioning model's checkpoint (best, last, epochN or a path); pass an encoder "
-            "checkpoint with --encoder-checkpoint")
+    hint = (
+        f"--checkpoint {value}: not a captioning model checkpoint. --checkpoint now names "
+        "the captioning model's checkpoint (best, last, epochN or a path); pass an encoder "
+        "checkpoint with --encoder-checkpoint"
+    )
     path = Path(value)
     if path.suffix == ".pth":
         raise CheckpointUsageError(hint)

@@ -50,8 +50,9 @@ def read_kaldi_text(path: str | os.PathLike) -> Dict[str, str]:
     first_line: Dict[str, int] = {}
     for lineno, key, value in _numbered_lines(path):
         if key in out:
-            raise DataDirError(f"{path}:{lineno}: duplicate id {key!r} (first on line "
-                               f"{first_line[key]})")
+            raise DataDirError(
+                f"{path}:{lineno}: duplicate id {key!r} (first on line {first_line[key]})"
+            )
         out[key], first_line[key] = value, lineno
     return out
 
@@ -97,34 +98,50 @@ def read_references(data_dir: str | os.PathLike, min_refs: Optional[int] = None)
     return refs
 
 
-def check_reference_counts(data_dir: Path, refs: Dict[str, list], listed: Dict[Path, set],
-                           all_files: List[Path], min_refs: int) -> None:
+def check_reference_counts(
+    data_dir: Path,
+    refs: Dict[str, list],
+    listed: Dict[Path, set],
+    all_files: List[Path],
+    min_refs: int,
+) -> None:
     """Raise DataDirError unless every clip has at least `min_refs` references."""
-    hint = (f"the protocol scores against {NUM_REFS} references per clip; pass --min-refs N "
-            f"to score with fewer")
+    hint = (
+        f"the protocol scores against {NUM_REFS} references per clip; pass --min-refs N "
+        f"to score with fewer"
+    )
     if min_refs >= len(all_files):
         missing = [f.name for f in all_files if f not in listed]
         if missing:
-            raise DataDirError(f"{data_dir}: reference files missing: {', '.join(missing)} ({hint})")
+            raise DataDirError(
+                f"{data_dir}: reference files missing: {', '.join(missing)} ({hint})"
+            )
         for f, keys in listed.items():
             absent = sorted(set(refs) - keys)
             if absent:
-                raise DataDirError(f"{f}: no reference for {len(absent)} clip(s): "
-                                   f"{' '.join(absent[:5])}{' ...' if len(absent) > 5 else ''} "
-                                   f"({hint})")
+                raise DataDirError(
+                    f"{f}: no reference for {len(absent)} clip(s): "
+                    f"{' '.join(absent[:5])}{' ...' if len(absent) > 5 else ''} "
+                    f"({hint})"
+                )
     short = sorted(c for c, caps in refs.items() if len(caps) < min_refs)
     if short:
         raise DataDirError(
             f"{data_dir}: {len(short)} clip(s) have fewer than {min_refs} references in "
-            f"text_spk1..{NUM_REFS}: " + " ".join(f"{c} ({len(refs[c])})" for c in short[:5])
-            + (" ..." if len(short) > 5 else ""))
+            f"text_spk1..{NUM_REFS}: "
+            + " ".join(f"{c} ({len(refs[c])})" for c in short[:5])
+            + (" ..." if len(short) > 5 else "")
+        )
 
 
 def reference_counts(refs: Dict[str, list]) -> Dict[str, object]:
     """{"min": .., "max": .., "histogram": {"5": clips, ...}} of references per clip."""
     counts = Counter(len(caps) for caps in refs.values())
-    return {"min": min(counts), "max": max(counts),
-            "histogram": {str(n): counts[n] for n in sorted(counts)}}
+    return {
+        "min": min(counts),
+        "max": max(counts),
+        "histogram": {str(n): counts[n] for n in sorted(counts)},
+    }
 
 
 def read_utt2dur(data_dir: str | os.PathLike) -> Dict[str, float]:

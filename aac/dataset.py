@@ -43,8 +43,13 @@ def keep_available(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> l
     kept = [p for p in pairs if p[0] in keys]
     missing = sorted({p[0] for p in pairs} - keys)
     if missing:
-        logger.warning("%s: %d clips have no features in %s (skipped), e.g. %s",
-                       what, len(missing), feats_path, missing[:3])
+        logger.warning(
+            "%s: %d clips have no features in %s (skipped), e.g. %s",
+            what,
+            len(missing),
+            feats_path,
+            missing[:3],
+        )
     if not kept:
         raise ValueError(f"{what}: none of its clips are in {feats_path}")
     return kept
@@ -76,8 +81,10 @@ class CaptionDataset(torch.utils.data.Dataset):
     def __init__(self, pairs, feats_path, tokenizer, max_target_length: int, downsample: int = 1):
         self.pairs = list(pairs)
         self.feats = _LazyFeatures(feats_path, downsample)
-        self.tokens = [tokenizer.encode(cap)[: max_target_length - 1] + [tokenizer.eos_id]
-                       for _, cap in self.pairs]
+        self.tokens = [
+            tokenizer.encode(cap)[: max_target_length - 1] + [tokenizer.eos_id]
+            for _, cap in self.pairs
+        ]
 
     def __len__(self):
         return len(self.pairs)
@@ -118,8 +125,15 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
     `start_batch` skips batches already trained before a mid-epoch checkpoint.
     """
 
-    def __init__(self, num_examples: int, batch_size: int, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, shuffle: bool = True):
+    def __init__(
+        self,
+        num_examples: int,
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+    ):
         if batch_size < world_size:
             raise ValueError(f"batch_size {batch_size} is smaller than the {world_size} ranks")
         self.n, self.batch_size, self.seed = num_examples, batch_size, seed
@@ -135,14 +149,14 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
-        return [order[i: i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
 
     def __len__(self):
         return max(0, math.ceil(self.n / self.batch_size) - self.start_batch)
 
     def __iter__(self):
-        for batch in self.global_batches()[self.start_batch:]:
+        for batch in self.global_batches()[self.start_batch :]:
             while len(batch) < self.world:
                 batch = batch + batch[: self.world - len(batch)]
             share = math.ceil(len(batch) / self.world)
-            yield batch[self.rank * share: (self.rank + 1) * share] or batch[-1:]
+            yield batch[self.rank * share : (self.rank + 1) * share] or batch[-1:]

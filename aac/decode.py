@@ -34,19 +34,27 @@ def select_clips(data_dir: Path, keys_file: Optional[str]) -> Dict[str, float]:
     """clip id -> duration (utt2dur), restricted to the ids of `keys_file` (first column)."""
     durations = read_utt2dur(data_dir)
     if keys_file:
-        wanted = [line.split()[0] for line in Path(keys_file).read_text().splitlines() if line.strip()]
+        wanted = [
+            line.split()[0] for line in Path(keys_file).read_text().splitlines() if line.strip()
+        ]
         unknown = [k for k in wanted if k not in durations]
         if unknown:
-            raise ValueError(f"{keys_file}: {len(unknown)} ids not in {data_dir}/utt2dur, "
-                             f"e.g. {unknown[:3]}")
+            raise ValueError(
+                f"{keys_file}: {len(unknown)} ids not in {data_dir}/utt2dur, e.g. {unknown[:3]}"
+            )
         durations = {k: durations[k] for k in wanted}
     if not durations:
         raise ValueError(f"{data_dir}: no clips to decode")
     return durations
 
 
-def decode_clips(engine: CaptionEngine, durations: Dict[str, float], batch_size: int,
-                 feats_path=None, wav_scp=None):
+def decode_clips(
+    engine: CaptionEngine,
+    durations: Dict[str, float],
+    batch_size: int,
+    feats_path=None,
+    wav_scp=None,
+):
     """Captions and per-batch timings [(ids, seconds)], from a feature cache or wav.scp."""
     from aac.audio import load_mono
 
@@ -55,15 +63,25 @@ def decode_clips(engine: CaptionEngine, durations: Dict[str, float], batch_size:
         reader = open_features(feats_path)
         dim = engine.model.proj.in_features
         if reader.shape(next(iter(durations)))[1] != dim:
-            raise ValueError(f"{feats_path}: feature dim {reader.shape(next(iter(durations)))[1]} "
-                             f"but the model expects {dim}")
-        load, source = (lambda ids: [np.asarray(reader[c], dtype=np.float32) for c in ids]), "features"
+            raise ValueError(
+                f"{feats_path}: feature dim {reader.shape(next(iter(durations)))[1]} "
+                f"but the model expects {dim}"
+            )
+        load, source = (
+            (lambda ids: [np.asarray(reader[c], dtype=np.float32) for c in ids]),
+            "features",
+        )
     else:
         specs = read_kaldi_text(wav_scp)
         rate = engine.encoder.sample_rate
         load, source = (lambda ids: [load_mono(specs[c], rate) for c in ids]), "audio"
-    captions = engine.run(durations, batch_size, load, source,
-                          timer=lambda ids, enc_s, dec_s: timings.append((ids, enc_s + dec_s)))
+    captions = engine.run(
+        durations,
+        batch_size,
+        load,
+        source,
+        timer=lambda ids, enc_s, dec_s: timings.append((ids, enc_s + dec_s)),
+    )
     return captions, timings
 
 
@@ -113,13 +131,13 @@ def _merge_block(blocks: List[dict], what: str) -> dict:
     if missing:
         return {"unavailable": missing[0]}
     per_clip = {k: v for b in blocks for k, v in b["per_clip"].items()}
-    facts = {k: v for k, v in blocks[0].items()
-             if k in ("mode", "beam", "batch_size", "sample")}
+    facts = {k: v for k, v in blocks[0].items() if k in ("mode", "beam", "batch_size", "sample")}
     modes = {b.get("mode") for b in blocks}
     if len(modes) > 1:
         raise ValueError(f"{what}: parts differ in mode ({', '.join(map(str, modes))})")
-    out = rtf_record(per_clip, sum(b["audio_s"] for b in blocks),
-                     sum(b["wall_s"] for b in blocks), **facts)
+    out = rtf_record(
+        per_clip, sum(b["audio_s"] for b in blocks), sum(b["wall_s"] for b in blocks), **facts
+    )
     if "warmup_clips" in blocks[0]:
         out["warmup_clips"] = sorted(c for b in blocks for c in b["warmup_clips"])
     return out
@@ -134,9 +152,12 @@ def merge_decodes(out_dir: Path, part_dirs: List[Path]) -> int:
                 raise ValueError(f"{part}/text: clip {key!r} is also in another part")
             captions[key] = caption
         records.append(json.loads((part / "rtf.json").read_text(encoding="utf-8")))
-    rtf = {"definition": RTF_DEFINITION, **{k: records[0][k] for k in SHARED_KEYS if k in records[0]},
-           "parts": len(records),
-           "batched": _merge_block([r["batched"] for r in records], f"{out_dir} batched")}
+    rtf = {
+        "definition": RTF_DEFINITION,
+        **{k: records[0][k] for k in SHARED_KEYS if k in records[0]},
+        "parts": len(records),
+        "batched": _merge_block([r["batched"] for r in records], f"{out_dir} batched"),
+    }
     papers = [r["paper"] for r in records if r.get("paper") is not None]
     rtf["paper"] = _merge_block(papers, f"{out_dir} paper") if papers else None
     write_outputs(out_dir, captions, rtf)

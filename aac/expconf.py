@@ -72,26 +72,52 @@ def _number_checks(conf: TrainConf) -> list:
     fraction = lambda x: _finite(x) and 0 <= x < 1  # noqa: E731
     checks = [
         (positive(o.lr), "optim.lr", "a positive finite number", o.lr),
-        (non_negative(o.weight_decay), "optim.weight_decay", "a finite number >= 0", o.weight_decay),
+        (
+            non_negative(o.weight_decay),
+            "optim.weight_decay",
+            "a finite number >= 0",
+            o.weight_decay,
+        ),
         (positive(o.eps), "optim.eps", "a positive finite number", o.eps),
-        (non_negative(o.grad_clip), "optim.grad_clip", "a finite number >= 0 (0 disables)", o.grad_clip),
+        (
+            non_negative(o.grad_clip),
+            "optim.grad_clip",
+            "a finite number >= 0 (0 disables)",
+            o.grad_clip,
+        ),
         (o.warmup_steps >= 0, "optim.warmup_steps", ">= 0", o.warmup_steps),
-        (o.warmup_ratio is None or fraction(o.warmup_ratio), "optim.warmup_ratio", "in [0, 1)",
-         o.warmup_ratio),
+        (
+            o.warmup_ratio is None or fraction(o.warmup_ratio),
+            "optim.warmup_ratio",
+            "in [0, 1)",
+            o.warmup_ratio,
+        ),
         (m.max_target_length >= 2, "model.max_target_length", ">= 2", m.max_target_length),
-        (min(m.d_model, m.decoder_layers, m.decoder_attention_heads, m.decoder_ffn_dim) >= 1,
-         "model.d_model/decoder_layers/decoder_attention_heads/decoder_ffn_dim", ">= 1",
-         (m.d_model, m.decoder_layers, m.decoder_attention_heads, m.decoder_ffn_dim)),
-        (v.keep_nbest >= 1 and v.beam >= 1 and v.batch_size >= 1,
-         "valid.keep_nbest/beam/batch_size", ">= 1", (v.keep_nbest, v.beam, v.batch_size)),
+        (
+            min(m.d_model, m.decoder_layers, m.decoder_attention_heads, m.decoder_ffn_dim) >= 1,
+            "model.d_model/decoder_layers/decoder_attention_heads/decoder_ffn_dim",
+            ">= 1",
+            (m.d_model, m.decoder_layers, m.decoder_attention_heads, m.decoder_ffn_dim),
+        ),
+        (
+            v.keep_nbest >= 1 and v.beam >= 1 and v.batch_size >= 1,
+            "valid.keep_nbest/beam/batch_size",
+            ">= 1",
+            (v.keep_nbest, v.beam, v.batch_size),
+        ),
         (v.max_clips >= 0, "valid.max_clips", ">= 0 (0 = all)", v.max_clips),
         (conf.log_interval >= 1, "log_interval", ">= 1", conf.log_interval),
         (conf.checkpoint_interval >= 0, "checkpoint_interval", ">= 0", conf.checkpoint_interval),
         (conf.num_workers >= 0, "num_workers", ">= 0", conf.num_workers),
     ]
     checks += [(all(fraction(b) for b in o.betas), "optim.betas", "two numbers in [0, 1)", o.betas)]
-    for key in ("dropout", "attention_dropout", "activation_dropout", "input_dropout",
-                "label_smoothing"):
+    for key in (
+        "dropout",
+        "attention_dropout",
+        "activation_dropout",
+        "input_dropout",
+        "label_smoothing",
+    ):
         value = getattr(m, key)
         checks.append((fraction(value), f"model.{key}", "in [0, 1)", value))
     return checks
@@ -105,16 +131,27 @@ def check_conf(conf: TrainConf, source: str) -> None:
     checks = [
         (conf.downsample in (1, 2, 4, 8), "downsample must be 1, 2, 4 or 8"),
         (o.decay in ("linear", "cosine", "constant"), "optim.decay must be linear|cosine|constant"),
-        (o.epochs >= 1 and o.batch_size >= 1 and o.accum_grad >= 1,
-         "optim.epochs, optim.batch_size and optim.accum_grad must be >= 1"),
+        (
+            o.epochs >= 1 and o.batch_size >= 1 and o.accum_grad >= 1,
+            "optim.epochs, optim.batch_size and optim.accum_grad must be >= 1",
+        ),
         (len(o.betas) == 2, "optim.betas must have two values"),
         (conf.valid.metric in ("cider_d", "loss"), "valid.metric must be cider_d or loss"),
-        (m.audio_positions in ("sinusoidal", "none"), "model.audio_positions must be sinusoidal or none"),
+        (
+            m.audio_positions in ("sinusoidal", "none"),
+            "model.audio_positions must be sinusoidal or none",
+        ),
     ]
-    checks += [(ok, f"{key} must be {what}, got {value!r}")
-               for ok, key, what, value in _number_checks(conf)]
-    checks.append((m.decoder_attention_heads < 1 or m.d_model % m.decoder_attention_heads == 0,
-                   "model.d_model must be divisible by model.decoder_attention_heads"))
+    checks += [
+        (ok, f"{key} must be {what}, got {value!r}")
+        for ok, key, what, value in _number_checks(conf)
+    ]
+    checks.append(
+        (
+            m.decoder_attention_heads < 1 or m.d_model % m.decoder_attention_heads == 0,
+            "model.d_model must be divisible by model.decoder_attention_heads",
+        )
+    )
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{source}: {message}")

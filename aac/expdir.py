@@ -18,16 +18,23 @@ import shlex
 import socket
 import subprocess
 import sys
-from importlib import metadata
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from aac.config import dump_yaml
 
 TRACKED_PACKAGES = (
-    "torch", "torchaudio", "transformers", "sentencepiece", "kaldiio", "h5py",
-    "numpy", "soundfile", "aac-metrics",
+    "torch",
+    "torchaudio",
+    "transformers",
+    "sentencepiece",
+    "kaldiio",
+    "h5py",
+    "numpy",
+    "soundfile",
+    "aac-metrics",
 )
 
 
@@ -37,7 +44,9 @@ def git_hash() -> str:
     try:
         out = subprocess.run(
             ["git", "-C", str(src), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -84,6 +93,7 @@ def record_experiment(exp_dir: str | os.PathLike, config: Any, argv=None) -> Pat
 
 # ---- reading an experiment back: checkpoint names and the trained model -------------
 
+
 def resolve_checkpoint(exp_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
     """'best' -> exp/best.pt; 'last', 'epoch3' -> exp/checkpoints/<name>.pt; else a path.
 
@@ -98,8 +108,10 @@ def resolve_checkpoint(exp_dir: str | os.PathLike, checkpoint: str = "best") -> 
     for cand in candidates:
         if cand.is_file():
             return cand
-    raise CheckpointNotFoundError(f"{exp_dir}: no checkpoint {checkpoint!r} "
-                                  f"(looked for {', '.join(str(c) for c in candidates)})")
+    raise CheckpointNotFoundError(
+        f"{exp_dir}: no checkpoint {checkpoint!r} "
+        f"(looked for {', '.join(str(c) for c in candidates)})"
+    )
 
 
 @dataclass
@@ -117,8 +129,9 @@ class LoadedModel:
         return int(self.config.get("downsample", 1))
 
 
-def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
-                           device: str = "cpu", trust: bool = False) -> LoadedModel:
+def load_model_from_expdir(
+    exp_dir: str | os.PathLike, checkpoint: str = "best", device: str = "cpu", trust: bool = False
+) -> LoadedModel:
     """Model + tokenizer + config from exp_dir/{config.yaml,tokenizer.model,<checkpoint>}.
 
     `checkpoint`: best, last, epochN or a path (see `resolve_checkpoint`). `trust` allows
@@ -137,8 +150,14 @@ def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
     if conf.enc_dim <= 0:
         raise ConfigError(f"{conf_path}: enc_dim missing; was this written by aac-train?")
     tokenizer = CaptionTokenizer(exp_dir / "tokenizer.model")
-    model = CaptionModel(conf.enc_dim, tokenizer.vocab_size, conf.model,
-                         tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    model = CaptionModel(
+        conf.enc_dim,
+        tokenizer.vocab_size,
+        conf.model,
+        tokenizer.pad_id,
+        tokenizer.bos_id,
+        tokenizer.eos_id,
+    )
     ckpt_path = resolve_checkpoint(exp_dir, checkpoint)
     state = load_checkpoint(ckpt_path, trust=trust)
     if "model" not in state:
@@ -148,5 +167,11 @@ def load_model_from_expdir(exp_dir: str | os.PathLike, checkpoint: str = "best",
     except RuntimeError as e:
         raise CheckpointError(f"{ckpt_path}: weights do not fit {conf_path}: {e}") from None
     model.to(device).eval()
-    return LoadedModel(model=model, tokenizer=tokenizer, config=raw,
-                       encoder_info=dict(conf.encoder), device=device, checkpoint=str(ckpt_path))
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        config=raw,
+        encoder_info=dict(conf.encoder),
+        device=device,
+        checkpoint=str(ckpt_path),
+    )

@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-ENCODER_INFO_KEYS = ("name", "checkpoint", "checkpoint_sha256", "random_init",
-                     "sample_rate", "frame_rate", "extract_stride")
+ENCODER_INFO_KEYS = (
+    "name",
+    "checkpoint",
+    "checkpoint_sha256",
+    "random_init",
+    "sample_rate",
+    "frame_rate",
+    "extract_stride",
+)
 
 
 def open_features(path: str | os.PathLike):

@@ -68,8 +68,10 @@ def beam_search_cache():
 def sinusoidal_positions(length: int, dim: int, like: torch.Tensor) -> torch.Tensor:
     """Transformer sine/cosine position table (length, dim), on `like`'s device and dtype."""
     pos = torch.arange(length, device=like.device, dtype=torch.float32).unsqueeze(1)  # (T, 1)
-    freq = torch.exp(torch.arange(0, dim, 2, device=like.device, dtype=torch.float32)
-                     * (-math.log(10000.0) / dim))  # (dim/2,)
+    freq = torch.exp(
+        torch.arange(0, dim, 2, device=like.device, dtype=torch.float32)
+        * (-math.log(10000.0) / dim)
+    )  # (dim/2,)
     table = torch.zeros(length, dim, device=like.device, dtype=torch.float32)
     table[:, 0::2] = torch.sin(pos * freq)
     table[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
@@ -77,8 +79,15 @@ def sinusoidal_positions(length: int, dim: int, like: torch.Tensor) -> torch.Ten
 
 
 class CaptionModel(nn.Module):
-    def __init__(self, enc_dim: int, vocab_size: int, model_conf: ModelConf,
-                 pad_id: int, bos_id: int, eos_id: int):
+    def __init__(
+        self,
+        enc_dim: int,
+        vocab_size: int,
+        model_conf: ModelConf,
+        pad_id: int,
+        bos_id: int,
+        eos_id: int,
+    ):
         super().__init__()
         from transformers import BartConfig, BartForConditionalGeneration
 
@@ -89,23 +98,34 @@ class CaptionModel(nn.Module):
         self.input_norm = nn.LayerNorm(c.d_model) if c.input_layer_norm else nn.Identity()
         self.input_dropout = nn.Dropout(c.input_dropout)
         bart_conf = BartConfig(
-            vocab_size=vocab_size, d_model=c.d_model,
-            encoder_layers=0, decoder_layers=c.decoder_layers,
+            vocab_size=vocab_size,
+            d_model=c.d_model,
+            encoder_layers=0,
+            decoder_layers=c.decoder_layers,
             encoder_attention_heads=c.decoder_attention_heads,
             decoder_attention_heads=c.decoder_attention_heads,
-            encoder_ffn_dim=c.decoder_ffn_dim, decoder_ffn_dim=c.decoder_ffn_dim,
-            dropout=c.dropout, attention_dropout=c.attention_dropout,
-            activation_dropout=c.activation_dropout, activation_function=c.activation_function,
+            encoder_ffn_dim=c.decoder_ffn_dim,
+            decoder_ffn_dim=c.decoder_ffn_dim,
+            dropout=c.dropout,
+            attention_dropout=c.attention_dropout,
+            activation_dropout=c.activation_dropout,
+            activation_function=c.activation_function,
             max_position_embeddings=c.max_target_length + 2,
-            pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
-            decoder_start_token_id=bos_id, forced_bos_token_id=None, forced_eos_token_id=None,
+            pad_token_id=pad_id,
+            bos_token_id=bos_id,
+            eos_token_id=eos_id,
+            decoder_start_token_id=bos_id,
+            forced_bos_token_id=None,
+            forced_eos_token_id=None,
             scale_embedding=True,
         )
         self.bart = BartForConditionalGeneration(bart_conf)
         # The unused BART encoder keeps its positional embedding and LayerNorm; freezing them
         # keeps AdamW from decaying them and DDP from waiting for their gradients.
         enc = self.bart.model.encoder
-        for p in list(enc.embed_positions.parameters()) + list(enc.layernorm_embedding.parameters()):
+        for p in list(enc.embed_positions.parameters()) + list(
+            enc.layernorm_embedding.parameters()
+        ):
             p.requires_grad_(False)
 
     def encode(self, feats: torch.Tensor, feat_mask: torch.Tensor):
@@ -128,7 +148,8 @@ class CaptionModel(nn.Module):
         """Summed NLL over non-pad target tokens and their count (for exact DDP averaging)."""
         enc = self.encode(feats, feat_mask)
         out = self.bart(
-            encoder_outputs=enc, attention_mask=feat_mask.long(),
+            encoder_outputs=enc,
+            attention_mask=feat_mask.long(),
             decoder_input_ids=self.decoder_inputs(labels),
             decoder_attention_mask=(labels != self.pad_id).long(),
             use_cache=False,
@@ -136,13 +157,21 @@ class CaptionModel(nn.Module):
         logits = out.logits.float()  # (B, L, V)
         target = labels.masked_fill(labels == self.pad_id, IGNORE_ID)  # (B, L)
         nll = F.cross_entropy(
-            logits.transpose(1, 2), target, ignore_index=IGNORE_ID,
-            label_smoothing=self.conf.label_smoothing, reduction="sum",
+            logits.transpose(1, 2),
+            target,
+            ignore_index=IGNORE_ID,
+            label_smoothing=self.conf.label_smoothing,
+            reduction="sum",
         )
         return nll, (target != IGNORE_ID).sum()
 
-    def forward(self, feats: torch.Tensor, feat_mask: torch.Tensor, labels: torch.Tensor,
-                reduce: bool = True):
+    def forward(
+        self,
+        feats: torch.Tensor,
+        feat_mask: torch.Tensor,
+        labels: torch.Tensor,
+        reduce: bool = True,
+    ):
         """Mean token NLL (label-smoothed if configured); labels (B, L) end with eos.
 
         `reduce=False` returns (summed NLL, token count): the trainer divides by the token
@@ -152,8 +181,13 @@ class CaptionModel(nn.Module):
         return nll / count.clamp(min=1) if reduce else (nll, count)
 
     @torch.no_grad()
-    def generation_inputs(self, feats: torch.Tensor, feat_mask: torch.Tensor, num_beams: int = 4,
-                          max_length: Optional[int] = None) -> dict:
+    def generation_inputs(
+        self,
+        feats: torch.Tensor,
+        feat_mask: torch.Tensor,
+        num_beams: int = 4,
+        max_length: Optional[int] = None,
+    ) -> dict:
         """Keyword arguments of HF `generate` for token ids (B, L') starting with bos.
 
         Beam search (num_beams > 1) or greedy; the beam cache never reorders cross-attention.
@@ -162,9 +196,15 @@ class CaptionModel(nn.Module):
         max_length = max_length or self.conf.max_target_length
         cache = {"past_key_values": beam_search_cache()} if num_beams > 1 else {}
         return dict(
-            encoder_outputs=enc, attention_mask=feat_mask.long(), **cache,
-            num_beams=num_beams, max_length=max_length + 1,  # +1: the bos start token
-            decoder_start_token_id=self.bos_id, bos_token_id=self.bos_id,
-            eos_token_id=self.eos_id, pad_token_id=self.pad_id,
-            do_sample=False, num_return_sequences=1,
+            encoder_outputs=enc,
+            attention_mask=feat_mask.long(),
+            **cache,
+            num_beams=num_beams,
+            max_length=max_length + 1,  # +1: the bos start token
+            decoder_start_token_id=self.bos_id,
+            bos_token_id=self.bos_id,
+            eos_token_id=self.eos_id,
+            pad_token_id=self.pad_id,
+            do_sample=False,
+            num_return_sequences=1,
         )

@@ -24,9 +24,11 @@ from typing import Dict, Optional, Tuple
 ZENODO_FILE = "https://zenodo.org/records/{record}/files/{name}?download=1"
 # The BEATs release (github.com/microsoft/unilm/tree/master/beats) links its checkpoints on
 # this blob container with a read-only access signature that expires in 2033.
-BEATS_BLOB = ("https://valle.blob.core.windows.net/share/BEATs/{name}?sv=2020-08-04"
-              "&st=2023-03-01T07%3A51%3A05Z&se=2033-03-02T07%3A51%3A00Z&sr=c&sp=rl"
-              "&sig=QJXmSJG9DbMKf48UDIU1MfzIro8HQOf3sqlNXiflY1I%3D")
+BEATS_BLOB = (
+    "https://valle.blob.core.windows.net/share/BEATs/{name}?sv=2020-08-04"
+    "&st=2023-03-01T07%3A51%3A05Z&se=2033-03-02T07%3A51%3A00Z&sr=c&sp=rl"
+    "&sig=QJXmSJG9DbMKf48UDIU1MfzIro8HQOf3sqlNXiflY1I%3D"
+)
 MIRROR_ENV = "AAC_ENCODER_MIRROR"  # base URL that replaces every official URL (tests, mirrors)
 RECORDED = "recorded at first download"
 
@@ -53,32 +55,55 @@ def _zenodo(record: int, name: str) -> str:
     return ZENODO_FILE.format(record=record, name=name.replace("=", "%3D"))
 
 
-OFFICIAL = {c.name: c for c in (
-    OfficialCheckpoint(
-        "pann_cnn14_16k", "pann_cnn14_16k", "Cnn14_16k_mAP=0.438.pth",
-        (_zenodo(3987831, "Cnn14_16k_mAP=0.438.pth"),), 16000,
-        "Table 1 row 1: PANN MLAC",
-        md5="362fc5ff18f1d6ad2f6d464b45893f2c",
-        md5_source="quoted in public code that downloads it from zenodo 3987831"),
-    OfficialCheckpoint(
-        "pann_cnn14", "pann_cnn14", "Cnn14_mAP=0.431.pth",
-        (_zenodo(3987831, "Cnn14_mAP=0.431.pth"),), 32000,
-        "",
-        md5="541141fa2ee191a88f24a3219fff024e",
-        md5_source="quoted in public code that downloads it from zenodo 3987831"),
-    OfficialCheckpoint(
-        "dcase23_cnn14", "dcase23_cnn14", "audio_encoder.pth",
-        (_zenodo(7752975, "audio_encoder.pth"),), 44100,
-        "Table 1 row 2: PANN MLAC+ATCL (DCASE 2023 task 6 baseline encoder); Table 2"),
-    OfficialCheckpoint(
-        "beats_as2m", "beats", "BEATs_iter3_plus_AS2M.pt",
-        (BEATS_BLOB.format(name="BEATs_iter3_plus_AS2M.pt"),), 16000,
-        "Table 1 row 3: BEATs MALM"),
-    OfficialCheckpoint(
-        "beats_as2m_cpt1", "beats", "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt1.pt",
-        (BEATS_BLOB.format(name="BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt1.pt"),), 16000,
-        "Table 1 row 4: BEATs MALM+MLAC; Table 2"),
-)}
+OFFICIAL = {
+    c.name: c
+    for c in (
+        OfficialCheckpoint(
+            "pann_cnn14_16k",
+            "pann_cnn14_16k",
+            "Cnn14_16k_mAP=0.438.pth",
+            (_zenodo(3987831, "Cnn14_16k_mAP=0.438.pth"),),
+            16000,
+            "Table 1 row 1: PANN MLAC",
+            md5="362fc5ff18f1d6ad2f6d464b45893f2c",
+            md5_source="quoted in public code that downloads it from zenodo 3987831",
+        ),
+        OfficialCheckpoint(
+            "pann_cnn14",
+            "pann_cnn14",
+            "Cnn14_mAP=0.431.pth",
+            (_zenodo(3987831, "Cnn14_mAP=0.431.pth"),),
+            32000,
+            "",
+            md5="541141fa2ee191a88f24a3219fff024e",
+            md5_source="quoted in public code that downloads it from zenodo 3987831",
+        ),
+        OfficialCheckpoint(
+            "dcase23_cnn14",
+            "dcase23_cnn14",
+            "audio_encoder.pth",
+            (_zenodo(7752975, "audio_encoder.pth"),),
+            44100,
+            "Table 1 row 2: PANN MLAC+ATCL (DCASE 2023 task 6 baseline encoder); Table 2",
+        ),
+        OfficialCheckpoint(
+            "beats_as2m",
+            "beats",
+            "BEATs_iter3_plus_AS2M.pt",
+            (BEATS_BLOB.format(name="BEATs_iter3_plus_AS2M.pt"),),
+            16000,
+            "Table 1 row 3: BEATs MALM",
+        ),
+        OfficialCheckpoint(
+            "beats_as2m_cpt1",
+            "beats",
+            "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt1.pt",
+            (BEATS_BLOB.format(name="BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt1.pt"),),
+            16000,
+            "Table 1 row 4: BEATs MALM+MLAC; Table 2",
+        ),
+    )
+}
 
 
 def official_checkpoint(name: str) -> OfficialCheckpoint:

@@ -33,8 +33,14 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from aac.checkpoint_io import (CheckpointError, CheckpointNotFoundError, load_checkpoint,
-                               load_safetensors, save_atomic, save_safetensors_atomic)
+from aac.checkpoint_io import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    load_checkpoint,
+    load_safetensors,
+    save_atomic,
+    save_safetensors_atomic,
+)
 from aac.config import load_yaml
 from aac.encoders.checkpoint import file_sha256
 from aac.errors import AacError
@@ -77,10 +83,14 @@ def _decoder_weights_only(src: Path, dst: Path, trust: bool = False) -> dict:
     return facts
 
 
-def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoint: str = "best",
-               include_encoder: bool = False,
-               encoder_checkpoint: Optional[str | os.PathLike] = None,
-               trust_checkpoint: bool = False) -> dict:
+def pack_model(
+    exp_dir: str | os.PathLike,
+    out_zip: str | os.PathLike,
+    checkpoint: str = "best",
+    include_encoder: bool = False,
+    encoder_checkpoint: Optional[str | os.PathLike] = None,
+    trust_checkpoint: bool = False,
+) -> dict:
     """Write `out_zip` atomically from an experiment directory; returns the manifest.
 
     The decoder checkpoint is read weights-only unless `trust_checkpoint` is set."""
@@ -99,8 +109,10 @@ def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoin
     if include_encoder and enc["name"] not in WEIGHTLESS_ENCODERS and not enc.get("random_init"):
         enc_file = Path(encoder_checkpoint or enc.get("checkpoint") or "")
         if not enc_file.is_file():
-            raise PackError(f"--include-encoder: encoder checkpoint {str(enc_file)!r} not found; "
-                            f"pass its path (expected SHA-256 {enc.get('checkpoint_sha256')})")
+            raise PackError(
+                f"--include-encoder: encoder checkpoint {str(enc_file)!r} not found; "
+                f"pass its path (expected SHA-256 {enc.get('checkpoint_sha256')})"
+            )
         check_encoder_sha256(enc_file, enc)
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_zip.parent) as tmp:
@@ -110,11 +122,15 @@ def pack_model(exp_dir: str | os.PathLike, out_zip: str | os.PathLike, checkpoin
         if enc_file is not None:
             members[f"encoder/{enc_file.name}"] = enc_file
         manifest = {
-            "format": PACK_FORMAT, "version": PACK_VERSION,
+            "format": PACK_FORMAT,
+            "version": PACK_VERSION,
             "source": {"exp_dir": str(exp_dir), "checkpoint": str(ckpt)},
-            "encoder": {"name": enc["name"], "checkpoint_sha256": enc.get("checkpoint_sha256"),
-                        "random_init": bool(enc.get("random_init", False)),
-                        "included": f"encoder/{enc_file.name}" if enc_file else None},
+            "encoder": {
+                "name": enc["name"],
+                "checkpoint_sha256": enc.get("checkpoint_sha256"),
+                "random_init": bool(enc.get("random_init", False)),
+                "included": f"encoder/{enc_file.name}" if enc_file else None,
+            },
             "decoder": {"file": DECODER_FILE, "facts": facts},
             "files": {name: file_sha256(path) for name, path in members.items()},
         }
@@ -133,12 +149,15 @@ def _check_member_name(zip_path: Path, name: str) -> None:
     """Refuse absolute paths and `..` (zip-slip): a member must stay inside `dest`."""
     parts = name.replace("\\", "/").split("/")
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
-        raise PackError(f"{zip_path}: refused: member {name!r} has an absolute path or '..' "
-                        f"(it would be written outside the unpack directory)")
+        raise PackError(
+            f"{zip_path}: refused: member {name!r} has an absolute path or '..' "
+            f"(it would be written outside the unpack directory)"
+        )
 
 
-def _extract_member(zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str,
-                    expected: str) -> Path:
+def _extract_member(
+    zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str, expected: str
+) -> Path:
     target = (dest / name).resolve()
     if dest.resolve() not in target.parents:
         raise PackError(f"{zip_path}: member {name!r} points outside the archive")
@@ -151,8 +170,9 @@ def _extract_member(zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str,
         raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
     actual = file_sha256(target)
     if actual != expected:
-        raise PackError(f"{zip_path}: member {name!r} is corrupt "
-                        f"(SHA-256 {actual}, manifest says {expected})")
+        raise PackError(
+            f"{zip_path}: member {name!r} is corrupt (SHA-256 {actual}, manifest says {expected})"
+        )
     return target
 
 
@@ -179,9 +199,14 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
             raise PackError(f"{zip_path}: unreadable {MANIFEST} ({e})") from None
         if not isinstance(manifest, dict):
             raise PackError(f"{zip_path}: {MANIFEST} is not a JSON object")
-        if manifest.get("format") != PACK_FORMAT or manifest.get("version") not in READABLE_VERSIONS:
-            raise PackError(f"{zip_path}: unsupported pack format {manifest.get('format')!r} "
-                            f"version {manifest.get('version')!r}")
+        if (
+            manifest.get("format") != PACK_FORMAT
+            or manifest.get("version") not in READABLE_VERSIONS
+        ):
+            raise PackError(
+                f"{zip_path}: unsupported pack format {manifest.get('format')!r} "
+                f"version {manifest.get('version')!r}"
+            )
         dest.mkdir(parents=True, exist_ok=True)
         files = manifest.get("files") or {}
         for name, expected in files.items():
@@ -191,14 +216,20 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
         try:  # refuse here, naming the zip rather than a temporary directory
             load_checkpoint(dest / UNPACKED_DECODER)
         except CheckpointError as e:
-            raise CheckpointError(str(e).replace(str(dest / UNPACKED_DECODER),
-                                                 f"{zip_path} (member {UNPACKED_DECODER})")) from None
+            raise CheckpointError(
+                str(e).replace(
+                    str(dest / UNPACKED_DECODER), f"{zip_path} (member {UNPACKED_DECODER})"
+                )
+            ) from None
     if manifest["version"] >= 2:
         decoder = manifest.get("decoder") or {}
         if decoder.get("file") != DECODER_FILE or DECODER_FILE not in files:
             raise PackError(f"{zip_path}: manifest names no {DECODER_FILE} decoder weights")
-        facts = {k: v for k, v in (decoder.get("facts") or {}).items()
-                 if isinstance(v, (int, float, str, bool, type(None))) and k != "model"}
+        facts = {
+            k: v
+            for k, v in (decoder.get("facts") or {}).items()
+            if isinstance(v, (int, float, str, bool, type(None))) and k != "model"
+        }
         weights = load_safetensors(dest / DECODER_FILE)
         save_atomic({**facts, "model": weights}, dest / UNPACKED_DECODER)
     return manifest
@@ -213,14 +244,18 @@ def check_encoder_sha256(path: str | os.PathLike, enc: dict) -> str:
             f"encoder checkpoint {path} does not match this model: its SHA-256 is {actual}, "
             f"the model was trained on {enc['name']} features from a checkpoint with SHA-256 "
             f"{expected}. Features from another checkpoint give wrong captions; supply the "
-            f"original file.")
+            f"original file."
+        )
     if not expected:
         log.warning("model records no encoder SHA-256; cannot verify %s", path)
     return actual
 
 
-def resolve_encoder_checkpoint(enc: dict, user_checkpoint: Optional[str | os.PathLike] = None,
-                               included: Optional[str | os.PathLike] = None) -> Optional[str]:
+def resolve_encoder_checkpoint(
+    enc: dict,
+    user_checkpoint: Optional[str | os.PathLike] = None,
+    included: Optional[str | os.PathLike] = None,
+) -> Optional[str]:
     """Pick and verify the encoder checkpoint: user's > packed > recorded path.
 
     Returns None for encoders that need no weights (`logmel`, random-init); those warn
@@ -229,8 +264,11 @@ def resolve_encoder_checkpoint(enc: dict, user_checkpoint: Optional[str | os.Pat
     name = enc["name"]
     if name in WEIGHTLESS_ENCODERS or enc.get("random_init"):
         if user_checkpoint:
-            warnings.warn(f"encoder {name!r} of this model needs no checkpoint (random_init="
-                          f"{bool(enc.get('random_init'))}); ignoring {user_checkpoint}")
+            warnings.warn(
+                f"encoder {name!r} of this model needs no checkpoint (random_init="
+                f"{bool(enc.get('random_init'))}); ignoring {user_checkpoint}",
+                stacklevel=2,
+            )
         return None
     recorded = enc.get("checkpoint")
     for cand in (user_checkpoint, included, recorded):
@@ -242,4 +280,5 @@ def resolve_encoder_checkpoint(enc: dict, user_checkpoint: Optional[str | os.Pat
     raise PackError(
         f"this model needs the {name} encoder checkpoint (SHA-256 {enc.get('checkpoint_sha256')}); "
         f"the recorded path {recorded!r} does not exist. Pass it with --checkpoint PATH "
-        f"(Python: encoder_checkpoint=PATH) or pack the model with --include-encoder.")
+        f"(Python: encoder_checkpoint=PATH) or pack the model with --include-encoder."
+    )

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from aac.config import ConfigError, build, load_yaml
-from aac.official_encoders import OFFICIAL
 from aac.metrics.results import Footnotes, collect, metric_cell
+from aac.official_encoders import OFFICIAL
 
 PAPER = "Wu et al. (2023), On the Use of Pretrained Deep Audio Encoders for Automated Audio Captioning Tasks"
 
@@ -48,7 +48,9 @@ class PaperRow:
     downsample: int = 1  # of the Table 1 entry
     random_init: bool = False
     stand_in: str = ""  # non-empty: what this row stands in for (mini recipe), said in the tables
-    feature_cache: str = ""  # dump/<this>/ (default: the row name); rows with equal features share one
+    feature_cache: str = (
+        ""  # dump/<this>/ (default: the row name); rows with equal features share one
+    )
     paper: PaperFigures = field(default_factory=PaperFigures)
     paper_source: str = ""
     sweep: List[SweepPoint] = field(default_factory=list)
@@ -61,10 +63,14 @@ def load_row(path: Path) -> PaperRow:
     if row.official is not None:
         entry = OFFICIAL.get(row.official)
         if entry is None:
-            raise ConfigError(f"{path}: official: unknown {row.official!r} (known: {', '.join(OFFICIAL)})")
+            raise ConfigError(
+                f"{path}: official: unknown {row.official!r} (known: {', '.join(OFFICIAL)})"
+            )
         if (entry.encoder, entry.filename) != (row.encoder, row.checkpoint_file):
-            raise ConfigError(f"{path}: encoder/checkpoint_file must be {entry.encoder} / "
-                              f"{entry.filename} for official {row.official}")
+            raise ConfigError(
+                f"{path}: encoder/checkpoint_file must be {entry.encoder} / "
+                f"{entry.filename} for official {row.official}"
+            )
     for point in [row.downsample] + [p.downsample for p in row.sweep]:
         if point not in (1, 2, 4, 8):
             raise ConfigError(f"{path}: downsample {point} is not 1, 2, 4 or 8")
@@ -93,7 +99,9 @@ def experiment_tag(row_name: str, downsample: int) -> str:
 def plan(rows: List[PaperRow]) -> List[Tuple[str, int]]:
     """(row, downsample) experiments: Table 1 rows first, then Table 2 points not run yet."""
     out = [(r.name, r.downsample) for r in rows]
-    out += [(r.name, p.downsample) for r in rows for p in r.sweep if (r.name, p.downsample) not in out]
+    out += [
+        (r.name, p.downsample) for r in rows for p in r.sweep if (r.name, p.downsample) not in out
+    ]
     return out
 
 
@@ -117,46 +125,77 @@ def _scored(exp_dir: Path, row: PaperRow, ds: int, set_name: str):
 
 
 def _table1(rows, exp_dir, set_name, notes) -> List[str]:
-    out = ["| # | Row | Encoder | Checkpoint | Downsample | SPIDEr-FL | Paper SPIDEr-FL | Diff "
-           "| CIDEr-D | SPIDEr | Experiment |", "|" + "---|" * 11]
+    out = [
+        "| # | Row | Encoder | Checkpoint | Downsample | SPIDEr-FL | Paper SPIDEr-FL | Diff "
+        "| CIDEr-D | SPIDEr | Experiment |",
+        "|" + "---|" * 11,
+    ]
     for row in rows:
         for s in _scored(exp_dir, row, row.downsample, set_name):
             if s is None:
                 na = notes.na("all", f"not run yet: no decode_*/{set_name}/scores.json")
-                cells = [na, _num(row.paper.spider_fl), "n/a", na, na,
-                         f"finetune_{experiment_tag(row.name, row.downsample)} (not run)"]
+                cells = [
+                    na,
+                    _num(row.paper.spider_fl),
+                    "n/a",
+                    na,
+                    na,
+                    f"finetune_{experiment_tag(row.name, row.downsample)} (not run)",
+                ]
             else:
-                cells = [metric_cell(s, "spider_fl", notes), _num(row.paper.spider_fl),
-                         _diff(s.scores.get("spider_fl"), row.paper.spider_fl),
-                         metric_cell(s, "cider_d", notes), metric_cell(s, "spider", notes), s.experiment]
-            out.append(f"| {row.order} | {row.title} | {_encoder_cell(row)} | "
-                       f"{row.checkpoint_file or 'none'} | {row.downsample} | " + " | ".join(cells) + " |")
+                cells = [
+                    metric_cell(s, "spider_fl", notes),
+                    _num(row.paper.spider_fl),
+                    _diff(s.scores.get("spider_fl"), row.paper.spider_fl),
+                    metric_cell(s, "cider_d", notes),
+                    metric_cell(s, "spider", notes),
+                    s.experiment,
+                ]
+            out.append(
+                f"| {row.order} | {row.title} | {_encoder_cell(row)} | "
+                f"{row.checkpoint_file or 'none'} | {row.downsample} | " + " | ".join(cells) + " |"
+            )
     return out
 
 
 def _table2(rows, exp_dir, set_name, notes) -> List[str]:
-    out = ["| Row | Downsample | Frame rate (Hz) | RTF mean | Paper | Diff | RTF median | Paper "
-           "| Diff | RTF p10 | Paper | Diff | RTF mode | SPIDEr-FL | CIDEr-D | Experiment |",
-           "|" + "---|" * 16]
+    out = [
+        "| Row | Downsample | Frame rate (Hz) | RTF mean | Paper | Diff | RTF median | Paper "
+        "| Diff | RTF p10 | Paper | Diff | RTF mode | SPIDEr-FL | CIDEr-D | Experiment |",
+        "|" + "---|" * 16,
+    ]
     for row in rows:
         for point in row.sweep:
             for s in _scored(exp_dir, row, point.downsample, set_name):
                 rtf = (s.rtf or {}) if s else {}
-                rate = (s.encoder.get("frame_rate") if s else None)
+                rate = s.encoder.get("frame_rate") if s else None
                 cells = [_num(rate / point.downsample) if rate else "n/a"]
                 for key in ("mean", "median", "p10"):
                     paper = getattr(point, f"rtf_{key}")
-                    paper_cell = _num(paper) if paper is not None else notes.na(
-                        "paper RTF", "the paper's Table 2 figure was not available to us; left "
-                        "out rather than guessed")
+                    paper_cell = (
+                        _num(paper)
+                        if paper is not None
+                        else notes.na(
+                            "paper RTF",
+                            "the paper's Table 2 figure was not available to us; left "
+                            "out rather than guessed",
+                        )
+                    )
                     cells += [_num(rtf.get(key)), paper_cell, _diff(rtf.get(key), paper)]
                 cells.append(rtf.get("mode", "n/a"))
                 if s is None:
                     na = notes.na("all", f"not run yet: no decode_*/{set_name}/scores.json")
-                    cells += [na, na, f"finetune_{experiment_tag(row.name, point.downsample)} (not run)"]
+                    cells += [
+                        na,
+                        na,
+                        f"finetune_{experiment_tag(row.name, point.downsample)} (not run)",
+                    ]
                 else:
-                    cells += [metric_cell(s, "spider_fl", notes), metric_cell(s, "cider_d", notes),
-                              s.experiment]
+                    cells += [
+                        metric_cell(s, "spider_fl", notes),
+                        metric_cell(s, "cider_d", notes),
+                        s.experiment,
+                    ]
                 out.append(f"| {row.title} | {point.downsample} | " + " | ".join(cells) + " |")
     return out
 
@@ -164,14 +203,21 @@ def _table2(rows, exp_dir, set_name, notes) -> List[str]:
 def render_results(rows: List[PaperRow], exp_dir: Path, set_name: str) -> str:
     """RESULTS.md text: Table 1 and Table 2, ours beside the paper's figures."""
     notes = Footnotes("paper")
-    out = [f"# Reproducing {PAPER}", "",
-           f"Set: {set_name}. Experiments: {exp_dir}/finetune_<row>_ds<k>/. Diff = ours - paper. "
-           "RTF = seconds of audio per second of wall time (higher is faster).", ""]
+    out = [
+        f"# Reproducing {PAPER}",
+        "",
+        f"Set: {set_name}. Experiments: {exp_dir}/finetune_<row>_ds<k>/. Diff = ours - paper. "
+        "RTF = seconds of audio per second of wall time (higher is faster).",
+        "",
+    ]
     stand_ins = [r for r in rows if r.stand_in]
     if stand_ins:
-        out += ["**Stand-ins, not the paper's encoders:** " + "; ".join(
-            f"{r.title} = {_encoder_cell(r)}" for r in stand_ins)
-            + ". On this corpus our figures are not comparable with the paper's.", ""]
+        out += [
+            "**Stand-ins, not the paper's encoders:** "
+            + "; ".join(f"{r.title} = {_encoder_cell(r)}" for r in stand_ins)
+            + ". On this corpus our figures are not comparable with the paper's.",
+            "",
+        ]
     out += ["## Table 1: caption quality", ""] + _table1(rows, exp_dir, set_name, notes)
     out += ["", "## Table 2: speed against frame downsampling", ""]
     out += _table2(rows, exp_dir, set_name, notes)

@@ -31,16 +31,24 @@ def rtf_figures(values) -> dict:
     if len(values) == 0:
         return {"mean": None, "median": None, "p10": None}
     values = np.asarray(values, dtype=float)
-    return {"mean": float(values.mean()), "median": float(np.median(values)),
-            "p10": float(np.percentile(values, 10))}
+    return {
+        "mean": float(values.mean()),
+        "median": float(np.median(values)),
+        "p10": float(np.percentile(values, 10)),
+    }
 
 
 def rtf_record(per_clip: Dict[str, float], audio_s: float, wall_s: float, **facts) -> dict:
     """rtf.json block: figures of per-clip RTF, throughput (all audio / all wall time)."""
-    return {**facts, "num_clips": len(per_clip), **rtf_figures([per_clip[k] for k in sorted(per_clip)]),
-            "throughput": audio_s / wall_s if wall_s > 0 else None,
-            "audio_s": audio_s, "wall_s": wall_s,
-            "per_clip": {k: per_clip[k] for k in sorted(per_clip)}}
+    return {
+        **facts,
+        "num_clips": len(per_clip),
+        **rtf_figures([per_clip[k] for k in sorted(per_clip)]),
+        "throughput": audio_s / wall_s if wall_s > 0 else None,
+        "audio_s": audio_s,
+        "wall_s": wall_s,
+        "per_clip": {k: per_clip[k] for k in sorted(per_clip)},
+    }
 
 
 def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> dict:
@@ -56,8 +64,13 @@ def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> di
     per_clip, audio_s, wall_s = {}, 0.0, 0.0
     for key in sorted(waves):
         seconds = []
-        engine.run({key: 1.0}, 1, lambda keys: [waves[keys[0]]], source="audio",
-                   timer=lambda keys, enc_s, dec_s: seconds.append(enc_s + dec_s))
+        engine.run(
+            {key: 1.0},
+            1,
+            lambda keys: [waves[keys[0]]],
+            source="audio",
+            timer=lambda keys, enc_s, dec_s, out=seconds: out.append(enc_s + dec_s),
+        )
         duration = len(waves[key]) / sample_rate
         per_clip[key] = duration / max(seconds[0], 1e-9)
         audio_s, wall_s = audio_s + duration, wall_s + seconds[0]
@@ -68,8 +81,8 @@ def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> di
 class SettingResult:
     name: str
     captions: List[str]
-    enc_s: np.ndarray    # (N,) encoder seconds per clip
-    dec_s: np.ndarray    # (N,) decoder seconds per clip (share of its batch)
+    enc_s: np.ndarray  # (N,) encoder seconds per clip
+    dec_s: np.ndarray  # (N,) decoder seconds per clip (share of its batch)
     peak_rss_mb: float
     extra: Dict[str, float] = field(default_factory=dict)
 
@@ -120,18 +133,23 @@ class PeakRss:
 
 def paper_setting(captioner) -> Callable:
     """One clip at a time through the Captioner: encoder, then beam search."""
+
     def run(waves):
         enc, dec, captions = np.zeros(len(waves)), np.zeros(len(waves)), []
         for i, w in enumerate(waves):
+
             def timer(keys, enc_s, dec_s, i=i):
                 enc[i], dec[i] = enc_s, dec_s
+
             captions += captioner.caption_waves([w], timer=timer)
         return captions, enc, dec
+
     return run
 
 
 def fastest_setting(captioner) -> Callable:
     """The Captioner's own batched path, timed through its timer hook."""
+
     def run(waves):
         enc, dec = np.zeros(len(waves)), np.zeros(len(waves))
 
@@ -140,12 +158,15 @@ def fastest_setting(captioner) -> Callable:
             lens = np.array([len(waves[i]) for i in idx], float)
             enc[idx] = enc_s * lens / lens.sum()
             dec[idx] = dec_s / len(idx)
+
         return captioner.caption_waves(waves, timer=timer), enc, dec
+
     return run
 
 
-def run_settings(settings: Dict[str, Callable], waves: Sequence[np.ndarray],
-                 batch_size: int) -> List[SettingResult]:
+def run_settings(
+    settings: Dict[str, Callable], waves: Sequence[np.ndarray], batch_size: int
+) -> List[SettingResult]:
     """Run every setting on the same length-sorted batches of clips, interleaved.
 
     Interleaving batch by batch means a burst of load from other processes on a shared
@@ -157,7 +178,7 @@ def run_settings(settings: Dict[str, Callable], waves: Sequence[np.ndarray],
         fn([waves[order[0]]])  # warm-up
     out = {name: ([None] * n, np.zeros(n), np.zeros(n), [0.0]) for name in settings}
     for s in range(0, n, batch_size):
-        idx = order[s: s + batch_size]
+        idx = order[s : s + batch_size]
         for name, fn in settings.items():
             captions, enc, dec, peak = out[name]
             with PeakRss() as mem:
@@ -203,8 +224,9 @@ def profile_top_ops(fn: Callable[[], object], top: int = 12) -> str:
         warnings.simplefilter("ignore")  # "profiler clears events at the end of each cycle"
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             fn()
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top,
-                                     max_name_column_width=48)
+    return prof.key_averages().table(
+        sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=48
+    )
 
 
 def count_changed(reference: Sequence[str], other: Sequence[str]) -> int:
@@ -214,16 +236,20 @@ def count_changed(reference: Sequence[str], other: Sequence[str]) -> int:
 def format_table(results: Sequence[SettingResult], durations: Sequence[float]) -> str:
     """Markdown table: RTF stats, throughput ratio to the first row, memory, time split."""
     base = rtf_stats(durations, results[0].wall_s)["throughput"]
-    rows = ["| setting | RTF mean | RTF median | RTF p10 | throughput x | peak RSS MB "
-            "| encoder % | decoder % | captions changed |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| setting | RTF mean | RTF median | RTF p10 | throughput x | peak RSS MB "
+        "| encoder % | decoder % | captions changed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         s = rtf_stats(durations, r.wall_s)
         enc_share = 100 * r.enc_s.sum() / max(r.wall_s.sum(), 1e-9)
         changed = count_changed(results[0].captions, r.captions)
-        rows.append(f"| {r.name} | {s['mean']:.2f} | {s['median']:.2f} | {s['p10']:.2f} "
-                    f"| {s['throughput'] / base:.2f} | {r.peak_rss_mb:.0f} | {enc_share:.0f} "
-                    f"| {100 - enc_share:.0f} | {changed}/{len(r.captions)} |")
+        rows.append(
+            f"| {r.name} | {s['mean']:.2f} | {s['median']:.2f} | {s['p10']:.2f} "
+            f"| {s['throughput'] / base:.2f} | {r.peak_rss_mb:.0f} | {enc_share:.0f} "
+            f"| {100 - enc_share:.0f} | {changed}/{len(r.captions)} |"
+        )
     return "\n".join(rows)
 
 
@@ -252,9 +278,15 @@ def speed_corpus(vocab_size: int, seed: int = 0) -> list:
     return list(SPEED_CAPTIONS) + extra
 
 
-def make_random_exp_dir(exp_dir, encoder: str = "logmel", model_conf=None,
-                        random_init: bool = True, vocab_size: int = 64, seed: int = 0,
-                        weight_scale: float = 3.0):
+def make_random_exp_dir(
+    exp_dir,
+    encoder: str = "logmel",
+    model_conf=None,
+    random_init: bool = True,
+    vocab_size: int = 64,
+    seed: int = 0,
+    weight_scale: float = 3.0,
+):
     """An experiment directory with random decoder weights over `encoder`, for speed tests.
 
     It has exactly what `aac-train` leaves for decoding (config.yaml with the `encoder:`
@@ -286,13 +318,20 @@ def make_random_exp_dir(exp_dir, encoder: str = "logmel", model_conf=None,
     tok = CaptionTokenizer(exp_dir / "tokenizer.model")
     model_conf = model_conf or ModelConf()
     torch.manual_seed(seed)
-    model = CaptionModel(enc.output_dim, tok.vocab_size, model_conf, tok.pad_id, tok.bos_id,
-                         tok.eos_id)
-    state = {k: v * weight_scale if v.dim() == 2 and "embed_positions" not in k else v
-             for k, v in model.state_dict().items()}
+    model = CaptionModel(
+        enc.output_dim, tok.vocab_size, model_conf, tok.pad_id, tok.bos_id, tok.eos_id
+    )
+    state = {
+        k: v * weight_scale if v.dim() == 2 and "embed_positions" not in k else v
+        for k, v in model.state_dict().items()
+    }
     save_atomic({"model": state}, exp_dir / "best.pt")
     attrs = {**enc.describe(), "frame_rate": enc.frame_rate, "extract_stride": 1}
-    conf = TrainConf(model=model_conf, encoder=encoder_info_from_attrs(attrs),
-                     enc_dim=enc.output_dim, tokenizer=str(exp_dir / "tokenizer.model"))
+    conf = TrainConf(
+        model=model_conf,
+        encoder=encoder_info_from_attrs(attrs),
+        enc_dim=enc.output_dim,
+        tokenizer=str(exp_dir / "tokenizer.model"),
+    )
     record_experiment(exp_dir, conf, ["make_random_exp_dir", str(exp_dir), encoder])
     return exp_dir

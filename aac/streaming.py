@@ -85,8 +85,8 @@ class _Ring:
                 return
             pos = self.total % cap
             first = min(len(x), cap - pos)
-            self.data[pos:pos + first] = x[:first]
-            self.data[:len(x) - first] = x[first:]
+            self.data[pos : pos + first] = x[:first]
+            self.data[: len(x) - first] = x[first:]
             before, self.total = self.total, self.total + len(x)
             self.last_write = now = time.monotonic()
             for j in range(self.complete(before), self.complete()):
@@ -114,7 +114,7 @@ def _feed(chunks: Iterable[np.ndarray], ring: _Ring) -> None:
             x = np.asarray(chunk, dtype=np.float32)
             mono = to_mono(x.T) if x.ndim == 2 else x  # (T, C) frames -> (T,)
             for s in range(0, len(mono), ring.hop):
-                ring.write(mono[s:s + ring.hop])
+                ring.write(mono[s : s + ring.hop])
                 if ring.closed:
                     return
     except BaseException as e:  # noqa: BLE001 - handed to the captioning loop, re-raised there
@@ -151,8 +151,14 @@ def _next_window(ring: _Ring, next_j: int, realtime: bool):
         return j, start, end, wave, arrived, j - next_j
 
 
-def stream_captions(captioner, chunks: Iterable[np.ndarray], window: float, hop: float,
-                    rate: int, realtime: bool = True) -> Iterator[StreamResult]:
+def stream_captions(
+    captioner,
+    chunks: Iterable[np.ndarray],
+    window: float,
+    hop: float,
+    rate: int,
+    realtime: bool = True,
+) -> Iterator[StreamResult]:
     """Yield a StreamResult per captioned window; see the module docstring."""
     if window <= 0 or hop <= 0:
         raise ValueError(f"window ({window}) and hop ({hop}) must be positive seconds")
@@ -160,8 +166,9 @@ def stream_captions(captioner, chunks: Iterable[np.ndarray], window: float, hop:
         raise ValueError(f"hop ({hop} s) longer than the window ({window} s) leaves gaps")
     win, hop_n = max(1, int(round(window * rate))), max(1, int(round(hop * rate)))
     ring = _Ring(win + 2 * hop_n, win, hop_n, block=not realtime)
-    reader = threading.Thread(target=_feed, args=(chunks, ring), daemon=True,
-                              name="aac-stream-reader")
+    reader = threading.Thread(
+        target=_feed, args=(chunks, ring), daemon=True, name="aac-stream-reader"
+    )
     reader.start()
     next_j = 0
     try:
@@ -172,8 +179,13 @@ def stream_captions(captioner, chunks: Iterable[np.ndarray], window: float, hop:
             j, start, end, wave, arrived, skipped = found
             wave = resample(wave, rate, captioner.sample_rate)
             caption = captioner.caption_waves([np.ascontiguousarray(wave, np.float32)])[0]
-            yield StreamResult(round(start / rate, 3), round(end / rate, 3), caption,
-                               round(time.monotonic() - arrived, 4), skipped)
+            yield StreamResult(
+                round(start / rate, 3),
+                round(end / rate, 3),
+                caption,
+                round(time.monotonic() - arrived, 4),
+                skipped,
+            )
             next_j = j + 1
     finally:
         with ring.cond:  # a consumer that stops early releases a waiting reader
@@ -190,8 +202,14 @@ def _frames(data: bytes, dtype: np.dtype, channels: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def pcm_chunks(read, fmt: str, channels: int, block_bytes: int = 8192,
-               idle_timeout: Optional[float] = None, poll: float = 0.05) -> Iterator[np.ndarray]:
+def pcm_chunks(
+    read,
+    fmt: str,
+    channels: int,
+    block_bytes: int = 8192,
+    idle_timeout: Optional[float] = None,
+    poll: float = 0.05,
+) -> Iterator[np.ndarray]:
     """Float32 (T, C) chunks from `read(n) -> bytes`.
 
     An empty read is the end (a pipe), or with `idle_timeout` a pause: the source is polled
@@ -238,15 +256,18 @@ def read_wav_header(f) -> dict:
             return info
         body = f.read(size + size % 2)
         if cid == b"fmt ":
-            tag, channels, rate = (int.from_bytes(body[i:j], "little")
-                                   for i, j in ((0, 2), (2, 4), (4, 8)))
+            tag, channels, rate = (
+                int.from_bytes(body[i:j], "little") for i, j in ((0, 2), (2, 4), (4, 8))
+            )
             bits = int.from_bytes(body[14:16], "little")
             if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: real tag in the GUID
                 tag = int.from_bytes(body[24:26], "little")
             fmt = {(1, 16): "s16le", (3, 32): "f32le"}.get((tag, bits))
             if fmt is None:
-                raise AudioError(f"{f.name}: WAV format {tag}/{bits}-bit; streaming reads "
-                                 "16-bit PCM or 32-bit float")
+                raise AudioError(
+                    f"{f.name}: WAV format {tag}/{bits}-bit; streaming reads "
+                    "16-bit PCM or 32-bit float"
+                )
             info = {"rate": rate, "channels": channels, "fmt": fmt}
 
 
@@ -266,23 +287,25 @@ def open_source(src: str, rate: int, channels: int, fmt: str, timeout: float):
     def closing():
         with f:
             yield from pcm_chunks(f.read, fmt, channels, idle_timeout=timeout)
+
     return closing(), rate
 
 
 def run_stream_cli(captioner, args, out=None) -> int:
     """`aac-caption MODEL --stream SRC`: JSON lines on stdout; a summary on stderr."""
     out = out or sys.stdout
-    chunks, rate = open_source(args.stream, args.rate, args.channels, args.pcm_format,
-                               args.stream_timeout)
+    chunks, rate = open_source(
+        args.stream, args.rate, args.channels, args.pcm_format, args.stream_timeout
+    )
     done = skipped = 0
     try:
-        for r in stream_captions(captioner, chunks, args.window, args.hop or args.window, rate,
-                                 realtime=not args.no_skip):
+        for r in stream_captions(
+            captioner, chunks, args.window, args.hop or args.window, rate, realtime=not args.no_skip
+        ):
             out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
             out.flush()
             done, skipped = done + 1, skipped + r.skipped
     except KeyboardInterrupt:  # Ctrl-C is how a live stream normally ends
         pass
-    print(f"aac-caption: {done} window(s) captioned, {skipped} skipped to keep up",
-          file=sys.stderr)
+    print(f"aac-caption: {done} window(s) captioned, {skipped} skipped to keep up", file=sys.stderr)
     return 0 if done else 1

@@ -76,7 +76,10 @@ def _train_spm(sentences: List[str], prefix: str, vocab_size: int, model_type: s
         vocab_size=vocab_size,
         model_type=model_type,
         character_coverage=1.0,
-        bos_id=BOS_ID, pad_id=PAD_ID, eos_id=EOS_ID, unk_id=UNK_ID,
+        bos_id=BOS_ID,
+        pad_id=PAD_ID,
+        eos_id=EOS_ID,
+        unk_id=UNK_ID,
         num_threads=1,  # deterministic output for the same corpus
         minloglevel=2,
     )

@@ -20,11 +20,40 @@ from typing import Iterable, List, Optional
 from aac.errors import AacError
 
 # Extensions soundfile (libsndfile) reads; `oga`/`opus` live in an Ogg container.
-AUDIO_EXTENSIONS = frozenset({
-    "wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif", "aifc", "au",
-    "snd", "caf", "w64", "rf64", "sd2", "voc", "nist", "sph", "wve", "htk", "paf",
-    "pvf", "ircam", "sf", "xi", "mat", "avr", "svx", "mpc",
-})
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "wav",
+        "wave",
+        "flac",
+        "ogg",
+        "oga",
+        "opus",
+        "mp3",
+        "aiff",
+        "aif",
+        "aifc",
+        "au",
+        "snd",
+        "caf",
+        "w64",
+        "rf64",
+        "sd2",
+        "voc",
+        "nist",
+        "sph",
+        "wve",
+        "htk",
+        "paf",
+        "pvf",
+        "ircam",
+        "sf",
+        "xi",
+        "mat",
+        "avr",
+        "svx",
+        "mpc",
+    }
+)
 
 
 class InputError(AacError, ValueError):
@@ -46,13 +75,17 @@ def gather_audio_files(inputs: Iterable[str | os.PathLike]) -> List[str]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                str(p) for p in path.rglob("*")
-                if p.is_file() and is_audio_name(p)
+                str(p)
+                for p in path.rglob("*")
+                if p.is_file()
+                and is_audio_name(p)
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not found:
-                raise InputError(f"{path}: directory holds no audio files "
-                                 f"(looked for {', '.join(sorted(AUDIO_EXTENSIONS)[:6])}, ...)")
+                raise InputError(
+                    f"{path}: directory holds no audio files "
+                    f"(looked for {', '.join(sorted(AUDIO_EXTENSIONS)[:6])}, ...)"
+                )
             out.extend(found)
         elif path.exists():
             out.append(str(path))
@@ -100,8 +133,12 @@ def sliding_windows(num_samples: int, rate: int, window_s: float, hop_s: float) 
     return [Window(s, s + win, rate) for s in starts]
 
 
-def check_window(window_s: float, hop_s: Optional[float] = None, sample_rate: Optional[int] = None,
-                 min_samples: Optional[int] = None) -> None:
+def check_window(
+    window_s: float,
+    hop_s: Optional[float] = None,
+    sample_rate: Optional[int] = None,
+    min_samples: Optional[int] = None,
+) -> None:
     """Refuse window/hop values that cannot caption a recording properly (`InputError`).
 
     Non-finite or non-positive values, a hop longer than the window (the audio between
@@ -113,8 +150,12 @@ def check_window(window_s: float, hop_s: Optional[float] = None, sample_rate: Op
         if not math.isfinite(value) or value <= 0:
             raise InputError(f"{name} {value}: must be a positive, finite number of seconds")
     if hop_s > window_s:
-        raise InputError(f"--hop {hop_s} is longer than --window {window_s}: the audio between "
-                         "windows would be left uncaptioned")
+        raise InputError(
+            f"--hop {hop_s} is longer than --window {window_s}: the audio between "
+            "windows would be left uncaptioned"
+        )
     if sample_rate and min_samples and round(window_s * sample_rate) < min_samples:
-        raise InputError(f"--window {window_s}: shorter than the encoder's smallest input "
-                         f"({min_samples / sample_rate:.3f} s)")
+        raise InputError(
+            f"--window {window_s}: shorter than the encoder's smallest input "
+            f"({min_samples / sample_rate:.3f} s)"
+        )

@@ -27,8 +27,13 @@ from aac.bin.benchmark import main as benchmark_main
 from aac.model import ModelConf
 from aac.speed import make_random_exp_dir
 
-PAPER_DECODER = ModelConf(d_model=768, decoder_layers=6, decoder_attention_heads=12,
-                          decoder_ffn_dim=3072, max_target_length=64)
+PAPER_DECODER = ModelConf(
+    d_model=768,
+    decoder_layers=6,
+    decoder_attention_heads=12,
+    decoder_ffn_dim=3072,
+    max_target_length=64,
+)
 
 
 def write_clips(data_dir: Path, num_clips: int, seconds: float, rate: int = 32000) -> None:
@@ -48,8 +53,9 @@ def write_clips(data_dir: Path, num_clips: int, seconds: float, rate: int = 3200
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--encoders", nargs="+", default=["pann_cnn14", "beats"])
     p.add_argument("--num-clips", type=int, default=16)
     p.add_argument("--clip-seconds", type=float, default=10.0)
@@ -66,13 +72,28 @@ def main(argv=None) -> int:
         exp = work / f"exp_{encoder}"
         if not (exp / "best.pt").is_file():
             make_random_exp_dir(exp, encoder=encoder, model_conf=PAPER_DECODER, vocab_size=5000)
-        print(f"\n## {encoder}: paper-size decoder, random weights, {args.num_clips} x "
-              f"{args.clip_seconds:g} s clips, max {args.max_length} tokens", flush=True)
+        print(
+            f"\n## {encoder}: paper-size decoder, random weights, {args.num_clips} x "
+            f"{args.clip_seconds:g} s clips, max {args.max_length} tokens",
+            flush=True,
+        )
         variants = [] if args.no_variants else ["--quantize", "int8", "--compute-dtype", "bfloat16"]
-        benchmark_main([str(exp), "--data-dir", str(work / "data"),
-                        "--num-clips", str(args.num_clips), "--batch-size", str(args.batch_size),
-                        "--max-length", str(args.max_length), *variants,
-                        "--json", str(work / f"bench_{encoder}.json")])
+        benchmark_main(
+            [
+                str(exp),
+                "--data-dir",
+                str(work / "data"),
+                "--num-clips",
+                str(args.num_clips),
+                "--batch-size",
+                str(args.batch_size),
+                "--max-length",
+                str(args.max_length),
+                *variants,
+                "--json",
+                str(work / f"bench_{encoder}.json"),
+            ]
+        )
     print(f"\nfiles in {work}")
     return 0
 

@@ -45,9 +45,21 @@ def measure(encoder: str, minutes: float, chunk_seconds: float, threads: int, ou
 
 
 def run_child(args, minutes: float, chunk: float, out: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--encoder", args.encoder, "--minutes",
-           str(minutes), "--chunk-seconds", str(chunk), "--threads", str(args.threads),
-           "--out", out]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--encoder",
+        args.encoder,
+        "--minutes",
+        str(minutes),
+        "--chunk-seconds",
+        str(chunk),
+        "--threads",
+        str(args.threads),
+        "--out",
+        out,
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -75,8 +87,10 @@ def main(argv=None) -> None:
             for mode, chunk in (("whole", 0.0), ("chunked", args.chunk_seconds)):
                 outs[mode] = f"{tmp}/{mode}.pt"
                 r = run_child(args, minutes, chunk, outs[mode])
-                print(f"{minutes:7g} {mode:>8} {r['before_mb']:13.0f} {r['peak_mb']:8.0f} "
-                      f"{r['seconds']:8.1f}")
+                print(
+                    f"{minutes:7g} {mode:>8} {r['before_mb']:13.0f} {r['peak_mb']:8.0f} "
+                    f"{r['seconds']:8.1f}"
+                )
             a, b = torch.load(outs["whole"]), torch.load(outs["chunked"])
             rel = float((a - b).abs().max() / a.abs().max().clamp(min=1e-30))
             print(f"{minutes:7g} max |whole - chunked| / max |whole| = {rel:.2e}")

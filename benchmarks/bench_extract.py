@@ -25,11 +25,15 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"{'encoder':16} {'clips/s':>8} {'RTF':>8}  ({args.clips} x {args.seconds:g} s, "
-          f"{args.threads} thread(s), {args.device})")
+    print(
+        f"{'encoder':16} {'clips/s':>8} {'RTF':>8}  ({args.clips} x {args.seconds:g} s, "
+        f"{args.threads} thread(s), {args.device})"
+    )
     for name in args.encoders:
         enc = build_encoder(name, random_init=ENCODERS[name].has_weights).to(args.device)
-        wave = torch.randn(args.clips, int(enc.sample_rate * args.seconds), device=args.device) * 0.1
+        wave = (
+            torch.randn(args.clips, int(enc.sample_rate * args.seconds), device=args.device) * 0.1
+        )
         with torch.no_grad():
             enc(wave[:1, : enc.sample_rate])  # warm-up
             if args.device.startswith("cuda"):

@@ -28,8 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def get_parser():
-    p = argparse.ArgumentParser(description="Reads nothing; writes OUT/data (wav clips), "
-                                "OUT/<encoder>/nj<N>/ (feature caches, logs) and OUT/results.json.")
+    p = argparse.ArgumentParser(
+        description="Reads nothing; writes OUT/data (wav clips), "
+        "OUT/<encoder>/nj<N>/ (feature caches, logs) and OUT/results.json."
+    )
     p.add_argument("--clips", type=int, default=36)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--encoders", nargs="+", default=["logmel", "pann_cnn14"])
@@ -61,19 +63,48 @@ def run_extraction(args, encoder, nj, data):
     extra = ["--random-init"] if encoder != "logmel" else []
     start = time.perf_counter()
     cpu_start = child_cpu_seconds()
-    n = subprocess.run([sys.executable, str(ROOT / "utils" / "split_scp"), "--nj", str(nj),
-                        str(data / "wav.scp"), str(work / "split" / "wav.JOB.scp")],
-                       check=True, capture_output=True, text=True).stdout.strip()
+    n = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "utils" / "split_scp"),
+            "--nj",
+            str(nj),
+            str(data / "wav.scp"),
+            str(work / "split" / "wav.JOB.scp"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     backend = args.backend.split()
     backend[0] = str(ROOT / backend[0])
-    subprocess.run([*backend, f"JOB=1:{n}", str(work / "log" / "extract.JOB.log"),
-                    f"OMP_NUM_THREADS={args.threads}", sys.executable, "-m", "aac.bin.extract_feats",
-                    "--encoder", encoder, *extra, "--data-dir", str(data),
-                    "--wav-scp", str(work / "split" / "wav.JOB.scp"),
-                    "--output", str(work / "feats.JOB.h5")], check=True)
+    subprocess.run(
+        [
+            *backend,
+            f"JOB=1:{n}",
+            str(work / "log" / "extract.JOB.log"),
+            f"OMP_NUM_THREADS={args.threads}",
+            sys.executable,
+            "-m",
+            "aac.bin.extract_feats",
+            "--encoder",
+            encoder,
+            *extra,
+            "--data-dir",
+            str(data),
+            "--wav-scp",
+            str(work / "split" / "wav.JOB.scp"),
+            "--output",
+            str(work / "feats.JOB.h5"),
+        ],
+        check=True,
+    )
     parts = [str(work / f"feats.{k}.h5") for k in range(1, int(n) + 1)]
-    subprocess.run([sys.executable, "-m", "aac.bin.merge_feats", "--output",
-                    str(work / "feats.h5"), *parts], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "aac.bin.merge_feats", "--output", str(work / "feats.h5"), *parts],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start, child_cpu_seconds() - cpu_start, work / "feats.h5"
 
 
@@ -99,17 +130,37 @@ def main(argv=None):
             load = os.getloadavg()[0]
             seconds, cpu, merged = run_extraction(args, encoder, nj, data)
             reference, first_seconds = reference or merged, first_seconds or seconds
-            results.append({"encoder": encoder, "nj": nj, "seconds": round(seconds, 2),
-                            "cpu_seconds": round(cpu, 2), "load_before": round(load, 2),
-                            "speed_up": round(first_seconds / seconds, 2),
-                            "same_as_first": same_features(reference, merged)})
-            print(f"{encoder:12s} nj={nj}: {seconds:7.2f} s wall {cpu:7.2f} s CPU  speed-up "
-                  f"{first_seconds / seconds:.2f}x  identical={results[-1]['same_as_first']}  "
-                  f"(load average before: {load:.2f} on {os.cpu_count()} CPUs)",
-                  flush=True)
-    (args.out / "results.json").write_text(json.dumps(
-        {"cpus": os.cpu_count(), "clips": args.clips, "seconds": args.seconds, "threads": args.threads,
-         "backend": args.backend, "results": results}, indent=2) + "\n")
+            results.append(
+                {
+                    "encoder": encoder,
+                    "nj": nj,
+                    "seconds": round(seconds, 2),
+                    "cpu_seconds": round(cpu, 2),
+                    "load_before": round(load, 2),
+                    "speed_up": round(first_seconds / seconds, 2),
+                    "same_as_first": same_features(reference, merged),
+                }
+            )
+            print(
+                f"{encoder:12s} nj={nj}: {seconds:7.2f} s wall {cpu:7.2f} s CPU  speed-up "
+                f"{first_seconds / seconds:.2f}x  identical={results[-1]['same_as_first']}  "
+                f"(load average before: {load:.2f} on {os.cpu_count()} CPUs)",
+                flush=True,
+            )
+    (args.out / "results.json").write_text(
+        json.dumps(
+            {
+                "cpus": os.cpu_count(),
+                "clips": args.clips,
+                "seconds": args.seconds,
+                "threads": args.threads,
+                "backend": args.backend,
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,30 @@ from pathlib import Path
 from aac.bin import score
 from aac.datadir import write_kaldi_text
 
-SUBJECTS = ["a dog", "a man", "a woman", "birds", "a car", "rain", "water", "people", "a bell", "wind"]
-VERBS = ["barks", "talks", "sings", "chirps", "passes by", "falls", "runs", "shouts", "rings", "blows"]
+SUBJECTS = [
+    "a dog",
+    "a man",
+    "a woman",
+    "birds",
+    "a car",
+    "rain",
+    "water",
+    "people",
+    "a bell",
+    "wind",
+]
+VERBS = [
+    "barks",
+    "talks",
+    "sings",
+    "chirps",
+    "passes by",
+    "falls",
+    "runs",
+    "shouts",
+    "rings",
+    "blows",
+]
 PLACES = ["in the distance", "nearby", "on a roof", "in a park", "on the street", "indoors", ""]
 ADVERBS = ["loudly", "softly", "repeatedly", "quickly", "", ""]
 
@@ -38,8 +60,10 @@ def make_set(root: Path, clips: int, seed: int = 0):
     for k in range(1, 6):
         write_kaldi_text(data / f"text_spk{k}", [(c, sentence(rng)) for c in ids])
     write_kaldi_text(root / "hyp", [(c, sentence(rng)) for c in ids])
-    write_kaldi_text(root / "train_text",
-                     [(f"t{i:05d}#{k}", sentence(rng)) for i in range(3000) for k in range(1, 6)])
+    write_kaldi_text(
+        root / "train_text",
+        [(f"t{i:05d}#{k}", sentence(rng)) for i in range(3000) for k in range(1, 6)],
+    )
     return data
 
 
@@ -57,8 +81,10 @@ def main(argv=None) -> None:
         score.main(common + ["--output-dir", str(root / "a")])
         plain = time.perf_counter() - start
         start = time.perf_counter()
-        score.main(common + ["--output-dir", str(root / "b"), "--constant-baseline",
-                             str(root / "train_text")])
+        score.main(
+            common
+            + ["--output-dir", str(root / "b"), "--constant-baseline", str(root / "train_text")]
+        )
         with_baseline = time.perf_counter() - start
         result = json.loads((root / "a" / "scores.json").read_text())
     computed = [k for k, v in result.items() if isinstance(v, float)]

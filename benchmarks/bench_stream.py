@@ -35,10 +35,20 @@ from aac.model import ModelConf
 from aac.speed import make_random_exp_dir
 from aac.streaming import stream_captions
 
-PAPER_DECODER = ModelConf(d_model=768, decoder_layers=6, decoder_attention_heads=12,
-                          decoder_ffn_dim=3072, max_target_length=64)
-SMALL_DECODER = ModelConf(d_model=128, decoder_layers=2, decoder_attention_heads=4,
-                          decoder_ffn_dim=512, max_target_length=48)  # the mini recipe's
+PAPER_DECODER = ModelConf(
+    d_model=768,
+    decoder_layers=6,
+    decoder_attention_heads=12,
+    decoder_ffn_dim=3072,
+    max_target_length=64,
+)
+SMALL_DECODER = ModelConf(
+    d_model=128,
+    decoder_layers=2,
+    decoder_attention_heads=4,
+    decoder_ffn_dim=512,
+    max_target_length=48,
+)  # the mini recipe's
 
 
 def rss_mb() -> float:
@@ -49,8 +59,9 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def synthetic_chunks(seconds: float, rate: int, speed: float, chunk_s: float = 0.1,
-                     on_progress=None):
+def synthetic_chunks(
+    seconds: float, rate: int, speed: float, chunk_s: float = 0.1, on_progress=None
+):
     """Tones, noise and bursts that change every few seconds, paced at `speed` x real time."""
     rng = np.random.default_rng(0)
     n, t0 = int(chunk_s * rate), time.monotonic()
@@ -96,11 +107,17 @@ def soak(args, work: Path) -> None:
         latencies.append(r.latency_s)
         skipped += r.skipped
     wall = time.monotonic() - t0
-    print(f"soak: {args.minutes:g} min of audio at {args.speed:g}x real time in {wall:.0f} s; "
-          f"window {args.window:g} s, hop {args.hop:g} s")
-    print("RSS MB: " + ", ".join(f"{k} {marks.get(k, float('nan')):.1f}"
-                                 for k in ("start", "middle", "end")))
-    print(f"windows: {len(latencies)} captioned, {skipped} skipped; latency {percentiles(latencies)}")
+    print(
+        f"soak: {args.minutes:g} min of audio at {args.speed:g}x real time in {wall:.0f} s; "
+        f"window {args.window:g} s, hop {args.hop:g} s"
+    )
+    print(
+        "RSS MB: "
+        + ", ".join(f"{k} {marks.get(k, float('nan')):.1f}" for k in ("start", "middle", "end"))
+    )
+    print(
+        f"windows: {len(latencies)} captioned, {skipped} skipped; latency {percentiles(latencies)}"
+    )
 
 
 def latency(args, work: Path) -> None:
@@ -110,8 +127,9 @@ def latency(args, work: Path) -> None:
         exp = work / f"exp_{encoder}"
         if not (exp / "best.pt").is_file():
             make_random_exp_dir(exp, encoder=encoder, model_conf=PAPER_DECODER, vocab_size=5000)
-        captioner = Captioner.from_pretrained(exp, beam=args.beam, batch_size=1,
-                                              max_length=args.max_length)
+        captioner = Captioner.from_pretrained(
+            exp, beam=args.beam, batch_size=1, max_length=args.max_length
+        )
         rate = captioner.sample_rate
         wave = np.concatenate(list(synthetic_chunks(args.window, rate, 1e9)))
         times = []
@@ -119,22 +137,29 @@ def latency(args, work: Path) -> None:
             t0 = time.perf_counter()
             captioner.caption_waves([wave])
             times.append(time.perf_counter() - t0)
-        print(f"{encoder}: one {args.window:g} s window captioned in "
-              f"{', '.join(f'{t:.2f}' for t in times)} s (first includes warm-up)", flush=True)
+        print(
+            f"{encoder}: one {args.window:g} s window captioned in "
+            f"{', '.join(f'{t:.2f}' for t in times)} s (first includes warm-up)",
+            flush=True,
+        )
         latencies, skipped = [], 0
-        for r in stream_captions(captioner, synthetic_chunks(args.seconds, rate, 1.0),
-                                 args.window, args.hop, rate):
+        for r in stream_captions(
+            captioner, synthetic_chunks(args.seconds, rate, 1.0), args.window, args.hop, rate
+        ):
             latencies.append(r.latency_s)
             skipped += r.skipped
-        print(f"{encoder}: {args.seconds:g} s streamed at real time, window {args.window:g} s, "
-              f"hop {args.hop:g} s, beam {args.beam}, {args.threads} thread(s): "
-              f"{len(latencies)} captioned, {skipped} skipped; latency {percentiles(latencies)}",
-              flush=True)
+        print(
+            f"{encoder}: {args.seconds:g} s streamed at real time, window {args.window:g} s, "
+            f"hop {args.hop:g} s, beam {args.beam}, {args.threads} thread(s): "
+            f"{len(latencies)} captioned, {skipped} skipped; latency {percentiles(latencies)}",
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("mode", choices=("soak", "latency"))
     p.add_argument("--model", help="soak: exp dir or packed zip (default: small random model)")
     p.add_argument("--minutes", type=float, default=30.0, help="soak: audio length")

@@ -12,19 +12,45 @@ import h5py
 import numpy as np
 
 CLASSES = [
-    ["a dog barks loudly", "a dog is barking", "dog barking nearby", "a loud dog barks", "the dog barks"],
-    ["rain falls on a roof", "heavy rain is falling", "rain pours down", "rain falling on a roof", "the rain falls"],
-    ["a siren wails", "a police siren wails", "an emergency siren", "a siren is wailing", "siren wailing loudly"],
+    [
+        "a dog barks loudly",
+        "a dog is barking",
+        "dog barking nearby",
+        "a loud dog barks",
+        "the dog barks",
+    ],
+    [
+        "rain falls on a roof",
+        "heavy rain is falling",
+        "rain pours down",
+        "rain falling on a roof",
+        "the rain falls",
+    ],
+    [
+        "a siren wails",
+        "a police siren wails",
+        "an emergency siren",
+        "a siren is wailing",
+        "siren wailing loudly",
+    ],
 ]
 DIM = 8
-ENCODER_ATTRS = {"encoder": "logmel", "checkpoint": "", "checkpoint_sha256": "",
-                 "random_init": False, "sample_rate": 16000, "frame_rate": 50.0,
-                 "downsample": 1, "dim": DIM, "dtype": "float32"}
+ENCODER_ATTRS = {
+    "encoder": "logmel",
+    "checkpoint": "",
+    "checkpoint_sha256": "",
+    "random_init": False,
+    "sample_rate": 16000,
+    "frame_rate": 50.0,
+    "downsample": 1,
+    "dim": DIM,
+    "dtype": "float32",
+}
 
 
 def clip_frames(rng, cls: int, n_frames: int) -> np.ndarray:
     base = np.zeros(DIM, dtype=np.float32)
-    base[cls * 2: cls * 2 + 2] = 3.0
+    base[cls * 2 : cls * 2 + 2] = 3.0
     return (base + 0.3 * rng.standard_normal((n_frames, DIM))).astype(np.float32)  # (T, D)
 
 
@@ -40,8 +66,9 @@ def write_feats(path: Path, feats: dict, attrs: dict = ENCODER_ATTRS) -> Path:
     return path
 
 
-def make_set(root: Path, name: str, n_clips: int, seed: int, training: bool,
-             frames=(6, 14)) -> tuple:
+def make_set(
+    root: Path, name: str, n_clips: int, seed: int, training: bool, frames=(6, 14)
+) -> tuple:
     """data/<name>/{wav.scp,utt2dur,text or text_spk1..5} and feats/<name>.h5."""
     rng = np.random.default_rng(seed)
     data = root / "data" / name
@@ -99,15 +126,33 @@ def make_experiment_inputs(root: Path, n_train=12, n_valid=6):
     train_data, train_feats = make_set(root, "train", n_train, seed=1, training=True)
     valid_data, valid_feats = make_set(root, "valid", n_valid, seed=2, training=False)
     tok = train_tokenizer([train_data / "text"], root / "tok", vocab_size=40)
-    return {"train_data": train_data, "train_feats": train_feats, "valid_data": valid_data,
-            "valid_feats": valid_feats, "tokenizer": tok}
+    return {
+        "train_data": train_data,
+        "train_feats": train_feats,
+        "valid_data": valid_data,
+        "valid_feats": valid_feats,
+        "tokenizer": tok,
+    }
 
 
 def train_argv(paths: dict, config: Path, out: Path, *extra) -> list:
-    return ["--config", str(config), "--train-data", str(paths["train_data"]),
-            "--train-feats", str(paths["train_feats"]), "--valid-data", str(paths["valid_data"]),
-            "--valid-feats", str(paths["valid_feats"]), "--tokenizer", str(paths["tokenizer"]),
-            "--output-dir", str(out), *map(str, extra)]
+    return [
+        "--config",
+        str(config),
+        "--train-data",
+        str(paths["train_data"]),
+        "--train-feats",
+        str(paths["train_feats"]),
+        "--valid-data",
+        str(paths["valid_data"]),
+        "--valid-feats",
+        str(paths["valid_feats"]),
+        "--tokenizer",
+        str(paths["tokenizer"]),
+        "--output-dir",
+        str(out),
+        *map(str, extra),
+    ]
 
 
 def class_wave(rng, cls: int, seconds: float, rate: int = 16000) -> np.ndarray:

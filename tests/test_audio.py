@@ -86,8 +86,11 @@ def test_failing_pipe_is_an_audio_error(tmp_path):
 def test_failing_pipe_names_command_status_and_stderr(tmp_path):
     with pytest.raises(AudioError, match=r"^pipe command failed \(exit 1\): false: no stderr$"):
         load_audio("false |")
-    with pytest.raises(AudioError, match=r"pipe command failed \(exit 1\): cat .*nothing\.wav: "
-                                         r".*No such file or directory"):
+    with pytest.raises(
+        AudioError,
+        match=r"pipe command failed \(exit 1\): cat .*nothing\.wav: "
+        r".*No such file or directory",
+    ):
         load_audio(f"cat {tmp_path}/nothing.wav |")
 
 
@@ -114,7 +117,9 @@ def test_truncated_wav_warns_with_both_lengths(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="aac.audio"):
         wave, _ = load_audio(str(path))
     assert wave.shape == (1, 11000)
-    assert f"{path}: truncated WAV: header says 16000 frames, data holds 11000 frames" in caplog.text
+    assert (
+        f"{path}: truncated WAV: header says 16000 frames, data holds 11000 frames" in caplog.text
+    )
     caplog.clear()
     sf.write(path, tone(32000), 16000, subtype="PCM_16")
     with caplog.at_level("WARNING", logger="aac.audio"):

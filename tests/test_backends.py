@@ -64,8 +64,9 @@ def work(tmp_path, monkeypatch):
 
 
 def run(backend, *args, cwd):
-    return subprocess.run([str(UTILS / backend), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(UTILS / backend), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def fake_args(work):
@@ -74,8 +75,7 @@ def fake_args(work):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_one_failing_task_fails_the_job_and_names_its_log(work, backend):
-    res = run(backend, "JOB=1:4", "log/task.JOB.log",
-              "echo out JOB; test JOB -ne 3", cwd=work)
+    res = run(backend, "JOB=1:4", "log/task.JOB.log", "echo out JOB; test JOB -ne 3", cwd=work)
     assert res.returncode != 0
     assert "log/task.3.log" in res.stderr
     assert "1 / 4" in res.stderr
@@ -120,8 +120,10 @@ def test_many_tasks_with_one_log_is_refused(work):
 def max_concurrency(work, *opts):
     """Run 4 tasks that each note how many tasks were running while they ran."""
     (work / "running").mkdir(exist_ok=True)
-    cmd = ("touch running/JOB; ls running | wc -l > count.JOB; sleep 0.4; "
-           "ls running | wc -l >> count.JOB; rm running/JOB")
+    cmd = (
+        "touch running/JOB; ls running | wc -l > count.JOB; sleep 0.4; "
+        "ls running | wc -l >> count.JOB; rm running/JOB"
+    )
     res = run("run.pl", *opts, "JOB=1:4", "log/c.JOB.log", cmd, cwd=work)
     assert res.returncode == 0, res.stderr
     return max(int(n) for k in range(1, 5) for n in (work / f"count.{k}").read_text().split())
@@ -140,21 +142,54 @@ def test_default_parallelism_is_the_cpu_count_even_with_omp_threads_set(work, mo
 
 
 def test_run_pl_accepts_scheduler_options(work):
-    res = run("run.pl", "--mem", "4G", "--gpu", "1", "--num-threads", "2", "--time=1:00:00",
-              "JOB=1:2", "log/o.JOB.log", "true", cwd=work)
+    res = run(
+        "run.pl",
+        "--mem",
+        "4G",
+        "--gpu",
+        "1",
+        "--num-threads",
+        "2",
+        "--time=1:00:00",
+        "JOB=1:2",
+        "log/o.JOB.log",
+        "true",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr
     assert "threads=2" in (work / "log" / "o.1.log").read_text()
 
 
 def test_slurm_options_map_through_the_config(work):
-    res = run("slurm.pl", "--config", CONF_DIR / "slurm.conf", "--mem", "2G", "--num_threads", 3,
-              "--gpu", 1, "--time", "1:00:00", "--max-jobs-run", 2,
-              "JOB=1:4", "log/m.JOB.log", "true", cwd=work)
+    res = run(
+        "slurm.pl",
+        "--config",
+        CONF_DIR / "slurm.conf",
+        "--mem",
+        "2G",
+        "--num_threads",
+        3,
+        "--gpu",
+        1,
+        "--time",
+        "1:00:00",
+        "--max-jobs-run",
+        2,
+        "JOB=1:4",
+        "log/m.JOB.log",
+        "true",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr
     args = " ".join(fake_args(work))
     assert fake_args(work)[:2] == ["--export=PATH", "--job-name=m"]
-    for expected in ("--mem-per-cpu 2G", "--cpus-per-task 3", "-p gpu --gres=gpu:1",
-                     "--time 1:00:00", "--array=1-4%2"):
+    for expected in (
+        "--mem-per-cpu 2G",
+        "--cpus-per-task 3",
+        "-p gpu --gres=gpu:1",
+        "--time 1:00:00",
+        "--array=1-4%2",
+    ):
         assert expected in args
     assert "-p shared" not in args
 
@@ -167,8 +202,16 @@ def test_slurm_defaults_to_the_shared_partition(work):
 
 
 def test_slurm_unknown_option_is_an_error_naming_the_config(work):
-    res = run("slurm.pl", "--config", CONF_DIR / "slurm.conf", "--colour", "red",
-              "log/x.log", "true", cwd=work)
+    res = run(
+        "slurm.pl",
+        "--config",
+        CONF_DIR / "slurm.conf",
+        "--colour",
+        "red",
+        "log/x.log",
+        "true",
+        cwd=work,
+    )
     assert res.returncode == 1
     assert "--colour red" in res.stderr and "slurm.conf" in res.stderr
 
@@ -181,15 +224,38 @@ def test_bad_config_line_names_file_and_line(work):
 
 
 def test_queue_options_map_through_the_config(work):
-    res = run("queue.pl", "--config", CONF_DIR / "queue.conf", "--mem", "3G", "--num_threads", 2,
-              "--gpu", 1, "--max-jobs-run", 2, "JOB=2:4", "log/m.JOB.log", "true", cwd=work)
+    res = run(
+        "queue.pl",
+        "--config",
+        CONF_DIR / "queue.conf",
+        "--mem",
+        "3G",
+        "--num_threads",
+        2,
+        "--gpu",
+        1,
+        "--max-jobs-run",
+        2,
+        "JOB=2:4",
+        "log/m.JOB.log",
+        "true",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr
     args = " ".join(fake_args(work))
-    for expected in ("-l mem_free=3G,ram_free=3G", "-pe smp 2", "-l gpu=1 -q g.q",
-                     "-tc 2", "-t 2:4"):
+    for expected in (
+        "-l mem_free=3G,ram_free=3G",
+        "-pe smp 2",
+        "-l gpu=1 -q g.q",
+        "-tc 2",
+        "-t 2:4",
+    ):
         assert expected in args
     assert sorted(p.name for p in (work / "log").glob("m.*.log")) == [
-        "m.2.log", "m.3.log", "m.4.log"]
+        "m.2.log",
+        "m.3.log",
+        "m.4.log",
+    ]
 
 
 def test_ssh_assigns_tasks_round_robin(work):
@@ -218,9 +284,12 @@ def test_task_script_is_executable_alone_for_rerunning_one_task(work):
 
 
 def test_stopping_run_pl_stops_its_tasks(work):
-    proc = subprocess.Popen([str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log",
-                             "echo $BASHPID > pid.JOB; sleep 30"], cwd=work,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log", "echo $BASHPID > pid.JOB; sleep 30"],
+        cwd=work,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 20
     while not all((work / f"pid.{k}").exists() for k in (1, 2)) and time.time() < deadline:
         time.sleep(0.1)
@@ -245,8 +314,9 @@ def alive(pid):
     return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.parametrize("backend,expected", [
-    ("slurm.pl", "-A acct -x node7"), ("queue.pl", "-l hostname=b* -q long.q")])
+@pytest.mark.parametrize(
+    "backend,expected", [("slurm.pl", "-A acct -x node7"), ("queue.pl", "-l hostname=b* -q long.q")]
+)
 def test_single_dash_options_go_to_the_scheduler_as_they_are(work, backend, expected):
     a, b, c, d = expected.split()
     res = run(backend, a, b, c, d, "JOB=1:2", "log/p.JOB.log", "true", cwd=work)
@@ -258,8 +328,9 @@ def test_single_dash_options_go_to_the_scheduler_as_they_are(work, backend, expe
 def test_queue_task_that_never_reports_counts_as_failed(work):
     # A qsub whose task 2 dies before its script can write a status file.
     qsub = (work / "fakebin" / "qsub").read_text()
-    (work / "fakebin" / "qsub").write_text(qsub.replace(
-        'SGE_TASK_ID=$t bash', '[ $t = 2 ] && continue; SGE_TASK_ID=$t bash'))
+    (work / "fakebin" / "qsub").write_text(
+        qsub.replace("SGE_TASK_ID=$t bash", "[ $t = 2 ] && continue; SGE_TASK_ID=$t bash")
+    )
     res = run("queue.pl", "JOB=1:3", "log/n.JOB.log", "true", cwd=work)
     assert res.returncode == 1
     assert "log/n.2.log" in res.stderr and "without an exit status" in res.stderr

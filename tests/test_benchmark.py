@@ -51,8 +51,15 @@ def tiny_model_and_clips(tmp_path):
     from aac.speed import make_random_exp_dir
 
     torch.set_num_threads(1)
-    conf = ModelConf(d_model=32, decoder_layers=1, decoder_attention_heads=2,
-                     decoder_ffn_dim=64, dropout=0.0, attention_dropout=0.0, max_target_length=6)
+    conf = ModelConf(
+        d_model=32,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=64,
+        dropout=0.0,
+        attention_dropout=0.0,
+        max_target_length=6,
+    )
     exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=conf)
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
@@ -68,9 +75,25 @@ def tiny_model_and_clips(tmp_path):
 
 def test_cli_reports_both_settings_and_variants(tiny_model_and_clips, tmp_path, capsys):
     exp, data = tiny_model_and_clips
-    rc = main([str(exp), "--data-dir", str(data), "--num-clips", "3", "--batch-size", "2",
-               "--quantize", "int8", "--compute-dtype", "bfloat16", "--profile-clips", "1",
-               "--json", str(tmp_path / "bench.json")])
+    rc = main(
+        [
+            str(exp),
+            "--data-dir",
+            str(data),
+            "--num-clips",
+            "3",
+            "--batch-size",
+            "2",
+            "--quantize",
+            "int8",
+            "--compute-dtype",
+            "bfloat16",
+            "--profile-clips",
+            "1",
+            "--json",
+            str(tmp_path / "bench.json"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     for name in ("| paper |", "| fastest |", "| fastest+int8 |", "| fastest+bfloat16 |"):

@@ -13,8 +13,15 @@ from aac.bin.caption import main
 from aac.model import ModelConf
 from aac.speed import make_random_exp_dir
 
-TINY = ModelConf(d_model=32, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64,
-                 dropout=0.0, attention_dropout=0.0, max_target_length=8)
+TINY = ModelConf(
+    d_model=32,
+    decoder_layers=1,
+    decoder_attention_heads=2,
+    decoder_ffn_dim=64,
+    dropout=0.0,
+    attention_dropout=0.0,
+    max_target_length=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +88,26 @@ def test_windows_print_start_and_end(exp, tmp_path, capsys):
     long = np.random.default_rng(1).normal(0, 0.1, 16000 * 5).astype(np.float32)
     sf.write(tmp_path / "long.wav", long, 16000)
     out_file = tmp_path / "out" / "caps.tsv"
-    rc, out, _ = run(capsys, [str(exp), str(tmp_path / "long.wav"), "--window", "2",
-                              "--hop", "1.5", "-o", str(out_file)])
+    rc, out, _ = run(
+        capsys,
+        [
+            str(exp),
+            str(tmp_path / "long.wav"),
+            "--window",
+            "2",
+            "--hop",
+            "1.5",
+            "-o",
+            str(out_file),
+        ],
+    )
     assert rc == 0 and out == ""
     lines = [line.split("\t") for line in out_file.read_text().splitlines()]
-    assert [(s, e) for _, s, e, _ in lines] == [("0.00", "2.00"), ("1.50", "3.50"),
-                                               ("3.00", "5.00")]
+    assert [(s, e) for _, s, e, _ in lines] == [
+        ("0.00", "2.00"),
+        ("1.50", "3.50"),
+        ("3.00", "5.00"),
+    ]
     assert all(cap for *_, cap in lines)
     assert not list(out_file.parent.glob("*.tmp"))
 

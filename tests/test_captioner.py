@@ -14,8 +14,15 @@ from aac.packing import PackError, pack_model
 from aac.speed import make_random_exp_dir
 
 RATE = 16000
-TINY = ModelConf(d_model=32, decoder_layers=2, decoder_attention_heads=2, decoder_ffn_dim=64,
-                 dropout=0.0, attention_dropout=0.0, max_target_length=10)
+TINY = ModelConf(
+    d_model=32,
+    decoder_layers=2,
+    decoder_attention_heads=2,
+    decoder_ffn_dim=64,
+    dropout=0.0,
+    attention_dropout=0.0,
+    max_target_length=10,
+)
 
 
 def make_waves(n, seed=0):
@@ -32,8 +39,9 @@ def make_waves(n, seed=0):
 @pytest.fixture(scope="module")
 def tiny_exp(tmp_path_factory):
     torch.set_num_threads(1)
-    return make_random_exp_dir(tmp_path_factory.mktemp("exp"), encoder="logmel",
-                               model_conf=TINY, seed=3, weight_scale=10)
+    return make_random_exp_dir(
+        tmp_path_factory.mktemp("exp"), encoder="logmel", model_conf=TINY, seed=3, weight_scale=10
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +87,7 @@ def test_sliding_windows_on_a_long_file(captioner, tmp_path):
     assert [(r.start, r.end) for r in results][:2] == [(0.0, 1.0), (0.5, 1.5)]
     assert results[-1].end == pytest.approx(3.4)
     assert [r.start for r in results] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.4]  # last ends at 3.4
-    pieces = [long[int(r.start * RATE): int(r.end * RATE)] for r in results]
+    pieces = [long[int(r.start * RATE) : int(r.end * RATE)] for r in results]
     expect = captioner.caption_waves(pieces)
     assert [r.caption for r in results] == expect
 
@@ -97,8 +105,11 @@ def test_encoder_checkpoint_sha256_mismatch_is_refused(tiny_exp, tmp_path):
     for name in ("tokenizer.model", "best.pt", "config.yaml"):
         (exp / name).write_bytes((tiny_exp / name).read_bytes())
     config = yaml.safe_load((exp / "config.yaml").read_text())
-    config["encoder"].update(name="pann_cnn14", checkpoint=str(tmp_path / "moved.pth"),
-                             checkpoint_sha256=hashlib.sha256(b"original").hexdigest())
+    config["encoder"].update(
+        name="pann_cnn14",
+        checkpoint=str(tmp_path / "moved.pth"),
+        checkpoint_sha256=hashlib.sha256(b"original").hexdigest(),
+    )
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "other.pth").write_bytes(b"another checkpoint")
     with pytest.raises(PackError, match="does not match this model"):

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
 from aac.captioning import CaptionEngine, generate_captions
 from aac.expdir import load_model_from_expdir
 from aac.frames import stride_frames
-from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +57,14 @@ def test_decode_validation_and_captioner_write_the_same_captions(tmp_path, monke
     validation's captions must equal what decoding (from the cache and from the audio) and
     the Captioner write for the same clips with the same weights (checkpoints/last.pt).
     """
+    from caption_fixtures import make_audio_set
+
     import aac.train.trainer as trainer_mod
     from aac import Captioner
     from aac.bin.decode import main as decode_main
     from aac.bin.extract_feats import main as extract_main
     from aac.datadir import read_kaldi_text
     from aac.tokenizer import train_tokenizer
-    from caption_fixtures import make_audio_set
 
     torch.set_num_threads(1)
     train = make_audio_set(tmp_path, "train", 12, seed=1, training=True)
@@ -71,23 +72,47 @@ def test_decode_validation_and_captioner_write_the_same_captions(tmp_path, monke
     feats = {}
     for data in (train, valid):
         feats[data.name] = tmp_path / "feats" / f"{data.name}.h5"
-        assert extract_main(["--encoder", "logmel", "--data-dir", str(data),
-                             "--output", str(feats[data.name])]) == 0
+        assert (
+            extract_main(
+                ["--encoder", "logmel", "--data-dir", str(data), "--output", str(feats[data.name])]
+            )
+            == 0
+        )
     tok = train_tokenizer([train / "text"], tmp_path / "tok", vocab_size=40)
-    paths = {"train_data": train, "train_feats": feats["train"], "valid_data": valid,
-             "valid_feats": feats["valid"], "tokenizer": tok}
+    paths = {
+        "train_data": train,
+        "train_feats": feats["train"],
+        "valid_data": valid,
+        "valid_feats": feats["valid"],
+        "tokenizer": tok,
+    }
     seen = []  # each validation's captions, in sorted clip order
     real_score = trainer_mod.cider_d_score
-    monkeypatch.setattr(trainer_mod, "cider_d_score",
-                        lambda hyps, refs: seen.append(list(hyps)) or real_score(hyps, refs))
+    monkeypatch.setattr(
+        trainer_mod,
+        "cider_d_score",
+        lambda hyps, refs: seen.append(list(hyps)) or real_score(hyps, refs),
+    )
     exp = tmp_path / "exp"
     cfg = write_yaml(tmp_path / "train.yaml", epochs=15)
     train_main(train_argv(paths, cfg, exp, "--override", "downsample=2", "valid.batch_size=3"))
     validation = dict(zip(sorted(read_kaldi_text(valid / "utt2dur")), seen[-1]))
     assert len(set(validation.values())) > 1, "a model that says one thing proves nothing"
 
-    common = ["--exp-dir", str(exp), "--data-dir", str(valid), "--beam", "1",
-              "--checkpoint", "last", "--batch-size", "4", "--rtf-clips", "0"]
+    common = [
+        "--exp-dir",
+        str(exp),
+        "--data-dir",
+        str(valid),
+        "--beam",
+        "1",
+        "--checkpoint",
+        "last",
+        "--batch-size",
+        "4",
+        "--rtf-clips",
+        "0",
+    ]
     decode_main([*common, "--feats", str(feats["valid"]), "--output-dir", str(tmp_path / "f")])
     decode_main([*common, "--from-audio", "--output-dir", str(tmp_path / "a")])
     assert read_kaldi_text(tmp_path / "f" / "text") == validation

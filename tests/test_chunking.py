@@ -34,8 +34,13 @@ def test_no_chunking_when_disabled_or_short():
 
 
 def test_chunk_boundaries_align_with_frames():
-    for name, step in (("logmel", 640), ("pann_cnn14", 10240), ("pann_cnn14_16k", 5120),
-                       ("dcase23_cnn14", 56448), ("beats", 2560)):
+    for name, step in (
+        ("logmel", 640),
+        ("pann_cnn14", 10240),
+        ("pann_cnn14_16k", 5120),
+        ("dcase23_cnn14", 56448),
+        ("beats", 2560),
+    ):
         enc = build_encoder(name, random_init=name != "logmel")
         assert chunk_geometry(enc)[0] == step, name
 

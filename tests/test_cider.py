@@ -9,12 +9,23 @@ from aac.metrics.cider import CiderD
 REFS = [
     ["a dog barks loudly", "a dog is barking at a cat", "dog barking nearby", "the dog barks"],
     ["rain falls on a tin roof", "heavy rain is falling", "rain pours down on a roof"],
-    ["a siren wails", "a police siren wails in the distance", "an emergency siren",
-     "a siren is wailing", "siren wailing loudly as a car passes"],
+    [
+        "a siren wails",
+        "a police siren wails in the distance",
+        "an emergency siren",
+        "a siren is wailing",
+        "siren wailing loudly as a car passes",
+    ],
     ["birds chirp in the trees", "a bird is singing", "birds are chirping and a dog barks"],
 ]
-CANDIDATES = ["a dog barks", "rain is falling on a roof", "a siren wails and a dog barks",
-              "birds", "", "the the the the the the the the the the the the the the"]
+CANDIDATES = [
+    "a dog barks",
+    "rain is falling on a roof",
+    "a siren wails and a dog barks",
+    "birds",
+    "",
+    "the the the the the the the the the the the the the the",
+]
 
 
 def test_sentence_scores_equal_aac_metrics():
@@ -28,7 +39,8 @@ def test_sentence_scores_equal_aac_metrics():
 def test_constant_score_equals_aac_metrics_corpus_score(candidate):
     corpus, _ = cider_d([candidate] * len(REFS), REFS)
     assert CiderD(REFS).constant_score(candidate) == pytest.approx(
-        float(corpus["cider_d"]), abs=1e-6)
+        float(corpus["cider_d"]), abs=1e-6
+    )
 
 
 def test_one_clip_is_refused():

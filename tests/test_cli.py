@@ -6,8 +6,13 @@ import errno
 import pytest
 import torch
 
-from aac.cli import (CheckpointUsageError, add_deprecated_alias, check_model_checkpoint,
-                     parse_device, run_main)
+from aac.cli import (
+    CheckpointUsageError,
+    add_deprecated_alias,
+    check_model_checkpoint,
+    parse_device,
+    run_main,
+)
 from aac.config import ConfigError
 from aac.errors import AacError
 
@@ -20,6 +25,7 @@ def run(capsys, body, argv=()):
 def raising(exc):
     def body(argv):
         raise exc
+
     return body
 
 
@@ -61,7 +67,9 @@ def test_check_model_checkpoint_refuses_encoder_files(tmp_path):
     for name in ("best", "last", "epoch12", None, str(tmp_path / "missing.pt")):
         check_model_checkpoint(name)  # names and missing paths are left to the loader
     ok = tmp_path / "model.pt"
-    torch.save({"model": {"proj.weight": torch.zeros(1), "bart.lm_head.weight": torch.zeros(1)}}, ok)
+    torch.save(
+        {"model": {"proj.weight": torch.zeros(1), "bart.lm_head.weight": torch.zeros(1)}}, ok
+    )
     check_model_checkpoint(str(ok))
     enc = tmp_path / "enc.pt"
     torch.save({"model": {"conv_block1.conv1.weight": torch.zeros(1)}}, enc)

@@ -13,19 +13,26 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.caption import main as caption_main
 from aac.bin.train import main as train_main
 from aac.errors import AacError
-from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 # Entry points that follow the shared contract (extract_feats, merge_feats, score and pack
 # are covered by their own tests).
-OWNED = {"benchmark": "aac-benchmark", "caption": "aac-caption", "decode": "aac-decode",
-         "install_metric_assets": "aac-install-metric-assets",
-         "make_mini_corpus": "aac-make-mini-corpus", "merge_decodes": "aac-merge-decodes",
-         "prep_data": "aac-prep-data", "results": "aac-results", "train": "aac-train",
-         "train_tokenizer": "aac-train-tokenizer"}
+OWNED = {
+    "benchmark": "aac-benchmark",
+    "caption": "aac-caption",
+    "decode": "aac-decode",
+    "install_metric_assets": "aac-install-metric-assets",
+    "make_mini_corpus": "aac-make-mini-corpus",
+    "merge_decodes": "aac-merge-decodes",
+    "prep_data": "aac-prep-data",
+    "results": "aac-results",
+    "train": "aac-train",
+    "train_tokenizer": "aac-train-tokenizer",
+}
 
 
 def one_error_line(capsys, prog: str) -> str:
@@ -47,7 +54,10 @@ def test_entry_point_reports_an_aac_error_as_one_line(module, monkeypatch, capsy
 
     monkeypatch.setattr(mod, "get_parser", lambda: Boom())
     assert mod.main([]) == 2
-    assert one_error_line(capsys, OWNED[module]) == f"{OWNED[module]}: error: boom: some/file.yaml: key x"
+    assert (
+        one_error_line(capsys, OWNED[module])
+        == f"{OWNED[module]}: error: boom: some/file.yaml: key x"
+    )
     assert mod.main(["--verbose"]) == 2  # --verbose: the same line, after a traceback
     err = capsys.readouterr().err
     assert "Traceback" in err and err.rstrip().endswith("boom: some/file.yaml: key x")
@@ -64,17 +74,20 @@ def run_train(capsys, inputs, cfg, out, *extra):
     return rc, one_error_line(capsys, "aac-train") if rc else ""
 
 
-@pytest.mark.parametrize("yaml_text, names", [
-    ("optim:\n  lrr: 0.1\n", "unknown key 'optim.lrr'"),
-    ("optim:\n  lr: fast\n", "optim.lr must be a number"),
-    ("optim:\n  lr: -1.0e-3\n", "optim.lr must be a positive finite number"),
-    ("optim:\n  lr: 0\n", "optim.lr must be a positive finite number"),
-    ("optim:\n  lr: .nan\n", "optim.lr must be a positive finite number, got nan"),
-    ("optim:\n  lr: .inf\n", "optim.lr must be a positive finite number, got inf"),
-    ("optim:\n  grad_clip: -1.0\n", "optim.grad_clip must be a finite number >= 0"),
-    ("model:\n  dropout: 1.5\n", "model.dropout must be in [0, 1)"),
-    ("valid:\n  beam: 0\n", "valid.keep_nbest/beam/batch_size must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, names",
+    [
+        ("optim:\n  lrr: 0.1\n", "unknown key 'optim.lrr'"),
+        ("optim:\n  lr: fast\n", "optim.lr must be a number"),
+        ("optim:\n  lr: -1.0e-3\n", "optim.lr must be a positive finite number"),
+        ("optim:\n  lr: 0\n", "optim.lr must be a positive finite number"),
+        ("optim:\n  lr: .nan\n", "optim.lr must be a positive finite number, got nan"),
+        ("optim:\n  lr: .inf\n", "optim.lr must be a positive finite number, got inf"),
+        ("optim:\n  grad_clip: -1.0\n", "optim.grad_clip must be a finite number >= 0"),
+        ("model:\n  dropout: 1.5\n", "model.dropout must be in [0, 1)"),
+        ("valid:\n  beam: 0\n", "valid.keep_nbest/beam/batch_size must be >= 1"),
+    ],
+)
 def test_train_bad_config_names_file_and_key(tmp_path, inputs, capsys, yaml_text, names):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml_text)
@@ -111,9 +124,14 @@ def test_train_duplicate_ids_name_file_line_and_id(tmp_path, inputs, capsys, whi
     assert not (tmp_path / "exp").exists()
 
 
-@pytest.mark.parametrize("key, what", [("tokenizer", "tokenizer model"),
-                                       ("train_feats", "feature cache"),
-                                       ("valid_feats", "feature cache")])
+@pytest.mark.parametrize(
+    "key, what",
+    [
+        ("tokenizer", "tokenizer model"),
+        ("train_feats", "feature cache"),
+        ("valid_feats", "feature cache"),
+    ],
+)
 def test_train_missing_input_is_named(tmp_path, inputs, capsys, key, what):
     paths = dict(inputs, **{key: tmp_path / "nope" / "missing.bin"})
     rc, line = run_train(capsys, paths, write_yaml(tmp_path / "t.yaml"), tmp_path / "exp")
@@ -121,8 +139,9 @@ def test_train_missing_input_is_named(tmp_path, inputs, capsys, key, what):
     assert not (tmp_path / "exp").exists()
 
 
-def test_train_full_disk_names_the_path_and_leaves_no_experiment(tmp_path, inputs, capsys,
-                                                                 monkeypatch):
+def test_train_full_disk_names_the_path_and_leaves_no_experiment(
+    tmp_path, inputs, capsys, monkeypatch
+):
     import aac.expdir
 
     def full_disk(data, path):
@@ -176,8 +195,15 @@ def exp(tmp_path_factory):
     from aac.speed import make_random_exp_dir
 
     torch.set_num_threads(1)
-    conf = ModelConf(d_model=16, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
-                     dropout=0.0, attention_dropout=0.0, max_target_length=5)
+    conf = ModelConf(
+        d_model=16,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=32,
+        dropout=0.0,
+        attention_dropout=0.0,
+        max_target_length=5,
+    )
     return make_random_exp_dir(tmp_path_factory.mktemp("exp"), encoder="logmel", model_conf=conf)
 
 
@@ -188,14 +214,20 @@ def clip(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("args, names", [
-    (["--window", "nan"], "--window nan: must be a positive, finite number"),
-    (["--window", "inf"], "--window inf: must be a positive, finite number"),
-    (["--window", "2", "--hop", "-1"], "--hop -1.0: must be a positive, finite number"),
-    (["--window", "1", "--hop", "2"], "--hop 2.0 is longer than --window 1.0"),
-    (["--hop", "1"], "--hop needs --window"),
-    (["--window", "0.03"], "--window 0.03: shorter than the encoder's smallest input (0.055 s)"),
-])
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["--window", "nan"], "--window nan: must be a positive, finite number"),
+        (["--window", "inf"], "--window inf: must be a positive, finite number"),
+        (["--window", "2", "--hop", "-1"], "--hop -1.0: must be a positive, finite number"),
+        (["--window", "1", "--hop", "2"], "--hop 2.0 is longer than --window 1.0"),
+        (["--hop", "1"], "--hop needs --window"),
+        (
+            ["--window", "0.03"],
+            "--window 0.03: shorter than the encoder's smallest input (0.055 s)",
+        ),
+    ],
+)
 def test_caption_bad_window_is_refused(exp, clip, capsys, args, names):
     assert caption_main([str(exp), str(clip), *args]) == 2
     assert names in one_error_line(capsys, "aac-caption")
@@ -210,8 +242,9 @@ def test_caption_clip_shorter_than_encoder_input_is_named(exp, tmp_path, capsys)
     assert captured.out.startswith(f"{short}\t")
 
 
-def test_caption_encoder_file_as_checkpoint_points_to_encoder_checkpoint(exp, clip, tmp_path,
-                                                                         capsys):
+def test_caption_encoder_file_as_checkpoint_points_to_encoder_checkpoint(
+    exp, clip, tmp_path, capsys
+):
     pth = tmp_path / "Cnn14.pth"
     torch.save({"model": {"conv_block1.conv1.weight": torch.zeros(2)}}, pth)
     pt = tmp_path / "encoder.pt"
@@ -226,8 +259,9 @@ def test_caption_encoder_file_as_checkpoint_points_to_encoder_checkpoint(exp, cl
 def test_caption_checkpoint_names_and_deprecated_spellings(exp, clip, capsys):
     assert caption_main([str(exp), str(clip), "--checkpoint", str(exp / "best.pt")]) == 0
     by_path = capsys.readouterr().out
-    assert caption_main([str(exp), str(clip), "--model-checkpoint", "best",
-                         "--dtype", "float32"]) == 0
+    assert (
+        caption_main([str(exp), str(clip), "--model-checkpoint", "best", "--dtype", "float32"]) == 0
+    )
     captured = capsys.readouterr()
     assert captured.out == by_path
     assert "--model-checkpoint is deprecated" in captured.err and "use --checkpoint" in captured.err
@@ -266,8 +300,11 @@ def test_benchmark_duplicate_wav_scp_id_names_file_and_line(exp, clip, tmp_path,
 def test_device_flag_takes_cuda_n_everywhere(capsys):
     from aac.bin import benchmark, caption, decode
 
-    argv = {"decode": ["--exp-dir", "e", "--data-dir", "d", "--feats", "f", "--output-dir", "o"],
-            "caption": ["m", "a.wav"], "benchmark": ["m", "--data-dir", "d"]}
+    argv = {
+        "decode": ["--exp-dir", "e", "--data-dir", "d", "--feats", "f", "--output-dir", "o"],
+        "caption": ["m", "a.wav"],
+        "benchmark": ["m", "--data-dir", "d"],
+    }
     for mod in (benchmark, caption, decode):
         name = mod.__name__.rsplit(".", 1)[1]
         assert mod.get_parser().parse_args(argv[name] + ["--device", "cuda:1"]).device == "cuda:1"

@@ -51,8 +51,13 @@ def test_duplicate_key_names_line(tmp_path):
 
 @pytest.mark.parametrize(
     "text, key",
-    [("optim:\n  epochs: 2.5\n", "optim.epochs"), ("optim:\n  amp: 1\n", "optim.amp"),
-     ("optim:\n  lr: fast\n", "optim.lr"), ("layers: 3\n", "layers"), ("optim: 3\n", "optim")],
+    [
+        ("optim:\n  epochs: 2.5\n", "optim.epochs"),
+        ("optim:\n  amp: 1\n", "optim.amp"),
+        ("optim:\n  lr: fast\n", "optim.lr"),
+        ("layers: 3\n", "layers"),
+        ("optim: 3\n", "optim"),
+    ],
 )
 def test_wrong_types_are_errors(tmp_path, text, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -1,7 +1,12 @@
 import pytest
 
 from aac.datadir import (
-    DataDirError, clip_of, read_kaldi_text, read_references, read_utt2dur, write_kaldi_text,
+    DataDirError,
+    clip_of,
+    read_kaldi_text,
+    read_references,
+    read_utt2dur,
+    write_kaldi_text,
 )
 
 

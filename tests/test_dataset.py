@@ -1,12 +1,17 @@
 import numpy as np
 import pytest
 import torch
+from caption_fixtures import make_set
 
 from aac.captioning import length_sorted_batches
-from aac.dataset import (CaptionDataset, collate_captions, keep_available, lengths_to_mask,
-                         read_caption_pairs)
+from aac.dataset import (
+    CaptionDataset,
+    collate_captions,
+    keep_available,
+    lengths_to_mask,
+    read_caption_pairs,
+)
 from aac.tokenizer import CaptionTokenizer, train_tokenizer
-from caption_fixtures import make_set
 
 
 @pytest.fixture
@@ -21,7 +26,9 @@ def test_caption_pairs_from_text_or_references(tmp_path, corpus):
     pairs = read_caption_pairs(data)
     assert len(pairs) == 20 and pairs[0] == ("train_000", "A dog barks loudly.")
     (data / "text").unlink()  # a valid set: captions from text_spk1..5
-    assert sorted(read_caption_pairs(data)) == sorted((c, cap.lower().rstrip(".")) for c, cap in pairs)
+    assert sorted(read_caption_pairs(data)) == sorted(
+        (c, cap.lower().rstrip(".")) for c, cap in pairs
+    )
 
 
 def test_items_stride_and_collate(corpus):
@@ -52,4 +59,7 @@ def test_length_batches_and_mask():
     batches = length_sorted_batches({"a": 1.0, "b": 9.0, "c": 5.0, "d": 8.0}, 2)
     assert batches == [["b", "d"], ["c", "a"]]
     assert lengths_to_mask(torch.tensor([2, 0, 3])).tolist() == [
-        [True, True, False], [False, False, False], [True, True, True]]
+        [True, True, False],
+        [False, False, False],
+        [True, True, True],
+    ]

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from caption_fixtures import make_experiment_inputs, make_set, train_argv, write_feats, write_yaml
 
 from aac.bin.decode import main as decode_main
 from aac.bin.merge_decodes import main as merge_main
 from aac.bin.train import main as train_main
 from aac.datadir import read_kaldi_text
-from caption_fixtures import make_experiment_inputs, make_set, train_argv, write_feats, write_yaml
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,22 @@ def trained(tmp_path_factory):
 
 
 def decode(root, data, feats, out, *extra):
-    assert decode_main(["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--feats",
-                        str(feats), "--output-dir", str(out), *map(str, extra)]) == 0
+    assert (
+        decode_main(
+            [
+                "--exp-dir",
+                str(root / "exp"),
+                "--data-dir",
+                str(data),
+                "--feats",
+                str(feats),
+                "--output-dir",
+                str(out),
+                *map(str, extra),
+            ]
+        )
+        == 0
+    )
     return read_kaldi_text(out / "text"), json.loads((out / "rtf.json").read_text())
 
 
@@ -35,7 +49,9 @@ def test_decode_writes_sorted_text_and_rtf(trained):
     assert list(text) == sorted(text) and len(text) == 7
     batched = rtf["batched"]
     assert batched["mode"] == "features" and len(batched["warmup_clips"]) == 3
-    assert len(batched["per_clip"]) == 4 and set(batched["per_clip"]).isdisjoint(batched["warmup_clips"])
+    assert len(batched["per_clip"]) == 4 and set(batched["per_clip"]).isdisjoint(
+        batched["warmup_clips"]
+    )
     assert batched["p10"] <= batched["median"] and batched["mean"] > 0
     assert batched["throughput"] == pytest.approx(batched["audio_s"] / batched["wall_s"])
     # the fixture's wav.scp points nowhere: the paper RTF says why it is missing
@@ -72,8 +88,20 @@ def test_unknown_key_is_an_error(trained, tmp_path, capsys):
     root, data, feats = trained
     keys = tmp_path / "keys"
     keys.write_text("no_such_clip\n")
-    rc = decode_main(["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--feats",
-                      str(feats), "--output-dir", str(tmp_path / "x"), "--keys", str(keys)])
+    rc = decode_main(
+        [
+            "--exp-dir",
+            str(root / "exp"),
+            "--data-dir",
+            str(data),
+            "--feats",
+            str(feats),
+            "--output-dir",
+            str(tmp_path / "x"),
+            "--keys",
+            str(keys),
+        ]
+    )
     assert rc != 0 and "no_such_clip" in capsys.readouterr().err
 
 
@@ -103,9 +131,18 @@ def test_from_audio_runs_the_encoder(tmp_path):
     wave = torch.zeros(1, rate)
     feats, _ = enc(wave, torch.tensor([rate]))
     dim = feats.shape[-1]
-    attrs = {"encoder": "logmel", "checkpoint": "", "checkpoint_sha256": "", "random_init": False,
-             "sample_rate": rate, "frame_rate": 0.0, "downsample": 1, "dim": dim,
-             "dtype": "float32", "encoder_conf": json.dumps({"n_mels": 40})}
+    attrs = {
+        "encoder": "logmel",
+        "checkpoint": "",
+        "checkpoint_sha256": "",
+        "random_init": False,
+        "sample_rate": rate,
+        "frame_rate": 0.0,
+        "downsample": 1,
+        "dim": dim,
+        "dtype": "float32",
+        "encoder_conf": json.dumps({"n_mels": 40}),
+    }
     inputs = make_experiment_inputs(root)
     for key in ("train_feats", "valid_feats"):  # widen the 8-dim fixture features to dim
         with h5py.File(inputs[key], "r") as f:
@@ -114,8 +151,23 @@ def test_from_audio_runs_the_encoder(tmp_path):
     cfg = write_yaml(root / "train.yaml", epochs=1)
     train_main(train_argv(inputs, cfg, root / "exp"))
     out = tmp_path / "dec"
-    decode_main(["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--from-audio",
-                 "--output-dir", str(out), "--batch-size", "1", "--beam", "2", "--rtf-clips", "2"])
+    decode_main(
+        [
+            "--exp-dir",
+            str(root / "exp"),
+            "--data-dir",
+            str(data),
+            "--from-audio",
+            "--output-dir",
+            str(out),
+            "--batch-size",
+            "1",
+            "--beam",
+            "2",
+            "--rtf-clips",
+            "2",
+        ]
+    )
     rtf = json.loads((out / "rtf.json").read_text())
     assert sorted(read_kaldi_text(out / "text")) == ["c0", "c1", "c2"]
     assert rtf["batched"]["mode"] == "audio" and len(rtf["batched"]["per_clip"]) == 2
@@ -139,9 +191,15 @@ def test_beam_search_cache_gives_the_default_caches_tokens(trained):
     ours = model.bart.generate(**model.generation_inputs(frames, mask, num_beams=4))
     enc = model.encode(frames, mask)
     default = model.bart.generate(
-        encoder_outputs=enc, attention_mask=mask.long(), num_beams=4,
-        max_length=model.conf.max_target_length + 1, decoder_start_token_id=model.bos_id,
-        bos_token_id=model.bos_id, eos_token_id=model.eos_id, pad_token_id=model.pad_id,
-        do_sample=False)
+        encoder_outputs=enc,
+        attention_mask=mask.long(),
+        num_beams=4,
+        max_length=model.conf.max_target_length + 1,
+        decoder_start_token_id=model.bos_id,
+        bos_token_id=model.bos_id,
+        eos_token_id=model.eos_id,
+        pad_token_id=model.pad_id,
+        do_sample=False,
+    )
     assert torch.equal(ours, default)
     assert len({tuple(row.tolist()) for row in ours}) > 1

@@ -3,11 +3,11 @@ import sys
 
 import pytest
 import torch
+from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
 from aac.dataset import GlobalBatchSampler
 from aac.train.distributed import SRUN_MARK, first_host, launch_command
-from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 
 def step_losses(exp_dir):
@@ -62,16 +62,29 @@ def test_launch_commands():
     assert cmd[-3:] == ["aac.bin.train", *argv]
     srun = launch_command(argv, 4, 2, env={})
     assert srun[0] == "srun" and "--nodes=2" in srun and "--ntasks-per-node=1" in srun
-    env = {SRUN_MARK: "1", "SLURM_NTASKS": "2", "SLURM_NODEID": "1", "SLURM_PROCID": "1",
-           "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_ID": "123"}
+    env = {
+        SRUN_MARK: "1",
+        "SLURM_NTASKS": "2",
+        "SLURM_NODEID": "1",
+        "SLURM_PROCID": "1",
+        "SLURM_JOB_NODELIST": "gpu[07-08]",
+        "SLURM_JOB_ID": "123",
+    }
     node = launch_command(argv, 4, 2, env=env)
-    assert {"--nnodes=2", "--node_rank=1", "--master_addr=gpu07", "--master_port=20123",
-            "--nproc_per_node=4"} <= set(node)
+    assert {
+        "--nnodes=2",
+        "--node_rank=1",
+        "--master_addr=gpu07",
+        "--master_port=20123",
+        "--nproc_per_node=4",
+    } <= set(node)
     with pytest.raises(RuntimeError, match="SLURM_NTASKS"):
         launch_command(argv, 4, 3, env=env)
 
 
-@pytest.mark.parametrize("nodelist,host", [("n1", "n1"), ("gpu[03-05,09]", "gpu03"),
-                                           ("a[1,4],b2", "a1"), ("node-7,node-9", "node-7")])
+@pytest.mark.parametrize(
+    "nodelist,host",
+    [("n1", "n1"), ("gpu[03-05,09]", "gpu03"), ("a[1,4],b2", "a1"), ("node-7,node-9", "node-7")],
+)
 def test_first_host(nodelist, host):
     assert first_host(nodelist) == host

@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if srv.drops > 0:  # promise the whole file, send a third, hang up
             srv.drops -= 1
-            self.wfile.write(body[start:start + len(body) // 3])
+            self.wfile.write(body[start : start + len(body) // 3])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             return
@@ -98,8 +98,9 @@ def test_sha_mismatch_is_refused_and_nothing_put_in_place(server, tmp_path, caps
     name = OFFICIAL["beats_as2m_cpt1"].filename
     (tmp_path / SUMS).write_text(f"{'0' * 64}  {name}\n")
     server.files["/cpt1.pt"] = PAYLOAD
-    rc = download_encoder.main(["beats_as2m_cpt1", "--dir", str(tmp_path),
-                                "--url", server.base + "/cpt1.pt"])
+    rc = download_encoder.main(
+        ["beats_as2m_cpt1", "--dir", str(tmp_path), "--url", server.base + "/cpt1.pt"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "SHA-256 mismatch" in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [SUMS]  # no file, no .part
@@ -117,7 +118,9 @@ def test_published_md5_is_checked(server, tmp_path, monkeypatch):
 def test_mirror_env_replaces_official_urls():
     entry = OFFICIAL["pann_cnn14_16k"]
     assert download_urls(entry, {})[0].startswith("https://zenodo.org/records/3987831/")
-    assert download_urls(entry, {MIRROR_ENV: "http://m/x/"}) == ("http://m/x/Cnn14_16k_mAP%3D0.438.pth",)
+    assert download_urls(entry, {MIRROR_ENV: "http://m/x/"}) == (
+        "http://m/x/Cnn14_16k_mAP%3D0.438.pth",
+    )
 
 
 def test_offline_stops_with_one_line_naming_url_file_and_place(tmp_path, capsys):

@@ -8,22 +8,53 @@ from aac.encoders import build_encoder
 from aac.encoders.beats import official_token_mask
 
 # A small cfg: the model must follow ckpt["cfg"], not constants.
-CFG = dict(input_patch_size=16, embed_dim=32, conv_bias=False, encoder_layers=2,
-           encoder_embed_dim=48, encoder_ffn_embed_dim=64, encoder_attention_heads=4,
-           activation_fn="gelu", layer_norm_first=False, deep_norm=True, conv_pos=8,
-           conv_pos_groups=4, relative_position_embedding=True, num_buckets=32,
-           max_distance=100, gru_rel_pos=True, finetuned_model=False, dropout=0.0,
-           layer_wise_gradient_decay_ratio=0.6)
+CFG = dict(
+    input_patch_size=16,
+    embed_dim=32,
+    conv_bias=False,
+    encoder_layers=2,
+    encoder_embed_dim=48,
+    encoder_ffn_embed_dim=64,
+    encoder_attention_heads=4,
+    activation_fn="gelu",
+    layer_norm_first=False,
+    deep_norm=True,
+    conv_pos=8,
+    conv_pos_groups=4,
+    relative_position_embedding=True,
+    num_buckets=32,
+    max_distance=100,
+    gru_rel_pos=True,
+    finetuned_model=False,
+    dropout=0.0,
+    layer_wise_gradient_decay_ratio=0.6,
+)
 
 
 def official_beats_keys(cfg, legacy_weight_norm=True):
     """Key -> shape table written from microsoft/unilm beats/BEATs.py and backbone.py."""
-    e, d, f, h = cfg["embed_dim"], cfg["encoder_embed_dim"], cfg["encoder_ffn_embed_dim"], cfg["encoder_attention_heads"]
+    e, d, f, h = (
+        cfg["embed_dim"],
+        cfg["encoder_embed_dim"],
+        cfg["encoder_ffn_embed_dim"],
+        cfg["encoder_attention_heads"],
+    )
     p, k = cfg["input_patch_size"], cfg["conv_pos"]
-    t = {"patch_embedding.weight": (e, 1, p, p), "layer_norm.weight": (e,), "layer_norm.bias": (e,),
-         "post_extract_proj.weight": (d, e), "post_extract_proj.bias": (d,),
-         "encoder.pos_conv.0.bias": (d,), "encoder.layer_norm.weight": (d,), "encoder.layer_norm.bias": (d,)}
-    g, v = ("weight_g", "weight_v") if legacy_weight_norm else ("parametrizations.weight.original0", "parametrizations.weight.original1")
+    t = {
+        "patch_embedding.weight": (e, 1, p, p),
+        "layer_norm.weight": (e,),
+        "layer_norm.bias": (e,),
+        "post_extract_proj.weight": (d, e),
+        "post_extract_proj.bias": (d,),
+        "encoder.pos_conv.0.bias": (d,),
+        "encoder.layer_norm.weight": (d,),
+        "encoder.layer_norm.bias": (d,),
+    }
+    g, v = (
+        ("weight_g", "weight_v")
+        if legacy_weight_norm
+        else ("parametrizations.weight.original0", "parametrizations.weight.original1")
+    )
     t[f"encoder.pos_conv.0.{g}"] = (1, 1, k)
     t[f"encoder.pos_conv.0.{v}"] = (d, d // cfg["conv_pos_groups"], k)
     for i in range(cfg["encoder_layers"]):
@@ -31,7 +62,10 @@ def official_beats_keys(cfg, legacy_weight_norm=True):
         for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
             t[a + f"self_attn.{proj}.weight"], t[a + f"self_attn.{proj}.bias"] = (d, d), (d,)
         t[a + "self_attn.relative_attention_bias.weight"] = (cfg["num_buckets"], h)
-        t[a + "self_attn.grep_linear.weight"], t[a + "self_attn.grep_linear.bias"] = (8, d // h), (8,)
+        t[a + "self_attn.grep_linear.weight"], t[a + "self_attn.grep_linear.bias"] = (
+            (8, d // h),
+            (8,),
+        )
         t[a + "self_attn.grep_a"] = (1, h, 1, 1)
         for ln in ("self_attn_layer_norm", "final_layer_norm"):
             t[a + f"{ln}.weight"], t[a + f"{ln}.bias"] = (d,), (d,)
@@ -78,7 +112,10 @@ def test_table_stored_only_in_layer0_accepted(tmp_path):
     state = synthetic_state(table)
     del state["encoder.layers.1.self_attn.relative_attention_bias.weight"]
     enc = build_encoder("beats", checkpoint=save(tmp_path, CFG, state))
-    assert enc.encoder.layers[1].self_attn.relative_attention_bias is enc.encoder.layers[0].self_attn.relative_attention_bias
+    assert (
+        enc.encoder.layers[1].self_attn.relative_attention_bias
+        is enc.encoder.layers[0].self_attn.relative_attention_bias
+    )
 
 
 def test_wrong_shape_names_key(tmp_path):
@@ -99,8 +136,12 @@ def test_tokens_order_pool_and_pins(tmp_path):
         steps, m = pooled(x)
     assert tokens.shape == (1, 48, 48) and n.tolist() == [48] and m.tolist() == [6]
     torch.testing.assert_close(steps[0], tokens[0].view(6, 8, 48).mean(1))
-    np.testing.assert_allclose([tokens.mean().item(), tokens.std().item(), tokens[0, 0, :4].sum().item()],
-                               PINNED, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        [tokens.mean().item(), tokens.std().item(), tokens[0, 0, :4].sum().item()],
+        PINNED,
+        rtol=1e-3,
+        atol=1e-5,
+    )
 
 
 PINNED = [-0.003777, 0.102547, -0.120218]
@@ -124,7 +165,7 @@ def test_padded_batch_equals_one_at_a_time(tmp_path, padding):
         alone, n = enc(b[None])
     assert lengths[1] == n[0]
     torch.testing.assert_close(feats[1, : n[0]], alone[0], atol=1e-4, rtol=1e-4)
-    assert torch.all(feats[1, n[0]:] == 0)
+    assert torch.all(feats[1, n[0] :] == 0)
 
 
 def test_official_mask_half_masks_a_partial_patch():

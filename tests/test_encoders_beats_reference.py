@@ -22,21 +22,45 @@ ref_beats = pytest.importorskip(
 
 # BEATs_iter3 structure, small sizes. Training-only keys as in the released cfg.
 ITER3_LIKE = dict(
-    input_patch_size=16, embed_dim=32, conv_bias=False, encoder_layers=3,
-    encoder_embed_dim=48, encoder_ffn_embed_dim=96, encoder_attention_heads=4,
-    activation_fn="gelu", layer_norm_first=False, deep_norm=True, conv_pos=16,
-    conv_pos_groups=4, relative_position_embedding=True, num_buckets=320, max_distance=800,
-    gru_rel_pos=True, finetuned_model=False, dropout=0.0, attention_dropout=0.0,
-    activation_dropout=0.0, encoder_layerdrop=0.05, layer_wise_gradient_decay_ratio=0.6,
+    input_patch_size=16,
+    embed_dim=32,
+    conv_bias=False,
+    encoder_layers=3,
+    encoder_embed_dim=48,
+    encoder_ffn_embed_dim=96,
+    encoder_attention_heads=4,
+    activation_fn="gelu",
+    layer_norm_first=False,
+    deep_norm=True,
+    conv_pos=16,
+    conv_pos_groups=4,
+    relative_position_embedding=True,
+    num_buckets=320,
+    max_distance=800,
+    gru_rel_pos=True,
+    finetuned_model=False,
+    dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    encoder_layerdrop=0.05,
+    layer_wise_gradient_decay_ratio=0.6,
 )
 CFGS = {
     "iter3_like": ITER3_LIKE,
     "finetuned": dict(ITER3_LIKE, finetuned_model=True, predictor_class=7),
     # The other branches the cfg selects: pre-norm, no relative bias, no post_extract_proj,
     # conv bias, odd positional kernel, ReLU.
-    "pre_norm": dict(ITER3_LIKE, layer_norm_first=True, deep_norm=False,
-                     relative_position_embedding=False, gru_rel_pos=False, embed_dim=48,
-                     conv_bias=True, conv_pos=9, activation_fn="relu"),
+    "pre_norm": dict(
+        ITER3_LIKE,
+        layer_norm_first=True,
+        deep_norm=False,
+        relative_position_embedding=False,
+        gru_rel_pos=False,
+        embed_dim=48,
+        conv_bias=True,
+        conv_pos=9,
+        activation_fn="relu",
+    ),
 }
 ATOL = 1e-5
 
@@ -63,9 +87,12 @@ def save_official(path, cfg, ref, legacy_weight_norm):
     """Write `{"cfg", "model"}`; the official code names the weight-normed conv weight_g/_v."""
     state = ref.state_dict()
     if legacy_weight_norm:
-        state = {k.replace("parametrizations.weight.original0", "weight_g")
-                  .replace("parametrizations.weight.original1", "weight_v"): v
-                 for k, v in state.items()}
+        state = {
+            k.replace("parametrizations.weight.original0", "weight_g").replace(
+                "parametrizations.weight.original1", "weight_v"
+            ): v
+            for k, v in state.items()
+        }
     torch.save({"cfg": cfg, "model": state}, path)
     return str(path)
 
@@ -99,8 +126,10 @@ def test_single_clip_matches_reference(tmp_path, name, legacy):
     with torch.no_grad():
         got, lengths = enc(wave[None])
     diff = (got[0] - expected).abs().max().item()
-    print(f"beats {name} ({'weight_g/v' if legacy else 'parametrizations'}): max abs diff "
-          f"{diff:.3g} vs reference (scale {expected.abs().max():.3g})")
+    print(
+        f"beats {name} ({'weight_g/v' if legacy else 'parametrizations'}): max abs diff "
+        f"{diff:.3g} vs reference (scale {expected.abs().max():.3g})"
+    )
     assert got.shape == (1, 496, 48) and lengths.tolist() == [496] == [expected.shape[0]]
     assert diff < ATOL
 
@@ -139,10 +168,13 @@ def test_official_token_mask_matches_reference():
     assert torch.equal(official_token_mask(sample_mask, frames, 96), mask)
 
 
-@pytest.mark.parametrize("change,match", [
-    (dict(activation_fn="glu"), "activation_fn='glu'"),
-    (dict(layer_norm_first=True), "deep_norm and layer_norm_first"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (dict(activation_fn="glu"), "activation_fn='glu'"),
+        (dict(layer_norm_first=True), "deep_norm and layer_norm_first"),
+    ],
+)
 def test_cfg_we_cannot_follow_is_refused(tmp_path, change, match):
     """cfg values the reference would honour must not be silently run another way."""
     ref = reference_model(ITER3_LIKE)

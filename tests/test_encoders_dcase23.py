@@ -29,8 +29,14 @@ def official_dcase23_keys(out_dim=300):
         t[f"cnn.{8 * b + 3}.weight"] = (c, c, 3, 3)
         bn(f"cnn.{8 * b + 4}", c)
         c_in = c
-    t.update({"fc.1.weight": (2048, 2048), "fc.1.bias": (2048,),
-              "fc2.weight": (out_dim, 2048), "fc2.bias": (out_dim,)})
+    t.update(
+        {
+            "fc.1.weight": (2048, 2048),
+            "fc.1.bias": (2048,),
+            "fc2.weight": (out_dim, 2048),
+            "fc2.bias": (out_dim,),
+        }
+    )
     return t
 
 
@@ -74,8 +80,12 @@ def test_frames_and_pins(checkpoint):
     with torch.no_grad():
         feats, n = enc(x)
     assert enc.sample_rate == 44100 and n.tolist() == [enc.num_frames(44100 * 3)] == [2]
-    np.testing.assert_allclose([feats.mean().item(), feats.std().item(), feats[0, 0, :3].sum().item()],
-                               PINNED, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        [feats.mean().item(), feats.std().item(), feats[0, 0, :3].sum().item()],
+        PINNED,
+        rtol=1e-3,
+        atol=1e-5,
+    )
 
 
 PINNED = [0.62402, 0.94495, 3.854366]
@@ -89,8 +99,15 @@ def test_frontend_matches_librosa():
     enc = build_encoder("dcase23_cnn14", random_init=True)
     g = np.random.default_rng(0)
     y = (g.standard_normal(44100) * 0.1).astype(np.float32)
-    ref = librosa.feature.melspectrogram(y=y, sr=44100, n_fft=N_FFT, hop_length=HOP, win_length=WIN,
-                                         n_mels=NUM_MELS, pad_mode="constant")
+    ref = librosa.feature.melspectrogram(
+        y=y,
+        sr=44100,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=WIN,
+        n_mels=NUM_MELS,
+        pad_mode="constant",
+    )
     ref = np.log(ref + LOG_OFFSET).T  # (T, M)
     got = enc.logmel(torch.from_numpy(y)[None])[0].numpy()
     assert got.shape == ref.shape

@@ -36,8 +36,14 @@ def official_cnn14_keys(n_fft):
         bn(f"conv_block{i}.bn1", c)
         bn(f"conv_block{i}.bn2", c)
         c_in = c
-    table.update({"fc1.weight": (2048, 2048), "fc1.bias": (2048,),
-                  "fc_audioset.weight": (527, 2048), "fc_audioset.bias": (527,)})
+    table.update(
+        {
+            "fc1.weight": (2048, 2048),
+            "fc1.bias": (2048,),
+            "fc_audioset.weight": (527, 2048),
+            "fc_audioset.bias": (527,),
+        }
+    )
     return table
 
 
@@ -94,7 +100,7 @@ def test_frames_and_batch_invariance(tmp_path):
         alone, _ = enc(b[None])
     assert lengths.tolist() == [enc.num_frames(len(a)), enc.num_frames(len(b))]
     assert torch.allclose(feats[1, : lengths[1]], alone[0], atol=1e-5)
-    assert torch.all(feats[1, lengths[1]:] == 0)
+    assert torch.all(feats[1, lengths[1] :] == 0)
 
 
 def test_pinned_output(tmp_path):
@@ -107,7 +113,10 @@ def test_pinned_output(tmp_path):
     assert feats.shape == (1, 3, 2048) and lengths.tolist() == [3]
     np.testing.assert_allclose(
         [feats.mean().item(), feats.std().item(), feats[0, 0, :3].sum().item()],
-        PINNED, rtol=1e-3, atol=1e-5)
+        PINNED,
+        rtol=1e-3,
+        atol=1e-5,
+    )
 
 
 PINNED = [0.589856, 0.918784, 1.483531]
@@ -125,7 +134,9 @@ def _import_reference():
     return importlib.import_module("_panns_ref.models")
 
 
-@pytest.mark.parametrize("rate,cfg", [(16000, (512, 160, 64, 50, 8000)), (32000, (1024, 320, 64, 50, 14000))])
+@pytest.mark.parametrize(
+    "rate,cfg", [(16000, (512, 160, 64, 50, 8000)), (32000, (1024, 320, 64, 50, 14000))]
+)
 def test_matches_panns_inference_reference(tmp_path, rate, cfg):
     models = _import_reference()
     torch.manual_seed(0)
@@ -147,11 +158,15 @@ def test_matches_panns_inference_reference(tmp_path, rate, cfg):
         x = ref.logmel_extractor(ref.spectrogram_extractor(wave))
         x = ref.bn0(x.transpose(1, 3)).transpose(1, 3)
         for i in range(1, 7):
-            x = getattr(ref, f"conv_block{i}")(x, pool_size=(2, 2) if i < 6 else (1, 1), pool_type="avg")
+            x = getattr(ref, f"conv_block{i}")(
+                x, pool_size=(2, 2) if i < 6 else (1, 1), pool_type="avg"
+            )
         expected = x.mean(dim=3).transpose(1, 2)
         got, _ = enc(wave)
     diff = (got - expected).abs().max().item()
-    print(f"PANN {rate} Hz max abs diff vs panns_inference: {diff:.3g} (scale {expected.abs().max():.3g})")
+    print(
+        f"PANN {rate} Hz max abs diff vs panns_inference: {diff:.3g} (scale {expected.abs().max():.3g})"
+    )
     assert got.shape == expected.shape
     assert diff <= 1e-4 * max(1.0, expected.abs().max().item())
 
@@ -161,7 +176,10 @@ def test_own_frontend_matches_torchlibrosa():
     models = _import_reference()
     ref = models.Cnn14(16000, 512, 160, 64, 50, 8000, 527)
     enc = build_encoder("pann_cnn14_16k", random_init=True)
-    for key in ("spectrogram_extractor.stft.conv_real.weight",
-                "spectrogram_extractor.stft.conv_imag.weight", "logmel_extractor.melW"):
+    for key in (
+        "spectrogram_extractor.stft.conv_real.weight",
+        "spectrogram_extractor.stft.conv_imag.weight",
+        "logmel_extractor.melW",
+    ):
         diff = (enc.state_dict()[key] - ref.state_dict()[key]).abs().max().item()
         assert diff < 1e-5, key

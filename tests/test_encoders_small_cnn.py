@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from aac.checkpoint_io import CheckpointError, save_atomic
-from aac.encoders import ENCODERS, build_encoder, set_trainable
 from aac.config import ConfigError
+from aac.encoders import ENCODERS, build_encoder, set_trainable
 
 
 def test_cnn_small_shapes_and_frame_count():

@@ -31,8 +31,19 @@ def data_dir(tmp_path):
 
 
 def run(data_dir, out, *extra):
-    return extract_feats.main(["--encoder", "logmel", "--data-dir", str(data_dir), "--output", str(out),
-                               "--batch-size", "2", *extra])
+    return extract_feats.main(
+        [
+            "--encoder",
+            "logmel",
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--batch-size",
+            "2",
+            *extra,
+        ]
+    )
 
 
 def test_extract_skips_pads_and_records(data_dir, tmp_path, caplog, capsys):
@@ -40,10 +51,16 @@ def test_extract_skips_pads_and_records(data_dir, tmp_path, caplog, capsys):
     assert run(data_dir, out, "--extract-stride", "2") == 0
     r = FeatureReader(out)
     assert r.keys() == ["c0", "c1", "c2", "c3", "c4"]
-    assert r["c0"].shape == (12, 64) and r["c0"].dtype == np.float32  # 24 frames at 25 Hz, every 2nd kept
+    assert (
+        r["c0"].shape == (12, 64) and r["c0"].dtype == np.float32
+    )  # 24 frames at 25 Hz, every 2nd kept
     assert r.attrs["extract_stride"] == 2 and r.attrs["frame_rate"] == 12.5
     assert "downsample" not in r.attrs  # one meaning: the training-time stride
-    assert r.attrs["num_skipped"] == 1 and r.attrs["num_padded"] == 1 and r.attrs["random_init"] is False
+    assert (
+        r.attrs["num_skipped"] == 1
+        and r.attrs["num_padded"] == 1
+        and r.attrs["random_init"] is False
+    )
     assert "skipping c5" in caplog.text and "broken.wav" in caplog.text  # reason per clip
     assert "5 written, 0 resumed, 1 padded, 1 skipped" in capsys.readouterr().out
 
@@ -103,8 +120,19 @@ def test_all_failed_exits_nonzero(tmp_path):
 def test_random_init_flagged_in_attrs(data_dir, tmp_path):
     (data_dir / "wav.scp").write_text((data_dir / "wav.scp").read_text().splitlines()[1] + "\n")
     out = tmp_path / "r.h5"
-    rc = extract_feats.main(["--encoder", "pann_cnn14_16k", "--random-init", "--data-dir", str(data_dir),
-                             "--output", str(out), "--dtype", "float16"])
+    rc = extract_feats.main(
+        [
+            "--encoder",
+            "pann_cnn14_16k",
+            "--random-init",
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--dtype",
+            "float16",
+        ]
+    )
     assert rc == 0
     r = FeatureReader(out)
     assert r.attrs["random_init"] is True and "RANDOM INIT" in r.attrs["warning"]
@@ -112,8 +140,12 @@ def test_random_init_flagged_in_attrs(data_dir, tmp_path):
 
 
 def test_missing_checkpoint_flag_is_an_error(data_dir, tmp_path):
-    assert extract_feats.main(["--encoder", "beats", "--data-dir", str(data_dir),
-                               "--output", str(tmp_path / "x.h5")]) == 2
+    assert (
+        extract_feats.main(
+            ["--encoder", "beats", "--data-dir", str(data_dir), "--output", str(tmp_path / "x.h5")]
+        )
+        == 2
+    )
 
 
 def test_old_downsample_option_still_sets_the_extract_stride(data_dir, tmp_path, capsys):
@@ -123,7 +155,9 @@ def test_old_downsample_option_still_sets_the_extract_stride(data_dir, tmp_path,
     assert "--downsample is deprecated" in capsys.readouterr().err
 
 
-def test_full_disk_mid_write_then_rerun_equals_uninterrupted(data_dir, tmp_path, monkeypatch, capsys):
+def test_full_disk_mid_write_then_rerun_equals_uninterrupted(
+    data_dir, tmp_path, monkeypatch, capsys
+):
     import errno
 
     full = tmp_path / "full.h5"
@@ -162,13 +196,25 @@ def test_second_extraction_on_the_same_output_stops(data_dir, tmp_path):
     (tmp_path / "feats.h5.partial").write_bytes(b"the first run's live partial file")
     try:
         res = subprocess.run(
-            [sys.executable, "-m", "aac.bin.extract_feats", "--encoder", "logmel",
-             "--data-dir", str(data_dir), "--output", str(out)],
-            capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "aac.bin.extract_feats",
+                "--encoder",
+                "logmel",
+                "--data-dir",
+                str(data_dir),
+                "--output",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         lock.release()
     assert res.returncode == 2, res.stderr
-    errors = [l for l in res.stderr.splitlines() if "error" in l.lower()]
+    errors = [line for line in res.stderr.splitlines() if "error" in line.lower()]
     assert "Traceback" not in res.stderr and len(errors) == 1
     assert errors[0].startswith("aac-extract-feats: error:")
     assert "another run holds the output" in errors[0] and "pid" in errors[0]

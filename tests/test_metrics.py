@@ -29,15 +29,19 @@ def find_wheel() -> Path:
     for path in paths:
         if path.is_file():
             return path
-    pytest.skip("no pycocoevalcap wheel: run tools/install_metric_assets.sh --offline "
-                "(or set AAC_METRICS_WHEEL)")
+    pytest.skip(
+        "no pycocoevalcap wheel: run tools/install_metric_assets.sh --offline "
+        "(or set AAC_METRICS_WHEEL)"
+    )
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
     """A cache built offline through the installer entry point."""
     root = tmp_path_factory.mktemp("metric_cache")
-    rc = install_metric_assets.main(["--cache-dir", str(root), "--offline", "--wheel", str(find_wheel())])
+    rc = install_metric_assets.main(
+        ["--cache-dir", str(root), "--offline", "--wheel", str(find_wheel())]
+    )
     assert rc == 0
     return root
 
@@ -51,8 +55,13 @@ def java_line() -> str:
 
 
 def test_offline_install_builds_the_aac_metrics_layout(cache):
-    for rel in (assets.PTB_JAR, assets.METEOR_JAR, assets.METEOR_PARAPHRASE,
-                f"{assets.SPICE_DIR}/spice-1.0.jar", f"{assets.SPICE_DIR}/lib/lmdbjni-0.4.6.jar"):
+    for rel in (
+        assets.PTB_JAR,
+        assets.METEOR_JAR,
+        assets.METEOR_PARAPHRASE,
+        f"{assets.SPICE_DIR}/spice-1.0.jar",
+        f"{assets.SPICE_DIR}/lib/lmdbjni-0.4.6.jar",
+    ):
         assert (cache / rel).is_file() and (cache / rel).stat().st_size > 0, rel
     assert (cache / assets.SPICE_DIR / "cache").is_dir()
     # A second run finds everything in place and rewrites nothing.
@@ -66,12 +75,15 @@ def test_wheel_with_wrong_checksum_is_refused(tmp_path):
         assets.fetch_wheel(tmp_path, fake)
 
 
-@pytest.mark.parametrize("line, major", [
-    ('openjdk version "17.0.15" 2025-04-15', 17),
-    ('java version "1.8.0_392"', 8),
-    ('openjdk version "21" 2023-09-19', 21),
-    ("garbage", None),
-])
+@pytest.mark.parametrize(
+    "line, major",
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_392"', 8),
+        ('openjdk version "21" 2023-09-19', 21),
+        ("garbage", None),
+    ],
+)
 def test_java_major(line, major):
     assert assets.java_major(line) == major
 
@@ -148,7 +160,8 @@ def test_install_corenlp_from_dir_and_zip(tmp_path):
             zf.write(src / jar, f"stanford-corenlp-full-2015-12-09/{jar}")
     written = assets.install_corenlp(tmp_path / "c2", archive)
     assert (tmp_path / "c2" / assets.SPICE_DIR / "lib" / assets.CORENLP_JARS[1]).read_bytes() == (
-        b"fake jar " + assets.CORENLP_JARS[1].encode())
+        b"fake jar " + assets.CORENLP_JARS[1].encode()
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(assets.AssetError, match="stanford-corenlp-3.6.0.jar"):
         assets.install_corenlp(tmp_path / "c3", tmp_path / "empty")
@@ -188,8 +201,10 @@ def test_fense_assets_install_and_status(tmp_path, monkeypatch):
     assert "--fense-dir" in status["fer"] and "--fense-dir" in status["sbert"]
     src = tmp_path / "fense_src"
     (src / "hub").mkdir(parents=True)
-    torch.save({"model_type": "org/tiny-bert", "num_classes": 6, "state_dict": {}},
-               src / assets.ECHECKER_CKPT)
+    torch.save(
+        {"model_type": "org/tiny-bert", "num_classes": 6, "state_dict": {}},
+        src / assets.ECHECKER_CKPT,
+    )
     fake_hub_model(src / "hub", assets.SBERT_REPO)
     assets.install_fense(cache, src)
     status = assets.asset_status(cache)

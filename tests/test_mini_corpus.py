@@ -13,18 +13,38 @@ from aac.mini.captions import PHRASES, Event, Scene, captions_for
 from aac.mini.corpus import DEFAULT_CLIPS, SETS, MiniConf, assign_scenes, make_corpus
 from aac.mini.sounds import GENERATORS, render_level
 
-TINY = ["clotho_development=14", "clotho_validation=2", "clotho_evaluation=3",
-        "audiocaps_train=3", "audiocaps_val=2", "audiocaps_test=1"]
+TINY = [
+    "clotho_development=14",
+    "clotho_validation=2",
+    "clotho_evaluation=3",
+    "audiocaps_train=3",
+    "audiocaps_val=2",
+    "audiocaps_test=1",
+]
 
 
 def generate(root, seed=0):
-    args = ["--output-dir", str(root), "--seed", str(seed), "--min-dur", "1", "--max-dur", "1.5",
-            "--num-clips", *TINY]
+    args = [
+        "--output-dir",
+        str(root),
+        "--seed",
+        str(seed),
+        "--min-dur",
+        "1",
+        "--max-dur",
+        "1.5",
+        "--num-clips",
+        *TINY,
+    ]
     assert make_mini_corpus.main(args) == 0
 
 
 def tree(root):
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(Path(root).rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +67,12 @@ def test_layout_and_formats(corpus):
     wavs = sorted((clotho / "clotho_audio_files" / "development").iterdir())
     assert len(wavs) == 14
     info = sf.info(wavs[0])
-    assert (info.samplerate, info.channels, info.subtype, info.format) == (44100, 1, "PCM_16", "WAV")
+    assert (info.samplerate, info.channels, info.subtype, info.format) == (
+        44100,
+        1,
+        "PCM_16",
+        "WAV",
+    )
     flacs = list((corpus / "AUDIOCAPS" / "audio_32000Hz" / "val").iterdir())
     info = sf.info(flacs[0])
     assert (info.samplerate, info.channels, info.format) == (32000, 1, "FLAC")
@@ -73,7 +98,9 @@ def test_five_different_captions_per_clip(corpus):
 def test_prep_runs_on_the_mini_corpus(corpus, tmp_path):
     out = tmp_path / "data"
     for name in ("clotho", "audiocaps"):
-        assert prep_data.main(["--corpus", name, "--root", str(corpus), "--output-dir", str(out)]) == 0
+        assert (
+            prep_data.main(["--corpus", name, "--root", str(corpus), "--output-dir", str(out)]) == 0
+        )
     assert len(read_kaldi_text(out / "clotho_development" / "wav.scp")) == 14
     assert len(read_kaldi_text(out / "clotho_development" / "text")) == 70
     assert len(read_kaldi_text(out / "audiocaps_train" / "wav.scp")) == 3  # vanished rows skipped
@@ -132,7 +159,7 @@ def test_sounds_differ_and_distance_is_quieter():
     x = GENERATORS["bell"](rng, sr, 1.5)
     loud = render_level(x, sr, "loud", rng)
     far = render_level(x, sr, "distant", rng)
-    assert np.sqrt(np.mean(far ** 2)) < 0.3 * np.sqrt(np.mean(loud ** 2))
+    assert np.sqrt(np.mean(far**2)) < 0.3 * np.sqrt(np.mean(loud**2))
     assert _centroid(far, sr) < _centroid(loud, sr)
 
 
@@ -144,21 +171,43 @@ def _run_data_sh(recipe, root, *args):
     import subprocess
     import sys
 
-    env = dict(os.environ, CLOTHO=str(root), AUDIOCAPS=str(root),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run(["bash", "local/data.sh", *args], cwd=RECIPES / recipe / "aac1",
-                          env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        CLOTHO=str(root),
+        AUDIOCAPS=str(root),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    return subprocess.run(
+        ["bash", "local/data.sh", *args],
+        cwd=RECIPES / recipe / "aac1",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_mini_recipe_data_sh(tmp_path):
     counts = " ".join(TINY)
-    res = _run_data_sh("mini_clotho", tmp_path / "corpus", "--datadir", str(tmp_path / "data"),
-                       "--num_clips", counts)
+    res = _run_data_sh(
+        "mini_clotho",
+        tmp_path / "corpus",
+        "--datadir",
+        str(tmp_path / "data"),
+        "--num_clips",
+        counts,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     for name in SETS:
         assert (tmp_path / "data" / name / "wav.scp").is_file(), name
-    res = _run_data_sh("mini_clotho", tmp_path / "corpus", "--datadir", str(tmp_path / "data"),
-                       "--num_clips", counts)
+    res = _run_data_sh(
+        "mini_clotho",
+        tmp_path / "corpus",
+        "--datadir",
+        str(tmp_path / "data"),
+        "--num_clips",
+        counts,
+    )
     assert res.returncode == 0 and "already complete" in res.stderr + res.stdout
 
 

@@ -29,8 +29,19 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
     proc = subprocess.run(["./run.sh"], cwd=rdir, env=env, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
-    for n, what in enumerate(["data prep", "tokenizer", "feature caching", "AudioCaps pre-training",
-                              "Clotho fine-tuning", "decoding", "scoring", "scenario tests"], 1):
+    for n, what in enumerate(
+        [
+            "data prep",
+            "tokenizer",
+            "feature caching",
+            "AudioCaps pre-training",
+            "Clotho fine-tuning",
+            "decoding",
+            "scoring",
+            "scenario tests",
+        ],
+        1,
+    ):
         assert f"Stage {n}: {what}" in log
 
     exp = rdir / "exp" / "finetune_logmel_ds1"
@@ -52,11 +63,14 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
     # stage 8: the mini scenario suite (an approaching siren, a dog over rain) passes
     scenarios = json.loads((exp / "scenarios" / "mini" / "results.json").read_text())
     assert scenarios["passed"] and {s["name"] for s in scenarios["scenarios"]} == {
-        "approaching_siren", "dog_barking"}
+        "approaching_siren",
+        "dog_barking",
+    }
     assert (exp / "scenarios" / "mini" / "recall_vs_snr.png").stat().st_size > 0
 
     # every stage is now done: a rerun skips them all
-    proc = subprocess.run(["./run.sh", "--stop_stage", "6"], cwd=rdir, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["./run.sh", "--stop_stage", "6"], cwd=rdir, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0 and proc.stdout.count("done before, skipped") >= 6
     shutil.rmtree(rdir / "dump")  # the features are the bulk of the disk use

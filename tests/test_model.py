@@ -7,8 +7,16 @@ PAD, BOS, EOS = 1, 0, 2
 
 def tiny_model(seed=0, **kw):
     torch.manual_seed(seed)
-    conf = ModelConf(d_model=16, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
-                     dropout=0.0, attention_dropout=0.0, max_target_length=8, **kw)
+    conf = ModelConf(
+        d_model=16,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=32,
+        dropout=0.0,
+        attention_dropout=0.0,
+        max_target_length=8,
+        **kw,
+    )
     return CaptionModel(6, 20, conf, PAD, BOS, EOS)
 
 
@@ -38,8 +46,10 @@ def test_loss_ignores_pad_and_padded_frames():
     assert torch.allclose(model(noisy, mask, labels), loss, atol=1e-6)
     # loss of the short caption equals its loss alone (pad positions ignored)
     alone = model(feats[1:, :3], mask[1:, :3], labels[1:, :2], reduce=False)
-    both_2nd = model(feats, mask, labels, reduce=False)[0] - model(
-        feats[:1], mask[:1], labels[:1], reduce=False)[0]
+    both_2nd = (
+        model(feats, mask, labels, reduce=False)[0]
+        - model(feats[:1], mask[:1], labels[:1], reduce=False)[0]
+    )
     assert torch.allclose(alone[0], both_2nd, atol=1e-4)
 
 
@@ -81,4 +91,3 @@ def test_audio_positions_make_the_model_order_sensitive():
 
     assert order_blind(tiny_model(audio_positions="none").eval())
     assert not order_blind(tiny_model(audio_positions="sinusoidal").eval())
-

@@ -15,7 +15,9 @@ ROWS = load_rows(ROOT / "egs2" / "clotho" / "aac1" / "conf" / "paper")
 def _readme_rows():
     text = (ROOT / "README.md").read_text()
     section = text.split("## Reproducing the paper", 1)[1].split("\n## ", 1)[0]
-    table = [line for line in section.splitlines() if line.startswith("| ") and "--paper_row" in line]
+    table = [
+        line for line in section.splitlines() if line.startswith("| ") and "--paper_row" in line
+    ]
     return [[c.strip().strip("`") for c in line.strip("|").split("|")] for line in table]
 
 
@@ -29,11 +31,19 @@ def test_every_entry_names_a_registered_encoder_and_its_file():
 
 
 def test_paper_rows_use_official_checkpoints_in_the_paper_order():
-    assert [r.name for r in ROWS] == ["pann_mlac", "pann_mlac_atcl", "beats_malm", "beats_malm_mlac"]
+    assert [r.name for r in ROWS] == [
+        "pann_mlac",
+        "pann_mlac_atcl",
+        "beats_malm",
+        "beats_malm_mlac",
+    ]
     for row in ROWS:
         entry = OFFICIAL[row.official]
         assert (row.encoder, row.checkpoint_file, row.sample_rate) == (
-            entry.encoder, entry.filename, entry.sample_rate)
+            entry.encoder,
+            entry.filename,
+            entry.sample_rate,
+        )
         assert entry.paper_row.startswith(f"Table 1 row {row.order}:")
 
 

@@ -11,8 +11,7 @@ import yaml
 from aac.bin.pack import main as pack_main
 from aac.checkpoint_io import load_checkpoint
 from aac.encoders.checkpoint import file_sha256
-from aac.packing import (PackError, pack_model, resolve_encoder_checkpoint,
-                         unpack_model)
+from aac.packing import PackError, pack_model, resolve_encoder_checkpoint, unpack_model
 
 ENC_BYTES = b"pretend cnn14 weights" * 100
 
@@ -23,13 +22,26 @@ def exp_dir(tmp_path):
     exp.mkdir()
     enc_ckpt = tmp_path / "Cnn14_mAP=0.431.pth"
     enc_ckpt.write_bytes(ENC_BYTES)
-    config = {"encoder": {"name": "pann_cnn14", "checkpoint": str(enc_ckpt),
-                          "checkpoint_sha256": hashlib.sha256(ENC_BYTES).hexdigest(),
-                          "random_init": False, "sample_rate": 32000}}
+    config = {
+        "encoder": {
+            "name": "pann_cnn14",
+            "checkpoint": str(enc_ckpt),
+            "checkpoint_sha256": hashlib.sha256(ENC_BYTES).hexdigest(),
+            "random_init": False,
+            "sample_rate": 32000,
+        }
+    }
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     (exp / "tokenizer.model").write_bytes(b"spm model bytes")
-    torch.save({"model": {"w": torch.arange(4.0)}, "optimizer": {"m": torch.ones(1000)},
-                "rng": {"x": 1}, "epoch": 3}, exp / "best.pt")
+    torch.save(
+        {
+            "model": {"w": torch.arange(4.0)},
+            "optimizer": {"m": torch.ones(1000)},
+            "rng": {"x": 1},
+            "epoch": 3,
+        },
+        exp / "best.pt",
+    )
     return exp
 
 
@@ -59,8 +71,10 @@ def test_include_encoder_and_it_is_used_at_load(exp_dir, tmp_path):
 
 def test_corrupt_member_is_refused(exp_dir, tmp_path):
     pack_model(exp_dir, tmp_path / "m.zip")
-    with zipfile.ZipFile(tmp_path / "m.zip") as src, \
-            zipfile.ZipFile(tmp_path / "bad.zip", "w") as dst:
+    with (
+        zipfile.ZipFile(tmp_path / "m.zip") as src,
+        zipfile.ZipFile(tmp_path / "bad.zip", "w") as dst,
+    ):
         for item in src.infolist():
             data = src.read(item)
             dst.writestr(item, b"tampered" if item.filename == "tokenizer.model" else data)
@@ -107,8 +121,15 @@ def test_cli_pack_and_include_encoder_refuses_wrong_file(exp_dir, tmp_path, caps
     assert manifest["files"]["config.yaml"] == file_sha256(exp_dir / "config.yaml")
     wrong = tmp_path / "wrong.pth"
     wrong.write_bytes(b"nope")
-    rc = pack_main([str(exp_dir), str(tmp_path / "e.zip"), "--include-encoder",
-                    "--encoder-checkpoint", str(wrong)])
+    rc = pack_main(
+        [
+            str(exp_dir),
+            str(tmp_path / "e.zip"),
+            "--include-encoder",
+            "--encoder-checkpoint",
+            str(wrong),
+        ]
+    )
     assert rc == 2 and "does not match" in capsys.readouterr().err
     assert not (tmp_path / "e.zip").exists()
     assert pack_main([str(exp_dir), str(tmp_path / "m.tar")]) == 2

@@ -18,8 +18,15 @@ from aac.model import ModelConf
 from aac.packing import PackError, pack_model, unpack_model
 from aac.speed import make_random_exp_dir
 
-TINY = ModelConf(d_model=16, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
-                 dropout=0.0, attention_dropout=0.0, max_target_length=6)
+TINY = ModelConf(
+    d_model=16,
+    decoder_layers=1,
+    decoder_attention_heads=2,
+    decoder_ffn_dim=32,
+    dropout=0.0,
+    attention_dropout=0.0,
+    max_target_length=6,
+)
 
 
 class Payload:
@@ -35,8 +42,9 @@ class Payload:
 @pytest.fixture(scope="module")
 def tiny_exp(tmp_path_factory):
     torch.set_num_threads(1)
-    return make_random_exp_dir(tmp_path_factory.mktemp("exp"), encoder="logmel",
-                               model_conf=TINY, seed=1)
+    return make_random_exp_dir(
+        tmp_path_factory.mktemp("exp"), encoder="logmel", model_conf=TINY, seed=1
+    )
 
 
 def poison(exp_dir, marker):
@@ -60,10 +68,17 @@ def evil_exp(tiny_exp, tmp_path):
 def old_format_zip(exp_dir, out):
     """A version-1 zip (decoder weights as best.pt) with a manifest matching its members."""
     members = {n: exp_dir / n for n in ("config.yaml", "tokenizer.model", "best.pt")}
-    manifest = {"format": "aac-packed-model", "version": 1,
-                "encoder": {"name": "logmel", "checkpoint_sha256": None, "random_init": False,
-                            "included": None},
-                "files": {n: file_sha256(p) for n, p in members.items()}}
+    manifest = {
+        "format": "aac-packed-model",
+        "version": 1,
+        "encoder": {
+            "name": "logmel",
+            "checkpoint_sha256": None,
+            "random_init": False,
+            "included": None,
+        },
+        "files": {n: file_sha256(p) for n, p in members.items()},
+    }
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr("manifest.json", json.dumps(manifest))
         for name, path in members.items():
@@ -89,8 +104,11 @@ def test_aac_caption_refuses_and_names_the_flag(evil_exp, tmp_path, capsys):
 def test_old_format_zip_with_pickle_payload_is_refused(evil_exp, tmp_path):
     exp, marker = evil_exp
     zip_path = old_format_zip(exp, tmp_path / "evil.zip")
-    with pytest.raises(CheckpointError, match=r"evil\.zip \(member best\.pt\).*GLOBAL io\.open"
-                                              r".*--trust-checkpoint"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"evil\.zip \(member best\.pt\).*GLOBAL io\.open"
+        r".*--trust-checkpoint",
+    ):
         Captioner.from_pretrained(zip_path)
     assert not marker.exists()
 
@@ -98,8 +116,9 @@ def test_old_format_zip_with_pickle_payload_is_refused(evil_exp, tmp_path):
 def test_old_format_zip_still_loads_weights_only(tiny_exp, tmp_path):
     old = Captioner.from_pretrained(old_format_zip(tiny_exp, tmp_path / "old.zip"))
     new = Captioner.from_pretrained(tiny_exp)
-    for (k, a), (_, b) in zip(old.loaded.model.state_dict().items(),
-                              new.loaded.model.state_dict().items()):
+    for (k, a), (_, b) in zip(
+        old.loaded.model.state_dict().items(), new.loaded.model.state_dict().items()
+    ):
         assert torch.equal(a, b), k
 
 
@@ -120,13 +139,14 @@ def test_packed_zip_holds_no_pickle(tiny_exp, tmp_path):
         for name in names:  # no member is a pickle or a torch zip (which holds one)
             data = zf.read(name)
             assert not data.startswith(b"\x80") and not data.startswith(b"PK"), name
-            with pytest.raises(Exception):
+            with pytest.raises(Exception):  # noqa: B017 - any failure: nothing unpickles
                 pickle.load(io.BytesIO(data))
     assert manifest["decoder"]["file"] == "best.safetensors"
     packed = Captioner.from_pretrained(tmp_path / "m.zip")
     direct = Captioner.from_pretrained(tiny_exp)
-    for (k, a), (_, b) in zip(packed.loaded.model.state_dict().items(),
-                              direct.loaded.model.state_dict().items()):
+    for (k, a), (_, b) in zip(
+        packed.loaded.model.state_dict().items(), direct.loaded.model.state_dict().items()
+    ):
         assert torch.equal(a, b), k
 
 

@@ -11,12 +11,27 @@ from aac.bin import paper_results, paper_row
 from aac.config import ConfigError
 from aac.paper import load_row, load_rows, plan, render_results
 
-ROW_A = {"name": "row_a", "title": "Row A", "order": 1, "encoder": "pann_cnn14_16k",
-         "official": "pann_cnn14_16k", "checkpoint_file": "Cnn14_16k_mAP=0.438.pth",
-         "paper": {"spider_fl": 0.25}, "sweep": []}
-ROW_B = {"name": "row_b", "title": "Row B", "order": 2, "encoder": "logmel", "random_init": False,
-         "stand_in": "BEATs", "feature_cache": "shared",
-         "paper": {"spider_fl": 0.3}, "sweep": [{"downsample": 1}, {"downsample": 4, "rtf_mean": 10.0}]}
+ROW_A = {
+    "name": "row_a",
+    "title": "Row A",
+    "order": 1,
+    "encoder": "pann_cnn14_16k",
+    "official": "pann_cnn14_16k",
+    "checkpoint_file": "Cnn14_16k_mAP=0.438.pth",
+    "paper": {"spider_fl": 0.25},
+    "sweep": [],
+}
+ROW_B = {
+    "name": "row_b",
+    "title": "Row B",
+    "order": 2,
+    "encoder": "logmel",
+    "random_init": False,
+    "stand_in": "BEATs",
+    "feature_cache": "shared",
+    "paper": {"spider_fl": 0.3},
+    "sweep": [{"downsample": 1}, {"downsample": 4, "rtf_mean": 10.0}],
+}
 
 
 @pytest.fixture
@@ -50,15 +65,44 @@ def _route(capsys, conf, *args):
 
 
 def test_paper_row_expands_before_the_users_options(conf, capsys):
-    out = _route(capsys, conf, "--default-row", "row_a", "--", "--stage", "3",
-                 "--paper_row", "row_b", "--downsample", "4", "--test_sets", "a b")
-    assert out == ["--encoder", "logmel", "--dumpdir", "dump/shared", "--downsample", "1",
-                   "--tag", "row_b_ds4", "--stage", "3", "--downsample", "4", "--test_sets", "a b"]
+    out = _route(
+        capsys,
+        conf,
+        "--default-row",
+        "row_a",
+        "--",
+        "--stage",
+        "3",
+        "--paper_row",
+        "row_b",
+        "--downsample",
+        "4",
+        "--test_sets",
+        "a b",
+    )
+    assert out == [
+        "--encoder",
+        "logmel",
+        "--dumpdir",
+        "dump/shared",
+        "--downsample",
+        "1",
+        "--tag",
+        "row_b_ds4",
+        "--stage",
+        "3",
+        "--downsample",
+        "4",
+        "--test_sets",
+        "a b",
+    ]
     out = _route(capsys, conf, "--default-row", "row_a", "--", "--tag", "mine")
     assert out[:4] == ["--encoder", "pann_cnn14_16k", "--encoder_download", "pann_cnn14_16k"]
     assert "row_a_ds1" not in out and out[-2:] == ["--tag", "mine"]
     assert _route(capsys, conf, "--", "--stage", "2") == ["--stage", "2"]  # no row: unchanged
-    assert paper_row.main(["--conf-dir", str(conf), "--as-options", "--", "--paper_row", "nope"]) == 2
+    assert (
+        paper_row.main(["--conf-dir", str(conf), "--as-options", "--", "--paper_row", "nope"]) == 2
+    )
     assert "unknown paper row 'nope'" in capsys.readouterr().err
 
 
@@ -68,19 +112,26 @@ def _scored(exp, name, scores, rtf=None):
     (d / "scores.json").write_text(json.dumps(scores))
     if rtf:
         (d / "rtf.json").write_text(json.dumps(rtf))
-    (exp / f"finetune_{name}" / "config.yaml").write_text(yaml.safe_dump(
-        {"encoder": {"name": "logmel", "frame_rate": 25.0}}))
+    (exp / f"finetune_{name}" / "config.yaml").write_text(
+        yaml.safe_dump({"encoder": {"name": "logmel", "frame_rate": 25.0}})
+    )
 
 
 def test_results_put_ours_beside_the_paper(conf, tmp_path, capsys):
     exp = tmp_path / "exp"
     _scored(exp, "row_a_ds1", {"cider_d": 0.5, "spider_fl": 0.2, "spider": 0.3})
-    _scored(exp, "row_b_ds4", {"cider_d": 0.4, "unavailable": {"spider_fl": "no FENSE checkpoint"}},
-            {"mean": 12.5, "median": 12.0, "p10": 9.0, "mode": "audio"})
+    _scored(
+        exp,
+        "row_b_ds4",
+        {"cider_d": 0.4, "unavailable": {"spider_fl": "no FENSE checkpoint"}},
+        {"mean": 12.5, "median": 12.0, "p10": 9.0, "mode": "audio"},
+    )
     text = render_results(load_rows(conf), exp, "evalset")
     table1, table2 = text.split("## Table 2")
-    assert ("| 1 | Row A | pann_cnn14_16k | Cnn14_16k_mAP=0.438.pth | 1 | 0.200 | 0.250 | -0.050 "
-            "| 0.500 |") in table1
+    assert (
+        "| 1 | Row A | pann_cnn14_16k | Cnn14_16k_mAP=0.438.pth | 1 | 0.200 | 0.250 | -0.050 "
+        "| 0.500 |"
+    ) in table1
     assert "finetune_row_b_ds1 (not run)" in table1 and "stand-in for BEATs" in text
     ds4 = next(line for line in table2.splitlines() if line.startswith("| Row B | 4 |"))
     cells = ds4.split(" | ")
@@ -88,6 +139,19 @@ def test_results_put_ours_beside_the_paper(conf, tmp_path, capsys):
     assert cells[6].startswith("12.000") and "n/a[^" in cells[7]  # paper median: n/a, footnoted
     assert "no FENSE checkpoint" in text and "was not available to us" in text
     out = tmp_path / "paper" / "RESULTS.md"
-    assert paper_results.main(["--conf-dir", str(conf), "--exp-dir", str(exp), "--set", "evalset",
-                               "--output", str(out)]) == 0
+    assert (
+        paper_results.main(
+            [
+                "--conf-dir",
+                str(conf),
+                "--exp-dir",
+                str(exp),
+                "--set",
+                "evalset",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.read_text() == capsys.readouterr().out == text

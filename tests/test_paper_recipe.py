@@ -26,8 +26,9 @@ def _stage_shims(bindir: Path) -> None:
     bindir.mkdir()
     for command, module in stages:
         shim = bindir / command
-        shim.write_text(f"#!{sys.executable}\nimport sys\nfrom aac.bin.{module} import main\n"
-                        "sys.exit(main())\n")
+        shim.write_text(
+            f"#!{sys.executable}\nimport sys\nfrom aac.bin.{module} import main\nsys.exit(main())\n"
+        )
         shim.chmod(0o755)
 
 
@@ -56,16 +57,24 @@ def test_mini_paper_driver_end_to_end(tmp_path):
     assert sorted(p.name for p in (rdir / "dump").iterdir()) == ["logmel", "pann_mlac_atcl"]
     assert log.count("Stage 3: clotho_development done before, skipped") == 3
     finetunes = sorted(p.name for p in (rdir / "exp").glob("finetune_*"))
-    assert finetunes == ["finetune_beats_malm_ds1", "finetune_beats_malm_mlac_ds1",
-                         "finetune_beats_malm_mlac_ds4", "finetune_pann_mlac_atcl_ds1",
-                         "finetune_pann_mlac_ds1"]
+    assert finetunes == [
+        "finetune_beats_malm_ds1",
+        "finetune_beats_malm_mlac_ds1",
+        "finetune_beats_malm_mlac_ds4",
+        "finetune_pann_mlac_atcl_ds1",
+        "finetune_pann_mlac_ds1",
+    ]
     assert "downsample=4" in (rdir / "exp/finetune_beats_malm_mlac_ds4/cmd.txt").read_text()
 
     results = (rdir / "exp" / "paper" / "RESULTS.md").read_text()
     table1, table2 = results.split("## Table 2")
     rows = [line for line in table1.splitlines() if re.match(r"\| \d \|", line)]
-    assert [r.split(" | ")[1] for r in rows] == ["PANN MLAC", "PANN MLAC+ATCL", "BEATs MALM",
-                                                "BEATs MALM+MLAC"]  # the paper's order
+    assert [r.split(" | ")[1] for r in rows] == [
+        "PANN MLAC",
+        "PANN MLAC+ATCL",
+        "BEATs MALM",
+        "BEATs MALM+MLAC",
+    ]  # the paper's order
     for row, paper in zip(rows, ("0.248", "0.263", "0.261", "0.287")):
         cells = row.split(" | ")
         assert cells[5].startswith("n/a[^") and cells[6] == paper  # SPIDEr-FL: n/a, never a number
@@ -94,11 +103,25 @@ def test_stage0_fetches_the_official_checkpoint_only_when_needed(tmp_path):
     thread.start()
     env["AAC_ENCODER_MIRROR"] = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
-        def run(*args):
-            return subprocess.run(["./run.sh", "--paper_row", "beats_malm", *args], cwd=rdir,
-                                  env=env, capture_output=True, text=True, timeout=120)
 
-        row = ["--encoder", "beats", "--encoder_random_init", "false", "--encoder_download", "beats_as2m"]
+        def run(*args):
+            return subprocess.run(
+                ["./run.sh", "--paper_row", "beats_malm", *args],
+                cwd=rdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        row = [
+            "--encoder",
+            "beats",
+            "--encoder_random_init",
+            "false",
+            "--encoder_download",
+            "beats_as2m",
+        ]
         proc = run(*row, "--stage", "4", "--stop_stage", "4", "--skip_stages", "4")
         assert proc.returncode == 0, proc.stderr
         assert "Stage 0" not in proc.stdout  # weights not needed by stage 4 alone

@@ -22,8 +22,13 @@ echo "rest=$*"
 def call(tmp_path, *args):
     script = tmp_path / "caller.sh"
     script.write_text(CALLER.format(parse=PARSE_OPTIONS))
-    return subprocess.run(["bash", str(script), *map(str, args)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["bash", str(script), *map(str, args)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_defaults_and_positional_args_untouched(tmp_path):
@@ -33,8 +38,9 @@ def test_defaults_and_positional_args_untouched(tmp_path):
 
 
 def test_dash_underscore_and_equals_forms(tmp_path):
-    res = call(tmp_path, "--stage", 3, "--feats-type", "fbank", "--nj=8", "--use_gpu", "true",
-               "data/x")
+    res = call(
+        tmp_path, "--stage", 3, "--feats-type", "fbank", "--nj=8", "--use_gpu", "true", "data/x"
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == ["stage=3 nj=8 use_gpu=true feats_type=fbank", "rest=data/x"]
 
@@ -42,8 +48,10 @@ def test_dash_underscore_and_equals_forms(tmp_path):
 def test_values_with_spaces_and_dashes_are_kept(tmp_path):
     res = call(tmp_path, "--feats-type", "a b --c", "--", "--not-an-option")
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines() == ["stage=1 nj=4 use_gpu=false feats_type=a b --c",
-                                       "rest=--not-an-option"]
+    assert res.stdout.splitlines() == [
+        "stage=1 nj=4 use_gpu=false feats_type=a b --c",
+        "rest=--not-an-option",
+    ]
 
 
 def test_unknown_option_is_an_error_with_usage(tmp_path):

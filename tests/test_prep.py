@@ -16,8 +16,13 @@ from aac.prep import PrepError, write_utt2dur
 from aac.prep.common import make_clip_ids
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-CAPS = ['A dog barks, then a car passes.', 'Someone says "hello" twice.',
-        "Rain falls; wind blows.", "Birds chirp", "A bell rings loudly"]
+CAPS = [
+    "A dog barks, then a car passes.",
+    'Someone says "hello" twice.',
+    "Rain falls; wind blows.",
+    "Birds chirp",
+    "A bell rings loudly",
+]
 
 
 def tone(rate, seconds, channels=1):
@@ -39,7 +44,7 @@ def write_csv(path, header, rows):
 GOOD_CLOTHO = [
     ("dog bark (take 2).wav", 44100, 0.5, 1),
     ("rain & wind #3.wav", 8000, 0.4, 1),
-    ("bird's \"song\".wav", 8012, 0.3, 1),
+    ('bird\'s "song".wav', 8012, 0.3, 1),
     ("Straße café.wav", 11025, 0.25, 1),
     ("stereo_48k.wav", 48000, 0.2, 2),
 ]
@@ -60,9 +65,13 @@ def clotho_root(tmp_path):
         if split == "development":
             (folder / "empty.wav").write_bytes(b"")
             (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x01garbage" * 10)
-            rows += [["empty.wav"] + CAPS, ["corrupt.wav"] + CAPS, ["missing.wav"] + CAPS,
-                     ["short_row.wav", "only one caption"],  # malformed: 2 fields
-                     ["empty_caption.wav", "a", "", "c", "d", "e"]]
+            rows += [
+                ["empty.wav"] + CAPS,
+                ["corrupt.wav"] + CAPS,
+                ["missing.wav"] + CAPS,
+                ["short_row.wav", "only one caption"],  # malformed: 2 fields
+                ["empty_caption.wav", "a", "", "c", "d", "e"],
+            ]
         header = ["file_name"] + [f"caption_{k}" for k in range(1, 6)]
         write_csv(base / "clotho_csv_files" / f"clotho_captions_{split}.csv", header, rows)
     return root
@@ -78,26 +87,37 @@ def audiocaps_root(tmp_path):
         (audio / split).mkdir(parents=True)
     for yt, start in [("-abc_DEF12", 30), ("xyz0123456", 0)]:
         sf.write(audio / "train" / f"{yt}_{start}.flac", tone(32000, 0.3), 32000)
-    write_csv(csvs / "train.csv", header, [
-        ["1", "-abc_DEF12", "30", "A man speaks, then a dog barks"],
-        ["2", "xyz0123456", "0.0", 'A "loud" engine'],
-        ["3", "vanished123", "10", "This video was removed"],  # audio never downloaded
-        ["4", "badrow"],  # malformed
-    ])
+    write_csv(
+        csvs / "train.csv",
+        header,
+        [
+            ["1", "-abc_DEF12", "30", "A man speaks, then a dog barks"],
+            ["2", "xyz0123456", "0.0", 'A "loud" engine'],
+            ["3", "vanished123", "10", "This video was removed"],  # audio never downloaded
+            ["4", "badrow"],  # malformed
+        ],
+    )
     sf.write(audio / "val" / "valclip0001_20.flac", tone(32000, 0.2), 32000)
-    write_csv(csvs / "val.csv", header,
-              [[str(10 + k), "valclip0001", "20", c] for k, c in enumerate(CAPS)])
+    write_csv(
+        csvs / "val.csv",
+        header,
+        [[str(10 + k), "valclip0001", "20", c] for k, c in enumerate(CAPS)],
+    )
     sf.write(audio / "test" / "testclip001_0.flac", tone(32000, 0.2), 32000)
-    write_csv(csvs / "test.csv", header,
-              [[str(20 + k), "testclip001", "0", c] for k, c in enumerate(CAPS)])
+    write_csv(
+        csvs / "test.csv",
+        header,
+        [[str(20 + k), "testclip001", "0", c] for k, c in enumerate(CAPS)],
+    )
     return root
 
 
 def test_clotho_prep_quirks(clotho_root, tmp_path, caplog):
     out = tmp_path / "data"
     with caplog.at_level(logging.INFO, logger="aac.prep"):
-        rc = prep_data.main(["--corpus", "clotho", "--root", str(clotho_root),
-                             "--output-dir", str(out)])
+        rc = prep_data.main(
+            ["--corpus", "clotho", "--root", str(clotho_root), "--output-dir", str(out)]
+        )
     assert rc == 0
     dev = out / "clotho_development"
     wav = read_kaldi_text(dev / "wav.scp")
@@ -108,7 +128,7 @@ def test_clotho_prep_quirks(clotho_root, tmp_path, caplog):
     assert names == {name for name, *_ in GOOD_CLOTHO}
     assert all(Path(v).is_absolute() and Path(v).is_file() for v in wav.values())
     durs = {Path(wav[k]).name: float(v) for k, v in read_kaldi_text(dev / "utt2dur").items()}
-    for name, rate, seconds, _ in GOOD_CLOTHO:
+    for name, _rate, seconds, _ in GOOD_CLOTHO:
         assert durs[name] == pytest.approx(seconds, abs=2e-3)
     text = read_kaldi_text(dev / "text")
     assert len(text) == 5 * len(GOOD_CLOTHO)
@@ -128,8 +148,18 @@ def test_clotho_prep_quirks(clotho_root, tmp_path, caplog):
 
 def test_clotho_ids_are_stable(clotho_root, tmp_path):
     for run in ("a", "b"):
-        prep_data.main(["--corpus", "clotho", "--root", str(clotho_root),
-                        "--output-dir", str(tmp_path / run), "--splits", "development"])
+        prep_data.main(
+            [
+                "--corpus",
+                "clotho",
+                "--root",
+                str(clotho_root),
+                "--output-dir",
+                str(tmp_path / run),
+                "--splits",
+                "development",
+            ]
+        )
     a = (tmp_path / "a" / "clotho_development" / "wav.scp").read_bytes()
     assert a == (tmp_path / "b" / "clotho_development" / "wav.scp").read_bytes()
     # An id depends on its own name only, not on the other names in the set.
@@ -141,8 +171,18 @@ def test_clotho_ids_are_stable(clotho_root, tmp_path):
 
 def test_clotho_missing_csv_is_clear_error(clotho_root, tmp_path, capsys):
     (clotho_root / "CLOTHO_v2.1" / "clotho_csv_files" / "clotho_captions_validation.csv").unlink()
-    rc = prep_data.main(["--corpus", "clotho", "--root", str(clotho_root),
-                         "--output-dir", str(tmp_path / "data"), "--splits", "validation"])
+    rc = prep_data.main(
+        [
+            "--corpus",
+            "clotho",
+            "--root",
+            str(clotho_root),
+            "--output-dir",
+            str(tmp_path / "data"),
+            "--splits",
+            "validation",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("aac-prep-data: error: ") and err.count("\n") == 1
     assert "clotho_captions_validation.csv" in err and "--download" in err
@@ -162,8 +202,12 @@ def test_verify_audio_catches_nan(clotho_root, tmp_path):
 def test_audiocaps_prep(audiocaps_root, tmp_path, caplog):
     out = tmp_path / "data"
     with caplog.at_level(logging.INFO, logger="aac.prep"):
-        assert prep_data.main(["--corpus", "audiocaps", "--root", str(audiocaps_root),
-                               "--output-dir", str(out)]) == 0
+        assert (
+            prep_data.main(
+                ["--corpus", "audiocaps", "--root", str(audiocaps_root), "--output-dir", str(out)]
+            )
+            == 0
+        )
     train = out / "audiocaps_train"
     wav = read_kaldi_text(train / "wav.scp")
     assert set(wav) == {"-abc_DEF12_30", "xyz0123456_0"}
@@ -188,8 +232,17 @@ def test_audiocaps_download_without_aac_datasets(tmp_path, monkeypatch, capsys):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_aac_datasets)
-    rc = prep_data.main(["--corpus", "audiocaps", "--root", str(tmp_path / "empty"),
-                         "--output-dir", str(tmp_path / "data"), "--download"])
+    rc = prep_data.main(
+        [
+            "--corpus",
+            "audiocaps",
+            "--root",
+            str(tmp_path / "empty"),
+            "--output-dir",
+            str(tmp_path / "data"),
+            "--download",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "aac-datasets" in err and "AUDIOCAPS/audio_32000Hz" in err
 
@@ -201,12 +254,20 @@ def test_utt2dur_for_pipes_and_ark(tmp_path):
     plain = tmp_path / "a file with spaces.wav"
     sf.write(plain, tone(rate, 0.5), rate, subtype="PCM_16")
     ark = tmp_path / "audio.ark"
-    kaldiio.save_ark(str(ark), {"arkclip": (rate, (tone(rate, 0.25) * 32767).astype(np.int16))},
-                     scp=str(tmp_path / "ark.scp"), write_function="soundfile")
+    kaldiio.save_ark(
+        str(ark),
+        {"arkclip": (rate, (tone(rate, 0.25) * 32767).astype(np.int16))},
+        scp=str(tmp_path / "ark.scp"),
+        write_function="soundfile",
+    )
     ark_value = read_kaldi_text(tmp_path / "ark.scp")["arkclip"]
     assert re.search(r"\.ark:\d+$", ark_value)
-    entries = {"plain": str(plain), "arkclip": ark_value, "catpipe": f"cat '{plain}' |",
-               "broken": str(tmp_path / "nope.wav")}
+    entries = {
+        "plain": str(plain),
+        "arkclip": ark_value,
+        "catpipe": f"cat '{plain}' |",
+        "broken": str(tmp_path / "nope.wav"),
+    }
     if shutil.which("sox"):
         entries["soxpipe"] = f"sox '{plain}' -t wav - speed 2.0 |"
     data = tmp_path / "data"

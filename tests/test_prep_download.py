@@ -51,8 +51,13 @@ def test_extract_without_7z_tools_is_clear(tmp_path, monkeypatch):
     import builtins
 
     real_import = builtins.__import__
-    monkeypatch.setattr(builtins, "__import__", lambda n, *a, **k: (
-        (_ for _ in ()).throw(ImportError(n)) if n == "py7zr" else real_import(n, *a, **k)))
+    monkeypatch.setattr(
+        builtins,
+        "__import__",
+        lambda n, *a, **k: (
+            (_ for _ in ()).throw(ImportError(n)) if n == "py7zr" else real_import(n, *a, **k)
+        ),
+    )
     monkeypatch.setattr(download.shutil, "which", lambda name: None)
     with pytest.raises(PrepError, match="py7zr.*7z"):
         download.extract_7z(tmp_path / "a.7z", tmp_path / "out")
@@ -64,8 +69,10 @@ def test_clotho_download_flow_with_fake_zenodo(tmp_path, monkeypatch):
     csv_path = tmp_path / "src.csv"
     with open(csv_path, "w", newline="") as f:
         csv.writer(f).writerows([header, ["clip one.wav", "a", "b", "c", "d", "e, f"]])
-    payloads = {"clotho_captions_evaluation.csv": csv_path.read_bytes(),
-                "clotho_audio_evaluation.7z": b"7z-archive-bytes"}
+    payloads = {
+        "clotho_captions_evaluation.csv": csv_path.read_bytes(),
+        "clotho_audio_evaluation.7z": b"7z-archive-bytes",
+    }
     md5s = {k: hashlib.md5(v).hexdigest() for k, v in payloads.items()}
     monkeypatch.setattr(clotho, "ZENODO_MD5", md5s)
     fetched = []
@@ -84,8 +91,17 @@ def test_clotho_download_flow_with_fake_zenodo(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "extract_7z", fake_extract)
     root = tmp_path / "empty_root"
     root.mkdir()
-    args = ["--corpus", "clotho", "--root", str(root), "--output-dir", str(tmp_path / "data"),
-            "--splits", "evaluation", "--download"]
+    args = [
+        "--corpus",
+        "clotho",
+        "--root",
+        str(root),
+        "--output-dir",
+        str(tmp_path / "data"),
+        "--splits",
+        "evaluation",
+        "--download",
+    ]
     assert prep_data.main(args) == 0
     assert sorted(fetched) == sorted(payloads)
     refs = read_kaldi_text(tmp_path / "data" / "clotho_evaluation" / "text_spk5")

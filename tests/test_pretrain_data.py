@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from aac.bin import prep_tagging
 from aac.datadir import DataDirError
 from aac.pretrain.audioset import read_class_indices, read_segments, tagging_entries
-from aac.pretrain.data import (BalancedBatchSampler, EvenBatchSampler, WaveCrops, read_classes,
-                               read_clip_captions, read_labels)
-from aac.bin import prep_tagging
+from aac.pretrain.data import (
+    BalancedBatchSampler,
+    EvenBatchSampler,
+    WaveCrops,
+    read_classes,
+    read_clip_captions,
+    read_labels,
+)
 
 SEGMENTS = """# Segments csv created Sun Mar  5 10:54:31 2017
 # num_ytids=3, num_segs=3, num_unique_labels=3, num_positive_labels=4
@@ -43,15 +49,31 @@ def test_audioset_csvs_to_a_tagging_dir(tmp_path):
     (tmp_path / "cls.csv").write_text(CLASSES)
     segs = read_segments(tmp_path / "seg.csv")
     assert segs[0] == ("--PJHxphWEs", "30", ["/m/09x0r", "/t/dd00088"])
-    assert [m for m, _ in read_class_indices(tmp_path / "cls.csv")] == ["/m/09x0r", "/t/dd00088", "/m/0dgw9r"]
+    assert [m for m, _ in read_class_indices(tmp_path / "cls.csv")] == [
+        "/m/09x0r",
+        "/t/dd00088",
+        "/m/0dgw9r",
+    ]
     audio = tmp_path / "audio"
     audio.mkdir()
     for name in ("--PJHxphWEs_30.wav", "Y-0CamVQdP_Y.wav"):  # the third segment vanished
         sf.write(audio / name, np.zeros(1600, dtype=np.float32), 16000)
     out = tmp_path / "tags"
-    assert prep_tagging.main(["--segments", str(tmp_path / "seg.csv"), "--class-labels",
-                              str(tmp_path / "cls.csv"), "--audio-dir", str(audio),
-                              "--output-dir", str(out)]) == 0
+    assert (
+        prep_tagging.main(
+            [
+                "--segments",
+                str(tmp_path / "seg.csv"),
+                "--class-labels",
+                str(tmp_path / "cls.csv"),
+                "--audio-dir",
+                str(audio),
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     labels = read_labels(out)
     assert labels == {"--PJHxphWEs_30": ["/m/09x0r", "/t/dd00088"], "Y-0CamVQdP_Y": ["/m/0dgw9r"]}
     assert (out / "classes").read_text().split() == ["/m/09x0r", "/t/dd00088", "/m/0dgw9r"]

@@ -5,16 +5,25 @@ import math
 import numpy as np
 import pytest
 
-from aac.pretrain.metrics import (average_precision, ranks_of, recall_map, retrieval_metrics,
-                                  tagging_map)
+from aac.pretrain.metrics import (
+    average_precision,
+    ranks_of,
+    recall_map,
+    retrieval_metrics,
+    tagging_map,
+)
 
 
 def test_text_to_audio_ranks_and_metrics_by_hand():
     # 4 captions query 3 clips; caption c belongs to clip owner[c]
-    sim = np.array([[0.9, 0.1, 0.2],    # clip 0 first: rank 1
-                    [0.5, 0.4, 0.6],    # own clip 1 scores below 0 and 2: rank 3
-                    [0.3, 0.2, 0.1],    # own clip 2 last: rank 3
-                    [0.0, 0.8, 0.7]])   # own clip 2 below clip 1: rank 2
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.2],  # clip 0 first: rank 1
+            [0.5, 0.4, 0.6],  # own clip 1 scores below 0 and 2: rank 3
+            [0.3, 0.2, 0.1],  # own clip 2 last: rank 3
+            [0.0, 0.8, 0.7],
+        ]
+    )  # own clip 2 below clip 1: rank 2
     owner = [0, 1, 2, 2]
     m = retrieval_metrics(sim, owner)
     t2a = m["t2a"]

@@ -22,12 +22,15 @@ LINKS = ("run.sh", "db.sh", "local", "conf", "atcl.sh", "path.sh", "cmd.sh", "ut
 def console_scripts(bin_dir: Path) -> None:
     """Shims for setup.py's STAGES that this environment has not installed (yet)."""
     tree = ast.parse((ROOT / "setup.py").read_text())
-    stages = next(ast.literal_eval(n.value) for n in tree.body
-                  if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "STAGES")
+    stages = next(
+        ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "STAGES"
+    )
     bin_dir.mkdir()
     for cmd, module in stages.items():
         shim = bin_dir / cmd
-        shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m aac.bin.{module} \"$@\"\n")
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m aac.bin.{module} "$@"\n')
         shim.chmod(0o755)
 
 
@@ -49,11 +52,18 @@ def run(rdir: Path, env: dict, *args: str) -> str:
 @pytest.mark.slow
 def test_mini_atcl_and_mlac_recipes(tmp_path):
     console_scripts(tmp_path / "bin")
-    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}",
-               PYTHONPATH=str(ROOT), CLOTHO=str(tmp_path / "corpus"), AUDIOCAPS=str(tmp_path / "corpus"))
+    env = dict(
+        os.environ,
+        PATH=f"{tmp_path / 'bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+        PYTHONPATH=str(ROOT),
+        CLOTHO=str(tmp_path / "corpus"),
+        AUDIOCAPS=str(tmp_path / "corpus"),
+    )
     (tmp_path / "egs2" / "mini_clotho").mkdir(parents=True)
-    os.symlink(os.path.realpath(ROOT / "egs2" / "mini_clotho" / "aac1"),
-               tmp_path / "egs2" / "mini_clotho" / "aac1")  # mlac1's data.sh calls ../aac1/local
+    os.symlink(
+        os.path.realpath(ROOT / "egs2" / "mini_clotho" / "aac1"),
+        tmp_path / "egs2" / "mini_clotho" / "aac1",
+    )  # mlac1's data.sh calls ../aac1/local
 
     atcl = recipe_copy(tmp_path, "atcl1")
     log = run(atcl, env, "--pretrain_args", "--override optim.epochs=5")
@@ -64,15 +74,30 @@ def test_mini_atcl_and_mlac_recipes(tmp_path):
     assert len(selected["runs"]) == 2  # the tau grid of conf/atcl.yaml
     scores = json.loads((exp / "eval" / "clotho_evaluation" / "scores.json").read_text())["metrics"]
     chance = 1 / scores["num_clips"]
-    print(f"mini ATCL: t2a R@1 {scores['t2a']['R@1']:.3f} (chance {chance:.3f}), "
-          f"mAP@10 {scores['t2a']['mAP@10']:.3f}; a2t R@1 {scores['a2t']['R@1']:.3f}")
+    print(
+        f"mini ATCL: t2a R@1 {scores['t2a']['R@1']:.3f} (chance {chance:.3f}), "
+        f"mAP@10 {scores['t2a']['mAP@10']:.3f}; a2t R@1 {scores['a2t']['R@1']:.3f}"
+    )
     assert scores["t2a"]["R@1"] > 5 * chance and scores["a2t"]["R@1"] > 5 * chance
     assert "text-to-audio" in (exp / "RESULTS.md").read_text()
 
     feats = tmp_path / "feats.h5"
-    subprocess.run(["aac-extract-feats", "--encoder", "cnn_small", "--checkpoint",
-                    str(exp / "encoder_atcl.pt"), "--data-dir", str(atcl / "data" / "clotho_evaluation"),
-                    "--output", str(feats)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            "aac-extract-feats",
+            "--encoder",
+            "cnn_small",
+            "--checkpoint",
+            str(exp / "encoder_atcl.pt"),
+            "--data-dir",
+            str(atcl / "data" / "clotho_evaluation"),
+            "--output",
+            str(feats),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     assert feats.is_file()
     assert run(atcl, env, "--stop_stage", "3").count("done before, skipped") == 3
 

@@ -24,11 +24,18 @@ def text_model(tmp_path_factory):
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     path = tmp_path_factory.mktemp("tiny_bert")
-    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS))
+    (path / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS)
+    )
     BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=5 + len(WORDS), hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32)
+    config = BertConfig(
+        vocab_size=5 + len(WORDS),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     BertModel(config).save_pretrained(path)
     return path
 
@@ -66,10 +73,27 @@ def test_text_embeddings_are_normalised_and_cached(text_model, tmp_path):
 def test_atcl_grid_resume_export_and_retrieval(text_model, tmp_path):
     train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
     out = tmp_path / "exp"
-    args = ["--task", "atcl", "--train-data", str(train), "--valid-data", str(valid),
-            "--output-dir", str(out), "--text-encoder", str(text_model), "--override",
-            "atcl.tau_grid=[0.1,0.2]", "optim.epochs=2", "optim.batch_size=4", "crop_seconds=1.0",
-            "head.embed_dim=8", "head.hidden_dim=0", "augment.time_masks=1", "log_interval=1"]
+    args = [
+        "--task",
+        "atcl",
+        "--train-data",
+        str(train),
+        "--valid-data",
+        str(valid),
+        "--output-dir",
+        str(out),
+        "--text-encoder",
+        str(text_model),
+        "--override",
+        "atcl.tau_grid=[0.1,0.2]",
+        "optim.epochs=2",
+        "optim.batch_size=4",
+        "crop_seconds=1.0",
+        "head.embed_dim=8",
+        "head.hidden_dim=0",
+        "augment.time_masks=1",
+        "log_interval=1",
+    ]
     assert pretrain_encoder.main(args) == 0
     selected = json.loads((out / "selected.json").read_text())
     assert [r["tau"] for r in selected["runs"]] == [0.1, 0.2]
@@ -101,10 +125,27 @@ def test_atcl_grid_resume_export_and_retrieval(text_model, tmp_path):
 def test_mlac_learns_two_tones_and_reports_map(tmp_path):
     train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
     out = tmp_path / "mlac"
-    assert pretrain_encoder.main([
-        "--task", "mlac", "--train-data", str(train), "--valid-data", str(valid),
-        "--output-dir", str(out), "--override", "optim.epochs=3", "optim.batch_size=4",
-        "optim.lr=0.01", "crop_seconds=1.0", "augment.mixup_alpha=0.4"]) == 0
+    assert (
+        pretrain_encoder.main(
+            [
+                "--task",
+                "mlac",
+                "--train-data",
+                str(train),
+                "--valid-data",
+                str(valid),
+                "--output-dir",
+                str(out),
+                "--override",
+                "optim.epochs=3",
+                "optim.batch_size=4",
+                "optim.lr=0.01",
+                "crop_seconds=1.0",
+                "augment.mixup_alpha=0.4",
+            ]
+        )
+        == 0
+    )
     conf = (out / "config.yaml").read_text()
     assert "num_classes: 3" in conf and "- low" in conf
     assert eval_tagging.main([str(out), "--data-dir", str(valid)]) == 0
@@ -129,10 +170,32 @@ def test_atcl_trains_with_two_cpu_processes(text_model, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     proc = subprocess.run(
-        [sys.executable, "-m", "aac.bin.pretrain_encoder", "--task", "atcl", "--nproc", "2",
-         "--train-data", str(train), "--valid-data", str(valid), "--output-dir", str(out),
-         "--text-encoder", str(text_model), "--override", "optim.epochs=2", "optim.batch_size=4",
-         "crop_seconds=1.0", "head.embed_dim=8"], env=env, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "aac.bin.pretrain_encoder",
+            "--task",
+            "atcl",
+            "--nproc",
+            "2",
+            "--train-data",
+            str(train),
+            "--valid-data",
+            str(valid),
+            "--output-dir",
+            str(out),
+            "--text-encoder",
+            str(text_model),
+            "--override",
+            "optim.epochs=2",
+            "optim.batch_size=4",
+            "crop_seconds=1.0",
+            "head.embed_dim=8",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4]  # 9 clips: two global batches of 4 per epoch
@@ -145,10 +208,23 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
 
     def args(out):
-        return ["--task", "mlac", "--train-data", str(train), "--valid-data", str(valid),
-                "--output-dir", str(out), "--override", "optim.epochs=2", "optim.batch_size=4",
-                "crop_seconds=1.0", "augment.mixup_alpha=0.4", "augment.time_masks=1",
-                "head.dropout=0.2"]
+        return [
+            "--task",
+            "mlac",
+            "--train-data",
+            str(train),
+            "--valid-data",
+            str(valid),
+            "--output-dir",
+            str(out),
+            "--override",
+            "optim.epochs=2",
+            "optim.batch_size=4",
+            "crop_seconds=1.0",
+            "augment.mixup_alpha=0.4",
+            "augment.time_masks=1",
+            "head.dropout=0.2",
+        ]
 
     assert pretrain_encoder.main(args(tmp_path / "whole")) == 0
     save = PretrainTrainer.save_last

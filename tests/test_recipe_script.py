@@ -41,18 +41,29 @@ def recipe(tmp_path):
     os.symlink(ROOT / "utils", rdir / "utils")
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
-    for verb in ("train-tokenizer", "extract-feats", "merge-feats", "train", "decode",
-                 "merge-decodes", "score", "results", "scenarios"):
+    for verb in (
+        "train-tokenizer",
+        "extract-feats",
+        "merge-feats",
+        "train",
+        "decode",
+        "merge-decodes",
+        "score",
+        "results",
+        "scenarios",
+    ):
         p = fake_bin / f"aac-{verb}"
         p.write_text(FAKE)
         p.chmod(0o755)
     (rdir / "path.sh").write_text(f'export PATH="{fake_bin}:$PATH"\n')
-    (rdir / "cmd.sh").write_text('export train_cmd=utils/run.pl cuda_cmd=utils/run.pl decode_cmd=utils/run.pl\n')
+    (rdir / "cmd.sh").write_text(
+        "export train_cmd=utils/run.pl cuda_cmd=utils/run.pl decode_cmd=utils/run.pl\n"
+    )
     data = (
-        "#!/usr/bin/env bash\necho local/data.sh >> \"$CALLS\"\n"
+        '#!/usr/bin/env bash\necho local/data.sh >> "$CALLS"\n'
         "for s in audiocaps_train audiocaps_val clotho_development clotho_validation clotho_evaluation; do\n"
-        "  mkdir -p data/$s; for i in 1 2 3 4 5; do echo \"clip$i /x/clip $i.wav\"; done > data/$s/wav.scp\n"
-        "  for i in 1 2 3 4 5; do echo \"clip$i 1.0\"; done > data/$s/utt2dur; done\n"
+        '  mkdir -p data/$s; for i in 1 2 3 4 5; do echo "clip$i /x/clip $i.wav"; done > data/$s/wav.scp\n'
+        '  for i in 1 2 3 4 5; do echo "clip$i 1.0"; done > data/$s/utt2dur; done\n'
     )
     (rdir / "local" / "data.sh").write_text(data)
     (rdir / "local" / "data.sh").chmod(0o755)
@@ -61,8 +72,13 @@ def recipe(tmp_path):
 
 def run(recipe, *args, check=True):
     env = dict(os.environ, CALLS=str(recipe / "calls.log"))
-    proc = subprocess.run(["./aac.sh", "--encoder", "logmel", *args], cwd=recipe, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["./aac.sh", "--encoder", "logmel", *args],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(proc.stdout + proc.stderr)
     return proc
@@ -101,15 +117,30 @@ def test_unknown_option_is_an_error(recipe):
 
 
 def test_feature_stage_splits_into_nj_jobs_and_merges(recipe):
-    run(recipe, "--stop_stage", "3", "--nj", "2", "--skip_pretrain", "true",
-        "--test_sets", "clotho_evaluation")
+    run(
+        recipe,
+        "--stop_stage",
+        "3",
+        "--nj",
+        "2",
+        "--skip_pretrain",
+        "true",
+        "--test_sets",
+        "clotho_evaluation",
+    )
     got = [c for c in calls(recipe) if c.startswith("aac-")]
     extracts = [c for c in got if c.startswith("aac-extract-feats")]
     merges = [c for c in got if c.startswith("aac-merge-feats")]
     assert len(extracts) == 2 * 3 and len(merges) == 3  # 3 sets without pre-training
-    assert any("--wav-scp dump/feats/logmel/clotho_evaluation/split2/wav.2.scp" in c for c in extracts)
+    assert any(
+        "--wav-scp dump/feats/logmel/clotho_evaluation/split2/wav.2.scp" in c for c in extracts
+    )
     split = recipe / "dump/feats/logmel/clotho_evaluation/split2"
-    keys = [line.split()[0] for f in sorted(split.glob("wav.*.scp")) for line in f.read_text().splitlines()]
+    keys = [
+        line.split()[0]
+        for f in sorted(split.glob("wav.*.scp"))
+        for line in f.read_text().splitlines()
+    ]
     assert sorted(keys) == [f"clip{i}" for i in range(1, 6)]
 
 
@@ -125,8 +156,10 @@ def test_training_decoding_and_scoring_route_to_experiment_dirs(recipe):
     decode = next(c for c in got if c.startswith("aac-decode"))
     assert "--beam 4" in decode and "--checkpoint best --rtf-clips 20" in decode
     assert "exp/finetune_logmel_ds4/decode_beam4_best_ds4/clotho_evaluation" in decode
-    assert any(c.startswith("aac-score") and "--constant-baseline data/clotho_development/text" in c
-               for c in got)
+    assert any(
+        c.startswith("aac-score") and "--constant-baseline data/clotho_development/text" in c
+        for c in got
+    )
     assert "| table |" in out
     assert (recipe / "exp/finetune_logmel_ds4/RESULTS.md").read_text().strip() == "| table |"
 
@@ -169,30 +202,42 @@ def test_scoring_is_skipped_once_done_and_redone_after_new_decoding(recipe):
     assert sum(c.startswith("aac-score") for c in calls(recipe)) == 1
 
 
-@pytest.mark.parametrize("backend, passes_nodes", [("slurm.pl", True), ("queue.pl", False),
-                                                    ("run.pl", False)])
+@pytest.mark.parametrize(
+    "backend, passes_nodes", [("slurm.pl", True), ("queue.pl", False), ("run.pl", False)]
+)
 def test_node_count_goes_only_to_slurm(recipe, backend, passes_nodes):
     fake = recipe / "fake_backends" / backend
     fake.parent.mkdir(exist_ok=True)
     fake.write_text('#!/usr/bin/env bash\necho "backend $*" >> "$CALLS"\n')
     fake.chmod(0o755)
-    (recipe / "cmd.sh").write_text(f"export train_cmd=utils/run.pl decode_cmd=utils/run.pl "
-                                   f"cuda_cmd={fake}\n")
-    run(recipe, "--stage", "5", "--stop_stage", "5", "--skip_pretrain", "true",
-        "--num_nodes", "2")
+    (recipe / "cmd.sh").write_text(
+        f"export train_cmd=utils/run.pl decode_cmd=utils/run.pl cuda_cmd={fake}\n"
+    )
+    run(recipe, "--stage", "5", "--stop_stage", "5", "--skip_pretrain", "true", "--num_nodes", "2")
     backend_call = next(c for c in calls(recipe) if c.startswith("backend"))
     assert ("-N 2" in backend_call) == passes_nodes
     assert "--num-nodes 2" in backend_call  # aac-train itself always hears of the nodes
+
+
 def test_scenario_stage_runs_a_suite_once_and_only_when_given(recipe):
     run(recipe, "--stop_stage", "7", "--nj", "1")
     calls(recipe)
     assert "no --scenario_suite given, skipped" in run(recipe, "--stage", "8").stdout
     assert calls(recipe) == []
-    out = run(recipe, "--stage", "8", "--scenario_suite", "conf/scenarios/driving.yaml",
-              "--decode_device", "cuda").stdout
+    out = run(
+        recipe,
+        "--stage",
+        "8",
+        "--scenario_suite",
+        "conf/scenarios/driving.yaml",
+        "--decode_device",
+        "cuda",
+    ).stdout
     [call] = calls(recipe)
-    assert call.startswith("aac-scenarios exp/finetune_logmel_ds1 --suite conf/scenarios/driving.yaml "
-                           "--output-dir exp/finetune_logmel_ds1/scenarios/driving --device cuda")
+    assert call.startswith(
+        "aac-scenarios exp/finetune_logmel_ds1 --suite conf/scenarios/driving.yaml "
+        "--output-dir exp/finetune_logmel_ds1/scenarios/driving --device cuda"
+    )
     assert "| scenarios |" in out
     run(recipe, "--stage", "8", "--scenario_suite", "conf/scenarios/driving.yaml")
     assert calls(recipe) == []  # done before: skipped

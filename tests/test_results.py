@@ -12,16 +12,24 @@ from aac.bin import results as results_bin
 from aac.metrics import results
 
 CORE = {"bleu_4": 0.1712, "rouge_l": 0.3801, "meteor": 0.1789, "cider_d": 0.4567}
-SPICE_REASON = "Missing 2 files in SPICE lib directory; install with: tools/install_metric_assets.sh"
+SPICE_REASON = (
+    "Missing 2 files in SPICE lib directory; install with: tools/install_metric_assets.sh"
+)
 
 
 def make_exp(root: Path, name: str, encoder: dict, sets: dict, rtf=None) -> Path:
     exp = root / name
     exp.mkdir(parents=True)
     (exp / "config.yaml").write_text(yaml.safe_dump({"encoder": encoder, "optim": {"lr": 1e-3}}))
-    (exp / "env.yaml").write_text(yaml.safe_dump({
-        "date": "2024-05-01T10:00:00+00:00", "git_hash": "abc123def456",
-        "versions": {"python": "3.11.2", "torch": "2.11.0", "aac-metrics": "0.6.0"}}))
+    (exp / "env.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "date": "2024-05-01T10:00:00+00:00",
+                "git_hash": "abc123def456",
+                "versions": {"python": "3.11.2", "torch": "2.11.0", "aac-metrics": "0.6.0"},
+            }
+        )
+    )
     for set_name, scores in sets.items():
         d = exp / "decode_beam4" / set_name
         d.mkdir(parents=True)
@@ -33,22 +41,51 @@ def make_exp(root: Path, name: str, encoder: dict, sets: dict, rtf=None) -> Path
 
 @pytest.fixture
 def exps(tmp_path):
-    pann_scores = dict(CORE, spider=0.3, unavailable={"spider_fl": "FENSE checkpoint missing"},
-                       java='openjdk version "17.0.15"', num_clips=1045,
-                       constant_baseline={"caption": "rain falls", "cider_d": 0.0812})
-    beats_scores = dict(CORE, cider_d=0.5, unavailable={"spice": SPICE_REASON, "spider": SPICE_REASON,
-                                                          "spider_fl": SPICE_REASON},
-                        java='openjdk version "17.0.15"', num_clips=1045)
-    pann = make_exp(tmp_path, "bart_pann", {
-        "name": "pann_cnn14", "checkpoint": "Cnn14_mAP=0.431.pth", "random_init": False,
-        "sample_rate": 32000, "frame_rate": 3.125, "downsample": 1},
+    pann_scores = dict(
+        CORE,
+        spider=0.3,
+        unavailable={"spider_fl": "FENSE checkpoint missing"},
+        java='openjdk version "17.0.15"',
+        num_clips=1045,
+        constant_baseline={"caption": "rain falls", "cider_d": 0.0812},
+    )
+    beats_scores = dict(
+        CORE,
+        cider_d=0.5,
+        unavailable={"spice": SPICE_REASON, "spider": SPICE_REASON, "spider_fl": SPICE_REASON},
+        java='openjdk version "17.0.15"',
+        num_clips=1045,
+    )
+    pann = make_exp(
+        tmp_path,
+        "bart_pann",
+        {
+            "name": "pann_cnn14",
+            "checkpoint": "Cnn14_mAP=0.431.pth",
+            "random_init": False,
+            "sample_rate": 32000,
+            "frame_rate": 3.125,
+            "downsample": 1,
+        },
         {"clotho_evaluation": pann_scores, "audiocaps_test": dict(CORE, unavailable={})},
-        rtf={"batched": {"mode": "audio", "throughput": 800.0},
-             "paper": {"mean": 412.25, "median": 400.0, "p10": 150.5, "per_clip": {}}})
-    beats = make_exp(tmp_path, "bart_beats", {
-        "name": "beats", "checkpoint": "/ckpt/BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt",
-        "random_init": False, "sample_rate": 16000, "frame_rate": 12.5, "downsample": 4},
-        {"clotho_evaluation": beats_scores})
+        rtf={
+            "batched": {"mode": "audio", "throughput": 800.0},
+            "paper": {"mean": 412.25, "median": 400.0, "p10": 150.5, "per_clip": {}},
+        },
+    )
+    beats = make_exp(
+        tmp_path,
+        "bart_beats",
+        {
+            "name": "beats",
+            "checkpoint": "/ckpt/BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt",
+            "random_init": False,
+            "sample_rate": 16000,
+            "frame_rate": 12.5,
+            "downsample": 4,
+        },
+        {"clotho_evaluation": beats_scores},
+    )
     return [str(pann), str(beats)]
 
 
@@ -73,7 +110,7 @@ def test_tables_hold_values_tasks_and_footnoted_na(exps, capsys):
     footnotes = [line for line in out.splitlines() if line.startswith("[^")]
     spice_notes = [f for f in footnotes if f.endswith("spice, spider, spider_fl: " + SPICE_REASON)]
     assert len(spice_notes) == 1
-    label = spice_notes[0][:spice_notes[0].index("]") + 1]
+    label = spice_notes[0][: spice_notes[0].index("]") + 1]
     assert label.startswith("[^clotho_evaluation-") and f"n/a{label}" in beats_t1
     assert any("spider_fl: FENSE checkpoint missing" in f for f in footnotes)
     cells = [c.strip() for c in beats_t1.split("|")[1:-1]]
@@ -96,12 +133,18 @@ def test_missing_metric_without_reason_says_not_computed(exps, capsys):
     assert "spice, spider, spider_fl: not computed" in out
 
 
-@pytest.mark.parametrize("encoder, tasks", [
-    ({"name": "dcase23_cnn14"}, "AudioSet tagging + audio-text contrastive"),
-    ({"name": "beats", "checkpoint": "BEATs_iter3_plus_AS2M.pt"}, "masked audio-token prediction"),
-    ({"name": "logmel"}, "none"),
-    ({"name": "pann_cnn14", "random_init": True}, "none (random init)"),
-])
+@pytest.mark.parametrize(
+    "encoder, tasks",
+    [
+        ({"name": "dcase23_cnn14"}, "AudioSet tagging + audio-text contrastive"),
+        (
+            {"name": "beats", "checkpoint": "BEATs_iter3_plus_AS2M.pt"},
+            "masked audio-token prediction",
+        ),
+        ({"name": "logmel"}, "none"),
+        ({"name": "pann_cnn14", "random_init": True}, "none (random init)"),
+    ],
+)
 def test_pretraining_tasks(encoder, tasks):
     assert results.pretraining_tasks(encoder) == tasks
 
@@ -124,18 +167,34 @@ def test_no_scores_found_is_reported(tmp_path, capsys):
 
 def test_table2_reads_the_stride_the_model_was_trained_with(tmp_path, capsys):
     """A tiny model trained at downsample 4 on 50 Hz cached frames: Table 2 says 4 and 12.5 Hz."""
+    from caption_fixtures import make_experiment_inputs, make_set, train_argv, write_yaml
+
     from aac.bin.decode import main as decode_main
     from aac.bin.train import main as train_main
-    from caption_fixtures import make_experiment_inputs, make_set, train_argv, write_yaml
 
     inputs = make_experiment_inputs(tmp_path)
     exp = tmp_path / "exp"
-    train_main(train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=1), exp,
-                          "--override", "downsample=4"))
+    train_main(
+        train_argv(
+            inputs, write_yaml(tmp_path / "t.yaml", epochs=1), exp, "--override", "downsample=4"
+        )
+    )
     data, feats = make_set(tmp_path, "test", 4, seed=5, training=False)
     out = exp / "decode_beam4_best_ds4" / "test"
-    decode_main(["--exp-dir", str(exp), "--data-dir", str(data), "--feats", str(feats),
-                 "--output-dir", str(out), "--rtf-clips", "0"])
+    decode_main(
+        [
+            "--exp-dir",
+            str(exp),
+            "--data-dir",
+            str(data),
+            "--feats",
+            str(feats),
+            "--output-dir",
+            str(out),
+            "--rtf-clips",
+            "0",
+        ]
+    )
     (out / "scores.json").write_text(json.dumps(CORE))
     assert json.loads((out / "rtf.json").read_text())["downsample"] == 4
     capsys.readouterr()

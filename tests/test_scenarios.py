@@ -27,19 +27,21 @@ def test_suite_is_strict_and_resolves_recordings(tmp_path):
     (tmp_path / "rec").mkdir()
     for name in ("a.wav", "b.wav"):
         (tmp_path / "rec" / name).write_bytes(b"")
-    good = write(tmp_path / "s.yaml", "background: {files: ['rec/*.wav']}\n"
-                 "scenarios:\n  - {name: x, target: {sound: siren}, detect: [siren]}\n")
+    good = write(
+        tmp_path / "s.yaml",
+        "background: {files: ['rec/*.wav']}\n"
+        "scenarios:\n  - {name: x, target: {sound: siren}, detect: [siren]}\n",
+    )
     suite = load_suite(good)
     assert suite.background.files == [str(tmp_path / "rec" / n) for n in ("a.wav", "b.wav")]
     assert suite.scenarios[0].snr_db == [20.0, 10.0, 0.0, -10.0]  # the default
-    bad = {"scenarios:\n  - {name: x, target: {sound: siren}, detect: [siren], snr: [1]}\n":
-           "unknown key 'scenarios[0].snr'",
-           "scenarios:\n  - {name: x, target: {sound: ambulance}, detect: [siren]}\n":
-           "unknown sound 'ambulance'",
-           "scenarios:\n  - {name: x, target: {files: [gone/*.wav]}, detect: [siren]}\n":
-           "nothing matches",
-           "scenarios:\n  - {name: x, target: {sound: siren}, detect: []}\n": "detect",
-           "window: 1.0\nhop: 2.0\nscenarios: []\n": "no scenarios"}
+    bad = {
+        "scenarios:\n  - {name: x, target: {sound: siren}, detect: [siren], snr: [1]}\n": "unknown key 'scenarios[0].snr'",
+        "scenarios:\n  - {name: x, target: {sound: ambulance}, detect: [siren]}\n": "unknown sound 'ambulance'",
+        "scenarios:\n  - {name: x, target: {files: [gone/*.wav]}, detect: [siren]}\n": "nothing matches",
+        "scenarios:\n  - {name: x, target: {sound: siren}, detect: []}\n": "detect",
+        "window: 1.0\nhop: 2.0\nscenarios: []\n": "no scenarios",
+    }
     for text, message in bad.items():
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_suite(write(tmp_path / "bad.yaml", text))
@@ -60,8 +62,8 @@ def test_mix_reaches_the_requested_snr():
     trial = Trial(bg, target, onset=RATE, rate=RATE)
     for snr in (10.0, 0.0, -10.0):
         mixed = trial.mix(snr)
-        added = mixed[RATE:2 * RATE] - bg[RATE:2 * RATE]
-        measured = 10 * np.log10(np.mean(added ** 2) / np.mean(bg[RATE:2 * RATE] ** 2))
+        added = mixed[RATE : 2 * RATE] - bg[RATE : 2 * RATE]
+        measured = 10 * np.log10(np.mean(added**2) / np.mean(bg[RATE : 2 * RATE] ** 2))
         assert measured == pytest.approx(snr, abs=0.01)
         np.testing.assert_array_equal(mixed[:RATE], bg[:RATE])  # nothing before the onset
 
@@ -75,16 +77,16 @@ def test_approach_rises_in_level_and_doppler_lowers_the_pitch_as_it_nears():
     t = np.arange(3 * RATE) / RATE
     tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
     heard = approach(tone, RATE, speed=15.0, closest=5.0, doppler=True)
-    first, last = heard[:RATE // 2], heard[-RATE // 2:]
+    first, last = heard[: RATE // 2], heard[-RATE // 2 :]
     assert 20 * np.log10(np.abs(last).max() / np.abs(first).max()) > 10  # 45 m -> 5 m
     expected = 1000 * SPEED_OF_SOUND / (SPEED_OF_SOUND - 15.0 * 45 / np.hypot(45, 5))
     assert _frequency(first, RATE) == pytest.approx(expected, rel=0.003)  # about 1044 Hz
     # the sound left the source 0.12 s earlier there than at the start: the last 0.12 s are
     # silent; just before, the source is 2-3 m before its closest point, radial speed ~6 m/s
-    near = heard[-RATE * 35 // 100:-RATE * 15 // 100]
+    near = heard[-RATE * 35 // 100 : -RATE * 15 // 100]
     assert 1005 < _frequency(near, RATE) < 1025
     still = approach(tone, RATE, speed=15.0, closest=5.0, doppler=False)
-    assert _frequency(still[:RATE // 2], RATE) == pytest.approx(1000, rel=0.002)
+    assert _frequency(still[: RATE // 2], RATE) == pytest.approx(1000, rel=0.002)
 
 
 class LoudnessCaptioner:
@@ -93,15 +95,31 @@ class LoudnessCaptioner:
     sample_rate = RATE
 
     def caption_waves(self, waves):
-        return ["a siren wails" if np.sqrt(np.mean(w ** 2)) > 0.09 else "an engine idles"
-                for w in waves]
+        return [
+            "a siren wails" if np.sqrt(np.mean(w**2)) > 0.09 else "an engine idles" for w in waves
+        ]
 
 
 def test_run_scenario_measures_recall_false_alarms_and_latency():
-    sc = ScenarioConf(name="siren", target=SourceConf(sound="siren"), snr_db=[15.0, -20.0],
-                      detect=["siren"], latency_budget_s=2.0, min_recall=1.0)
-    suite = SuiteConf(clip_s=3.0, onset_s=0.5, trials=2, window=1.0, hop=0.5, pace=20.0,
-                      rate=RATE, background=SourceConf(sound="engine"), scenarios=[sc])
+    sc = ScenarioConf(
+        name="siren",
+        target=SourceConf(sound="siren"),
+        snr_db=[15.0, -20.0],
+        detect=["siren"],
+        latency_budget_s=2.0,
+        min_recall=1.0,
+    )
+    suite = SuiteConf(
+        clip_s=3.0,
+        onset_s=0.5,
+        trials=2,
+        window=1.0,
+        hop=0.5,
+        pace=20.0,
+        rate=RATE,
+        background=SourceConf(sound="engine"),
+        scenarios=[sc],
+    )
     clip = render_trial(suite, sc, 0, 0)
     assert len(clip.background) == 3 * RATE and clip.onset == RATE // 2
     result = run_scenario(LoudnessCaptioner(), suite, 0)
@@ -113,14 +131,23 @@ def test_run_scenario_measures_recall_false_alarms_and_latency():
     assert len(result["clips"]) == 2 * 3  # trials x (SNRs + background alone)
 
 
-TINY = ModelConf(d_model=16, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
-                 dropout=0.0, attention_dropout=0.0, max_target_length=6)
+TINY = ModelConf(
+    d_model=16,
+    decoder_layers=1,
+    decoder_attention_heads=2,
+    decoder_ffn_dim=32,
+    dropout=0.0,
+    attention_dropout=0.0,
+    max_target_length=6,
+)
 
 
 def test_stage_writes_results_summary_and_plot(tmp_path, capsys):
     torch.set_num_threads(1)
     exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=TINY)
-    suite = write(tmp_path / "suite.yaml", """\
+    suite = write(
+        tmp_path / "suite.yaml",
+        """\
 clip_s: 2.0
 onset_s: 0.5
 trials: 1
@@ -131,7 +158,8 @@ rate: 16000
 scenarios:
   - {name: siren, target: {sound: siren}, snr_db: [10, 0], detect: [siren]}
   - {name: horn, target: {sound: horn}, background: {sound: rain}, snr_db: [0], detect: [horn]}
-""")
+""",
+    )
     out = tmp_path / "out"
     rc = main([str(exp), "--suite", str(suite), "--output-dir", str(out)])
     results = json.loads((out / "results.json").read_text())
@@ -143,7 +171,9 @@ scenarios:
     assert (out / "recall_vs_snr.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.glob("*.tmp*"))
     capsys.readouterr()
-    assert main([str(exp), "--suite", str(tmp_path / "missing.yaml"), "--output-dir", str(out)]) == 2
+    assert (
+        main([str(exp), "--suite", str(tmp_path / "missing.yaml"), "--output-dir", str(out)]) == 2
+    )
     assert "aac-scenarios: error: config file not found" in capsys.readouterr().err
 
 

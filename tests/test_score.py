@@ -15,8 +15,20 @@ from aac.metrics import assets, scoring
 
 IDS = ["clip_a", "clip_b", "clip_c"]
 REFS = {
-    "clip_a": ["A dog is barking.", "Dog barks", "a dog barks twice", "a loud dog", "the dog barks"],
-    "clip_b": ["Rain is falling on the roof", "heavy rain", "rain on metal", "it rains", "rain falls"],
+    "clip_a": [
+        "A dog is barking.",
+        "Dog barks",
+        "a dog barks twice",
+        "a loud dog",
+        "the dog barks",
+    ],
+    "clip_b": [
+        "Rain is falling on the roof",
+        "heavy rain",
+        "rain on metal",
+        "it rains",
+        "rain falls",
+    ],
     "clip_c": ["A man talks", "someone is speaking", "a man speaks", "a person talks", "man voice"],
 }
 HYPS = {"clip_a": "a dog barks", "clip_b": "rain falls on a roof", "clip_c": "a man speaks"}
@@ -52,9 +64,25 @@ def scored(cache, tmp_path_factory):
     write_kaldi_text(root / "hyp", HYPS.items())
     train = ["Rain falls", "rain falls", "RAIN FALLS!", "a dog barks", "wind"]
     write_kaldi_text(root / "train_text", [(f"t{i}#1", c) for i, c in enumerate(train)])
-    rc = score.main(["--hyp", str(root / "hyp"), "--ref-dir", str(data), "--output-dir",
-                     str(root / "out"), "--cache-dir", str(cache), "--metrics", "bleu_4",
-                     "meteor", "cider_d", "spice", "--constant-baseline", str(root / "train_text")])
+    rc = score.main(
+        [
+            "--hyp",
+            str(root / "hyp"),
+            "--ref-dir",
+            str(data),
+            "--output-dir",
+            str(root / "out"),
+            "--cache-dir",
+            str(cache),
+            "--metrics",
+            "bleu_4",
+            "meteor",
+            "cider_d",
+            "spice",
+            "--constant-baseline",
+            str(root / "train_text"),
+        ]
+    )
     assert rc == 0
     return root, json.loads((root / "out" / "scores.json").read_text())
 
@@ -94,23 +122,33 @@ def test_constant_baseline_picks_the_best_candidate(scored, cache):
 
 
 def test_constant_candidates_rank_normalised_training_captions():
-    cands = scoring.constant_candidates(["Rain falls.", "rain falls", "A dog!", "wind", "wind", "wind"], top=2)
+    cands = scoring.constant_candidates(
+        ["Rain falls.", "rain falls", "A dog!", "wind", "wind", "wind"], top=2
+    )
     assert cands[:2] == ["wind", "rain falls"]
     assert "a dog" not in cands and cands[2:] == list(scoring.GENERIC_CAPTIONS)
     everything = scoring.constant_candidates(["Rain falls.", "A dog!", "wind", "wind"])
     assert everything[:3] == ["wind", "a dog", "rain falls"]  # default: every distinct caption
 
 
-@pytest.mark.parametrize("lines, message", [
-    (["clip_a a dog", "clip_b rain"], "missing ids (1): clip_c"),
-    (["clip_a a dog", "clip_b rain", "clip_c x", "clip_b again"], "duplicate ids (1): clip_b"),
-    (["clip_a a dog", "clip_b", "clip_c x"], "empty captions (1): clip_b"),
-    (["clip_a a dog", "clip_b rain", "clip_c x", "clip_z extra"], "ids not in the references (1): clip_z"),
-])
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (["clip_a a dog", "clip_b rain"], "missing ids (1): clip_c"),
+        (["clip_a a dog", "clip_b rain", "clip_c x", "clip_b again"], "duplicate ids (1): clip_b"),
+        (["clip_a a dog", "clip_b", "clip_c x"], "empty captions (1): clip_b"),
+        (
+            ["clip_a a dog", "clip_b rain", "clip_c x", "clip_z extra"],
+            "ids not in the references (1): clip_z",
+        ),
+    ],
+)
 def test_malformed_hypothesis_files_fail_naming_ids(tmp_path, capsys, lines, message):
     data = make_refs(tmp_path)
     hyp = write_lines(tmp_path / "hyp", lines)
-    rc = score.main(["--hyp", str(hyp), "--ref-dir", str(data), "--output-dir", str(tmp_path / "out")])
+    rc = score.main(
+        ["--hyp", str(hyp), "--ref-dir", str(data), "--output-dir", str(tmp_path / "out")]
+    )
     assert rc == 2  # a user error, one line
     err = capsys.readouterr().err
     assert message in err and str(hyp) in err
@@ -120,7 +158,10 @@ def test_malformed_hypothesis_files_fail_naming_ids(tmp_path, capsys, lines, mes
 def test_read_hypotheses_returns_reference_order(tmp_path):
     hyp = write_lines(tmp_path / "hyp", ["clip_c c", "clip_a  a  dog ", "clip_b b"])
     assert list(scoring.read_hypotheses(hyp, IDS).items()) == [
-        ("clip_a", "a  dog"), ("clip_b", "b"), ("clip_c", "c")]
+        ("clip_a", "a  dog"),
+        ("clip_b", "b"),
+        ("clip_c", "c"),
+    ]
 
 
 def test_unknown_metric_is_rejected():
@@ -140,8 +181,9 @@ def test_cache_env_variable_is_honoured(monkeypatch, tmp_path):
     assert assets.resolve_cache_dir() == tmp_path
     assert assets.resolve_cache_dir(str(tmp_path / "x")) == tmp_path / "x"
     monkeypatch.delenv(assets.CACHE_ENV)
-    assert assets.resolve_cache_dir() == Path(os.path.expanduser(
-        os.environ.get("AAC_METRICS_CACHE_PATH", "~/.cache")))
+    assert assets.resolve_cache_dir() == Path(
+        os.path.expanduser(os.environ.get("AAC_METRICS_CACHE_PATH", "~/.cache"))
+    )
 
 
 def _refs_without(root: Path, drop_file=None, drop_clip=None) -> Path:
@@ -150,21 +192,32 @@ def _refs_without(root: Path, drop_file=None, drop_clip=None) -> Path:
         (data / drop_file).unlink()
     if drop_clip:
         path = data / drop_clip[0]
-        path.write_text("".join(l + "\n" for l in path.read_text().splitlines()
-                                if not l.startswith(drop_clip[1] + " ")))
+        path.write_text(
+            "".join(
+                line + "\n"
+                for line in path.read_text().splitlines()
+                if not line.startswith(drop_clip[1] + " ")
+            )
+        )
     return data
 
 
-@pytest.mark.parametrize("drop_file, drop_clip, message", [
-    ("text_spk3", None, "reference files missing: text_spk3"),
-    (None, ("text_spk2", "clip_b"), "text_spk2: no reference for 1 clip(s): clip_b"),
-])
-def test_missing_references_are_an_error_naming_file_and_clips(tmp_path, capsys, drop_file,
-                                                               drop_clip, message):
+@pytest.mark.parametrize(
+    "drop_file, drop_clip, message",
+    [
+        ("text_spk3", None, "reference files missing: text_spk3"),
+        (None, ("text_spk2", "clip_b"), "text_spk2: no reference for 1 clip(s): clip_b"),
+    ],
+)
+def test_missing_references_are_an_error_naming_file_and_clips(
+    tmp_path, capsys, drop_file, drop_clip, message
+):
     data = _refs_without(tmp_path, drop_file, drop_clip)
     write_kaldi_text(tmp_path / "hyp", HYPS.items())
     hyp = tmp_path / "hyp"
-    rc = score.main(["--hyp", str(hyp), "--ref-dir", str(data), "--output-dir", str(tmp_path / "out")])
+    rc = score.main(
+        ["--hyp", str(hyp), "--ref-dir", str(data), "--output-dir", str(tmp_path / "out")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "--min-refs" in err
     assert not (tmp_path / "out" / "scores.json").exists()
@@ -185,7 +238,11 @@ def test_min_refs_allows_fewer_and_still_checks_each_clip(tmp_path):
 def test_scores_record_carries_num_refs():
     from aac.metrics.scoring import Scores, scores_record
 
-    record = scores_record(Scores({"cider_d": 0.5}, {}, {}, "java 11"), 3, None,
-                           {"min": 5, "max": 5, "histogram": {"5": 3}})
+    record = scores_record(
+        Scores({"cider_d": 0.5}, {}, {}, "java 11"),
+        3,
+        None,
+        {"min": 5, "max": 5, "histogram": {"5": 3}},
+    )
     assert record["num_refs"] == {"min": 5, "max": 5, "histogram": {"5": 3}}
     assert record["num_clips"] == 3 and record["cider_d"] == 0.5

@@ -23,8 +23,9 @@ def slurm_state():
     if shutil.which("sinfo") is None:
         return None, "sinfo not found"
     try:
-        res = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True,
-                             text=True, timeout=10)
+        res = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=10
+        )
     except subprocess.TimeoutExpired:
         return None, "sinfo timed out"
     state = res.stdout.strip().splitlines()[0] if res.stdout.strip() else ""
@@ -35,17 +36,31 @@ def slurm_state():
 
 _STATE, _WHY = slurm_state()
 pytestmark = pytest.mark.skipif(
-    _STATE is None, reason=f"no usable Slurm ({_WHY}); start one with utils/slurm_localhost.sh start")
+    _STATE is None,
+    reason=f"no usable Slurm ({_WHY}); start one with utils/slurm_localhost.sh start",
+)
 
 
 def run(backend, *args, cwd, timeout=120):
-    return subprocess.run([str(UTILS / backend), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(UTILS / backend), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_one_failing_array_task_fails_the_job_and_names_its_log(tmp_path):
-    res = run("slurm.pl", "--config", SLURM_CONF, "JOB=1:4", "log/t.JOB.log",
-              "echo task JOB; test JOB -ne 3", cwd=tmp_path)
+    res = run(
+        "slurm.pl",
+        "--config",
+        SLURM_CONF,
+        "JOB=1:4",
+        "log/t.JOB.log",
+        "echo task JOB; test JOB -ne 3",
+        cwd=tmp_path,
+    )
     assert res.returncode == 1
     assert "log/t.3.log" in res.stderr and "1 / 4" in res.stderr
     assert "exit code 1" in res.stderr
@@ -56,8 +71,15 @@ def test_one_failing_array_task_fails_the_job_and_names_its_log(tmp_path):
 
 def test_task_killed_before_writing_its_status_counts_as_failed(tmp_path):
     # $$ is the task script itself: killing it leaves no status file behind.
-    res = run("slurm.pl", "--config", SLURM_CONF, "JOB=1:2", "log/k.JOB.log",
-              "if [ JOB = 2 ]; then kill -9 $$; fi", cwd=tmp_path)
+    res = run(
+        "slurm.pl",
+        "--config",
+        SLURM_CONF,
+        "JOB=1:2",
+        "log/k.JOB.log",
+        "if [ JOB = 2 ]; then kill -9 $$; fi",
+        cwd=tmp_path,
+    )
     assert res.returncode == 1
     assert "log/k.2.log" in res.stderr and "no exit status" in res.stderr
     assert "log/k.1.log" not in res.stderr
@@ -65,10 +87,13 @@ def test_task_killed_before_writing_its_status_counts_as_failed(tmp_path):
 
 def partition_and_resources(tmp_path, *opts):
     # IDX as the job name: JOB would also be replaced inside $SLURM_JOB_PARTITION.
-    cmd = ("echo $SLURM_JOB_PARTITION ${CUDA_VISIBLE_DEVICES:-none} "
-           "${SLURM_CPUS_PER_TASK:-none} ${SLURM_MEM_PER_CPU:-none}")
-    res = run("slurm.pl", "--config", SLURM_CONF, *opts, "IDX=1:2", "log/r.IDX.log", cmd,
-              cwd=tmp_path)
+    cmd = (
+        "echo $SLURM_JOB_PARTITION ${CUDA_VISIBLE_DEVICES:-none} "
+        "${SLURM_CPUS_PER_TASK:-none} ${SLURM_MEM_PER_CPU:-none}"
+    )
+    res = run(
+        "slurm.pl", "--config", SLURM_CONF, *opts, "IDX=1:2", "log/r.IDX.log", cmd, cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     outputs = {(tmp_path / "log" / f"r.{k}.log").read_text().splitlines()[4] for k in (1, 2)}
     assert len(outputs) == 1
@@ -81,14 +106,16 @@ def test_gpu_request_goes_to_the_gpu_partition(tmp_path):
 
 
 def test_cpu_job_goes_to_shared_with_threads_and_memory(tmp_path):
-    partition, cuda, cpus, mem = partition_and_resources(tmp_path, "--num_threads", 2,
-                                                         "--mem", "300M", "--time", "5")
+    partition, cuda, cpus, mem = partition_and_resources(
+        tmp_path, "--num_threads", 2, "--mem", "300M", "--time", "5"
+    )
     assert (partition, cuda, cpus, mem) == ("shared", "none", "2", "300")
 
 
 def test_impossible_request_is_rejected_at_submission(tmp_path):
-    res = run("slurm.pl", "--config", SLURM_CONF, "--mem", "100000G", "log/x.log", "true",
-              cwd=tmp_path)
+    res = run(
+        "slurm.pl", "--config", SLURM_CONF, "--mem", "100000G", "log/x.log", "true", cwd=tmp_path
+    )
     assert res.returncode == 1 and "submission failed" in res.stderr
 
 
@@ -113,30 +140,73 @@ def read_h5(path):
         return {k: f[k][()] for k in f}, dict(f.attrs)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("aac.bin.extract_feats") is None
-                    or importlib.util.find_spec("aac.bin.merge_feats") is None,
-                    reason="aac.bin.extract_feats / aac.bin.merge_feats not available")
+@pytest.mark.skipif(
+    importlib.util.find_spec("aac.bin.extract_feats") is None
+    or importlib.util.find_spec("aac.bin.merge_feats") is None,
+    reason="aac.bin.extract_feats / aac.bin.merge_feats not available",
+)
 def test_feature_caching_through_slurm_array_equals_run_pl(tmp_path):
     data = tmp_path / "data"
     make_data_dir(data, num_clips=5, seconds=1.0)
-    nj = subprocess.run([sys.executable, str(UTILS / "split_scp"), "--nj", "3", "data/wav.scp",
-                         "data/split/wav.JOB.scp"], cwd=tmp_path, capture_output=True,
-                        text=True, check=True).stdout.strip()
+    nj = subprocess.run(
+        [
+            sys.executable,
+            str(UTILS / "split_scp"),
+            "--nj",
+            "3",
+            "data/wav.scp",
+            "data/split/wav.JOB.scp",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert nj == "3"
     # sbatch --export=PATH passes no other variable, so the thread limit goes in the command.
-    extract = ["OMP_NUM_THREADS=1", sys.executable, "-m", "aac.bin.extract_feats",
-               "--encoder", "logmel", "--data-dir", "data"]
-    res = run("slurm.pl", "--config", SLURM_CONF, f"JOB=1:{nj}", "slurm/log/extract.JOB.log",
-              *extract, "--wav-scp", "data/split/wav.JOB.scp", "--output", "slurm/feats.JOB.h5",
-              cwd=tmp_path, timeout=300)
+    extract = [
+        "OMP_NUM_THREADS=1",
+        sys.executable,
+        "-m",
+        "aac.bin.extract_feats",
+        "--encoder",
+        "logmel",
+        "--data-dir",
+        "data",
+    ]
+    res = run(
+        "slurm.pl",
+        "--config",
+        SLURM_CONF,
+        f"JOB=1:{nj}",
+        "slurm/log/extract.JOB.log",
+        *extract,
+        "--wav-scp",
+        "data/split/wav.JOB.scp",
+        "--output",
+        "slurm/feats.JOB.h5",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     parts = sorted(str(p) for p in (tmp_path / "slurm").glob("feats.*.h5"))
     assert len(parts) == 3
-    subprocess.run([sys.executable, "-m", "aac.bin.merge_feats", "--output",
-                    "slurm/feats.h5", *parts], cwd=tmp_path, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "aac.bin.merge_feats", "--output", "slurm/feats.h5", *parts],
+        cwd=tmp_path,
+        check=True,
+        timeout=120,
+    )
     # The reference: one run.pl job over the whole wav.scp.
-    res = run("run.pl", "local/log/extract.log", *extract, "--output", "local/feats.h5",
-              cwd=tmp_path, timeout=300)
+    res = run(
+        "run.pl",
+        "local/log/extract.log",
+        *extract,
+        "--output",
+        "local/feats.h5",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     merged, merged_attrs = read_h5(tmp_path / "slurm" / "feats.h5")
     single, single_attrs = read_h5(tmp_path / "local" / "feats.h5")
@@ -147,25 +217,39 @@ def test_feature_caching_through_slurm_array_equals_run_pl(tmp_path):
     assert os.path.getsize(tmp_path / "slurm" / "log" / "extract.2.log") > 0
 
 
-OURS = Path("/etc/slurm/slurm.conf").exists() and \
-    "utils/slurm_localhost.sh" in Path("/etc/slurm/slurm.conf").read_text()
+OURS = (
+    Path("/etc/slurm/slurm.conf").exists()
+    and "utils/slurm_localhost.sh" in Path("/etc/slurm/slurm.conf").read_text()
+)
 
 
 @pytest.mark.skipif(not OURS, reason="this Slurm was not started by utils/slurm_localhost.sh")
 def test_localhost_cluster_status_and_idempotent_start():
-    status = subprocess.run([str(UTILS / "slurm_localhost.sh"), "status"], capture_output=True,
-                            text=True, timeout=30)
+    status = subprocess.run(
+        [str(UTILS / "slurm_localhost.sh"), "status"], capture_output=True, text=True, timeout=30
+    )
     assert status.returncode == 0, status.stdout
     assert "slurmctld: running" in status.stdout and "gpu" in status.stdout
-    start = subprocess.run([str(UTILS / "slurm_localhost.sh"), "start"], capture_output=True,
-                           text=True, timeout=30)
+    start = subprocess.run(
+        [str(UTILS / "slurm_localhost.sh"), "start"], capture_output=True, text=True, timeout=30
+    )
     assert start.returncode == 0 and "already running" in start.stderr
 
 
 def test_stopping_slurm_pl_cancels_its_job(tmp_path):
-    proc = subprocess.Popen([str(UTILS / "slurm.pl"), "--config", str(SLURM_CONF), "JOB=1:2",
-                             "log/s.JOB.log", "sleep 60"], cwd=tmp_path,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            str(UTILS / "slurm.pl"),
+            "--config",
+            str(SLURM_CONF),
+            "JOB=1:2",
+            "log/s.JOB.log",
+            "sleep 60",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 30
     while not (tmp_path / "log" / "s.2.log").exists() and time.time() < deadline:
         time.sleep(0.2)

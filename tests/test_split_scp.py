@@ -10,8 +10,13 @@ SPLIT_SCP = Path(__file__).resolve().parents[1] / "utils" / "split_scp"
 
 
 def split(*args, cwd):
-    return subprocess.run([sys.executable, str(SPLIT_SCP), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, str(SPLIT_SCP), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def make_scp(path, n):
@@ -20,16 +25,19 @@ def make_scp(path, n):
     return lines
 
 
-@pytest.mark.parametrize("num_lines,nj,expected_sizes", [
-    (10, 3, [4, 3, 3]), (7, 7, [1] * 7), (3, 8, [1, 1, 1]), (5, 1, [5])])
+@pytest.mark.parametrize(
+    "num_lines,nj,expected_sizes",
+    [(10, 3, [4, 3, 3]), (7, 7, [1] * 7), (3, 8, [1, 1, 1]), (5, 1, [5])],
+)
 def test_parts_concatenate_back_and_n_is_clamped(tmp_path, num_lines, nj, expected_sizes):
     lines = make_scp(tmp_path / "wav.scp", num_lines)
     res = split("--nj", nj, "wav.scp", "split/wav.JOB.scp", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     n = int(res.stdout)
     assert n == len(expected_sizes)
-    parts = [(tmp_path / "split" / f"wav.{k}.scp").read_text().splitlines(True)
-             for k in range(1, n + 1)]
+    parts = [
+        (tmp_path / "split" / f"wav.{k}.scp").read_text().splitlines(True) for k in range(1, n + 1)
+    ]
     assert [len(p) for p in parts] == expected_sizes
     assert sum(parts, []) == lines
     assert not (tmp_path / "split" / f"wav.{n + 1}.scp").exists()
@@ -45,8 +53,9 @@ def test_stale_parts_of_a_larger_split_are_removed(tmp_path):
 def test_kaldi_form_with_named_outputs(tmp_path):
     lines = make_scp(tmp_path / "text", 5)
     assert split("text", "a", "b", cwd=tmp_path).returncode == 0
-    assert (tmp_path / "a").read_text().splitlines(True) + \
-        (tmp_path / "b").read_text().splitlines(True) == lines
+    assert (tmp_path / "a").read_text().splitlines(True) + (tmp_path / "b").read_text().splitlines(
+        True
+    ) == lines
     res = split("text", *"abcdef", cwd=tmp_path)
     assert res.returncode != 0 and "5 lines" in res.stderr
 
@@ -57,12 +66,15 @@ def test_last_line_without_newline_is_kept(tmp_path):
     assert (tmp_path / "o.2").read_text() == "b 2\n"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--nj", 2, "empty", "o.JOB"], "empty"),
-    (["--nj", 2, "missing", "o.JOB"], "missing"),
-    (["--nj", 2, "k", "o.scp"], "JOB"),
-    (["--nj", 0, "k", "o.JOB"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--nj", 2, "empty", "o.JOB"], "empty"),
+        (["--nj", 2, "missing", "o.JOB"], "missing"),
+        (["--nj", 2, "k", "o.scp"], "JOB"),
+        (["--nj", 0, "k", "o.JOB"], "at least 1"),
+    ],
+)
 def test_errors_are_clear(tmp_path, args, message):
     (tmp_path / "empty").write_text("")
     (tmp_path / "k").write_text("a 1\n")

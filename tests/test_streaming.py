@@ -19,16 +19,24 @@ from aac.streaming import pcm_chunks, read_wav_header, stream_captions
 from aac.windows import sliding_windows
 
 RATE = 16000
-TINY = ModelConf(d_model=32, decoder_layers=2, decoder_attention_heads=2, decoder_ffn_dim=64,
-                 dropout=0.0, attention_dropout=0.0, max_target_length=10)
+TINY = ModelConf(
+    d_model=32,
+    decoder_layers=2,
+    decoder_attention_heads=2,
+    decoder_ffn_dim=64,
+    dropout=0.0,
+    attention_dropout=0.0,
+    max_target_length=10,
+)
 
 
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory):
     torch.set_num_threads(1)
     # weight_scale 10: captions depend on the audio, so window mix-ups would show
-    return make_random_exp_dir(tmp_path_factory.mktemp("exp"), encoder="logmel",
-                               model_conf=TINY, seed=3, weight_scale=10)
+    return make_random_exp_dir(
+        tmp_path_factory.mktemp("exp"), encoder="logmel", model_conf=TINY, seed=3, weight_scale=10
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +49,7 @@ def scene(seconds, rate=RATE, seed=0):
     rng = np.random.default_rng(seed)
     seg = int(0.5 * rate)
     parts = []
-    for i in range(int(np.ceil(seconds / 0.5))):
+    for _ in range(int(np.ceil(seconds / 0.5))):
         t = np.arange(seg) / rate
         tone = np.sin(2 * np.pi * rng.uniform(150, 3000) * t) * rng.uniform(0.02, 0.9)
         parts.append(tone + rng.normal(0, rng.uniform(0, 0.3), seg))
@@ -54,20 +62,23 @@ def chunks_of(wave, rate, chunk_s=0.1, speed=None):
     for s in range(0, len(wave), n):
         if speed:
             time.sleep(chunk_s / speed)
-        yield wave[s:s + n]
+        yield wave[s : s + n]
 
 
 def offline_reference(captioner, wave, rate, window, hop):
     wins = sliding_windows(len(wave), rate, window, hop)
-    waves = [resample(wave[w.start:w.end], rate, captioner.sample_rate) for w in wins]
+    waves = [resample(wave[w.start : w.end], rate, captioner.sample_rate) for w in wins]
     return [(round(w.start_s, 3), round(w.end_s, 3)) for w in wins], captioner.caption_waves(waves)
 
 
 @pytest.mark.parametrize("seconds", [3.3, 0.7])
 def test_offline_captions_every_hop_as_caption_waves(captioner, seconds):
     wave = scene(seconds)
-    results = list(stream_captions(captioner, chunks_of(wave, RATE, 0.13), window=1.0, hop=0.5,
-                                   rate=RATE, realtime=False))
+    results = list(
+        stream_captions(
+            captioner, chunks_of(wave, RATE, 0.13), window=1.0, hop=0.5, rate=RATE, realtime=False
+        )
+    )
     spans, captions = offline_reference(captioner, wave, RATE, 1.0, 0.5)
     assert [(r.start, r.end) for r in results] == spans  # 3.3 s: ends with a tail window
     assert [r.caption for r in results] == captions
@@ -79,8 +90,16 @@ def test_offline_captions_every_hop_as_caption_waves(captioner, seconds):
 def test_stereo_44k_chunks_are_mixed_and_resampled_per_window(captioner):
     mono = np.round(scene(2.0, rate=44100, seed=1) * 1024) / 1024  # mixing below is exact
     stereo = np.stack([mono * 0.5, mono * 1.5], axis=1)  # (T, C), mean == mono
-    results = list(stream_captions(captioner, chunks_of(stereo, 44100, 0.2), window=1.0,
-                                   hop=0.5, rate=44100, realtime=False))
+    results = list(
+        stream_captions(
+            captioner,
+            chunks_of(stereo, 44100, 0.2),
+            window=1.0,
+            hop=0.5,
+            rate=44100,
+            realtime=False,
+        )
+    )
     _, captions = offline_reference(captioner, mono, 44100, 1.0, 0.5)
     assert [r.caption for r in results] == captions
 
@@ -88,8 +107,11 @@ def test_stereo_44k_chunks_are_mixed_and_resampled_per_window(captioner):
 def test_real_time_pace_keeps_up(captioner):
     wave = scene(3.0, seed=2)
     t0 = time.monotonic()
-    results = list(stream_captions(captioner, chunks_of(wave, RATE, 0.1, speed=1.0),
-                                   window=1.0, hop=0.5, rate=RATE))
+    results = list(
+        stream_captions(
+            captioner, chunks_of(wave, RATE, 0.1, speed=1.0), window=1.0, hop=0.5, rate=RATE
+        )
+    )
     assert time.monotonic() - t0 >= 2.9  # the source really was paced
     spans, captions = offline_reference(captioner, wave, RATE, 1.0, 0.5)
     assert [(r.start, r.end) for r in results] == spans
@@ -112,8 +134,11 @@ class SlowCaptioner:
 def test_faster_than_real_time_skips_and_says_so(captioner):
     wave = scene(6.0, seed=3)  # 11 windows of 1 s every 0.5 s
     slow = SlowCaptioner(captioner, delay=0.15)
-    results = list(stream_captions(slow, chunks_of(wave, RATE, 0.1, speed=20.0),
-                                   window=1.0, hop=0.5, rate=RATE))
+    results = list(
+        stream_captions(
+            slow, chunks_of(wave, RATE, 0.1, speed=20.0), window=1.0, hop=0.5, rate=RATE
+        )
+    )
     starts = [r.start for r in results]
     assert starts == sorted(set(starts)) and all(s * 2 == int(s * 2) for s in starts)
     assert sum(r.skipped for r in results) > 0
@@ -127,9 +152,14 @@ def test_faster_than_real_time_skips_and_says_so(captioner):
 def test_offline_mode_never_skips_a_slow_captioner(captioner):
     wave = scene(2.5, seed=4)
     slow = SlowCaptioner(captioner, delay=0.05)
-    results = list(stream_captions(slow, chunks_of(wave, RATE, 0.5), window=1.0, hop=0.5,
-                                   rate=RATE, realtime=False))
-    assert [r.start for r in results] == [0.0, 0.5, 1.0, 1.5] and not any(r.skipped for r in results)
+    results = list(
+        stream_captions(
+            slow, chunks_of(wave, RATE, 0.5), window=1.0, hop=0.5, rate=RATE, realtime=False
+        )
+    )
+    assert [r.start for r in results] == [0.0, 0.5, 1.0, 1.5] and not any(
+        r.skipped for r in results
+    )
 
 
 def test_source_errors_reach_the_consumer_and_early_stop_releases_reader(captioner):
@@ -146,6 +176,7 @@ def test_source_errors_reach_the_consumer_and_early_stop_releases_reader(caption
 
     def readers():
         return [t for t in threading.enumerate() if t.name == "aac-stream-reader"]
+
     deadline = time.monotonic() + 5
     while readers() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -169,11 +200,13 @@ def test_pcm_chunks_join_split_frames_and_follow_a_growing_wav(tmp_path):
             time.sleep(0.3)
             with open(path, "ab") as g:  # what a recorder does: bytes appended
                 g.write(wave[4000:].astype("<f4").tobytes())
+
         threading.Thread(target=append_later).start()
         with open(path, "rb") as src:
             info = read_wav_header(src)
-            got = np.concatenate(list(pcm_chunks(src.read, info["fmt"], info["channels"],
-                                                 idle_timeout=1.0)))
+            got = np.concatenate(
+                list(pcm_chunks(src.read, info["fmt"], info["channels"], idle_timeout=1.0))
+            )
     assert info == {"rate": RATE, "channels": 1, "fmt": "f32le"}
     np.testing.assert_array_equal(got[:, 0], wave)
 
@@ -183,9 +216,27 @@ def test_cli_streams_s16le_from_stdin(exp, captioner):
     wave = scene(2.4, seed=5)
     pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2")
     proc = subprocess.run(
-        [sys.executable, "-m", "aac.bin.caption", str(exp), "--stream", "-", "--rate", str(RATE),
-         "--pcm-format", "s16le", "--window", "1", "--hop", "0.5", "--no-skip"],
-        input=pcm.tobytes(), capture_output=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "aac.bin.caption",
+            str(exp),
+            "--stream",
+            "-",
+            "--rate",
+            str(RATE),
+            "--pcm-format",
+            "s16le",
+            "--window",
+            "1",
+            "--hop",
+            "0.5",
+            "--no-skip",
+        ],
+        input=pcm.tobytes(),
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     spans, captions = offline_reference(captioner, pcm / 32768.0, RATE, 1.0, 0.5)

@@ -7,8 +7,10 @@ from aac.tokenizer import BOS_ID, EOS_ID, PAD_ID, CaptionTokenizer, train_tokeni
 @pytest.fixture
 def text_file(tmp_path):
     path = tmp_path / "text"
-    path.write_text("c1#1 A dog barks, loudly!\nc1#2 The dog's bark echoes.\n"
-                    "c2#1 Rain falls on a tin roof\nc2#2 a car passes by quickly\n")
+    path.write_text(
+        "c1#1 A dog barks, loudly!\nc1#2 The dog's bark echoes.\n"
+        "c2#1 Rain falls on a tin roof\nc2#2 a car passes by quickly\n"
+    )
     return path
 
 
@@ -36,8 +38,18 @@ def test_cli_multiple_texts_and_no_leftovers(tmp_path, text_file):
     other = tmp_path / "text2"
     other.write_text("x#1 Thunder rumbles in the distance\n")
     out = tmp_path / "tok"
-    train_tokenizer_main(["--text", str(text_file), "--text", str(other), "--output-dir", str(out),
-                          "--vocab-size", "40"])
+    train_tokenizer_main(
+        [
+            "--text",
+            str(text_file),
+            "--text",
+            str(other),
+            "--output-dir",
+            str(out),
+            "--vocab-size",
+            "40",
+        ]
+    )
     tok = CaptionTokenizer(out / "tokenizer.model")
     assert tok.decode(tok.encode("thunder rumbles")) == "thunder rumbles"
     assert sorted(p.name for p in out.iterdir()) == ["tokenizer.model", "tokenizer.vocab"]

@@ -2,10 +2,10 @@ import json
 
 import pytest
 import torch
+from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
 from aac.train.trainer import Trainer
-from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +25,18 @@ def test_train_writes_experiment_dir(tmp_path, inputs):
     cfg = write_yaml(tmp_path / "train.yaml", epochs=2)
     out = tmp_path / "exp"
     assert train_main(train_argv(inputs, cfg, out)) == 0
-    for name in ("config.yaml", "cmd.txt", "env.yaml", "tokenizer.model", "train.log",
-                 "metrics.jsonl", "best.pt", "checkpoints/last.pt", "images/loss.png",
-                 "images/valid_metric.png"):
+    for name in (
+        "config.yaml",
+        "cmd.txt",
+        "env.yaml",
+        "tokenizer.model",
+        "train.log",
+        "metrics.jsonl",
+        "best.pt",
+        "checkpoints/last.pt",
+        "images/loss.png",
+        "images/valid_metric.png",
+    ):
         assert (out / name).is_file(), name
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
@@ -64,8 +73,10 @@ def test_resume_after_kill_gives_same_weights(tmp_path, inputs, monkeypatch):
     assert (state["epoch"], state["step"]) == (2, 9)
     monkeypatch.setattr(Trainer, "_optimizer_step", real_step)
     train_main(train_argv(inputs, cfg, tmp_path / "killed", *extra))
-    assert same_weights(weights(tmp_path / "full/checkpoints/last.pt"),
-                        weights(tmp_path / "killed/checkpoints/last.pt"))
+    assert same_weights(
+        weights(tmp_path / "full/checkpoints/last.pt"),
+        weights(tmp_path / "killed/checkpoints/last.pt"),
+    )
     full = (tmp_path / "full/metrics.jsonl").read_text().splitlines()
     resumed = (tmp_path / "killed/metrics.jsonl").read_text().splitlines()
     strip = [{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in full]
@@ -82,8 +93,9 @@ def test_init_from_loads_weights_and_checks_tokenizer(tmp_path, inputs, capsys):
     train_main(train_argv(inputs, cfg0, tmp_path / "ft", "--init-from", tmp_path / "pre"))
     assert same_weights(init, weights(tmp_path / "ft/checkpoints/last.pt"))
     (tmp_path / "pre/tokenizer.model").write_bytes(b"other")
-    assert train_main(train_argv(inputs, cfg, tmp_path / "ft2", "--init-from",
-                                 tmp_path / "pre")) == 2
+    assert (
+        train_main(train_argv(inputs, cfg, tmp_path / "ft2", "--init-from", tmp_path / "pre")) == 2
+    )
     assert "tokenizer.model differs" in capsys.readouterr().err
     assert not (tmp_path / "ft2").exists()
 

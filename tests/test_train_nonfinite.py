@@ -8,12 +8,11 @@ import shutil
 import h5py
 import pytest
 import torch
+from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
 from aac.checkpoint_io import load_checkpoint
-from aac.features.cache import FeatureCacheError
-from aac.train.trainer import NonFiniteLossError, Trainer, finite_or_none
-from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
+from aac.train.trainer import Trainer, finite_or_none
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +23,7 @@ def inputs(tmp_path_factory):
 def strict_rows(path):
     def refuse(name):
         raise ValueError(f"not JSON: {name}")
+
     return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
 
 
@@ -46,7 +46,11 @@ def test_nan_features_stop_training_naming_clip_and_file(tmp_path, inputs, capsy
     with h5py.File(bad["train_feats"], "a") as h5:
         h5["train_004"][1, 1] = float("nan")
     out = tmp_path / "exp"
-    fails_with(capsys, train_argv(bad, write_yaml(tmp_path / "t.yaml", epochs=1), out), r"train\.h5: clip 'train_004'.*non-finite")
+    fails_with(
+        capsys,
+        train_argv(bad, write_yaml(tmp_path / "t.yaml", epochs=1), out),
+        r"train\.h5: clip 'train_004'.*non-finite",
+    )
     assert not (out / "best.pt").exists()
 
 
@@ -62,7 +66,11 @@ def test_nan_loss_stops_before_the_step(tmp_path, inputs, monkeypatch, capsys):
 
     monkeypatch.setattr(Trainer, "_micro_batch", poisoned)
     out = tmp_path / "exp"
-    fails_with(capsys, train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out), "epoch 2, step 10")
+    fails_with(
+        capsys,
+        train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out),
+        "epoch 2, step 10",
+    )
     assert all_finite(out / "best.pt") and all_finite(out / "checkpoints" / "last.pt")
     assert [r["epoch"] for r in strict_rows(out / "metrics.jsonl")] == [1]
 
@@ -75,7 +83,11 @@ def test_nan_validation_is_written_as_null_and_never_best(tmp_path, inputs, monk
 
     monkeypatch.setattr(Trainer, "validate", nan_in_epoch_2)
     out = tmp_path / "exp"
-    fails_with(capsys, train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out), "epoch 2: non-finite")
+    fails_with(
+        capsys,
+        train_argv(inputs, write_yaml(tmp_path / "t.yaml", epochs=2), out),
+        "epoch 2: non-finite",
+    )
     rows = strict_rows(out / "metrics.jsonl")
     assert rows[1]["valid_loss"] is None and rows[1]["valid_metric"] is None
     assert rows[1]["non_finite"] == ["valid_loss", "valid_metric"]

@@ -54,13 +54,16 @@ def test_gather_errors_name_the_path(tmp_path):
         gather_audio_files([tmp_path / "empty"])
 
 
-@pytest.mark.parametrize("window, hop, rate, min_samples, message", [
-    (float("nan"), None, None, None, "--window nan"),
-    (2.0, float("inf"), None, None, "--hop inf"),
-    (0.0, None, None, None, "--window 0.0"),
-    (2.0, 3.0, None, None, "longer than --window"),
-    (0.01, None, 16000, 400, "shorter than the encoder's smallest input (0.025 s)"),
-])
+@pytest.mark.parametrize(
+    "window, hop, rate, min_samples, message",
+    [
+        (float("nan"), None, None, None, "--window nan"),
+        (2.0, float("inf"), None, None, "--hop inf"),
+        (0.0, None, None, None, "--window 0.0"),
+        (2.0, 3.0, None, None, "longer than --window"),
+        (0.01, None, 16000, 400, "shorter than the encoder's smallest input (0.025 s)"),
+    ],
+)
 def test_check_window_refuses_windows_that_cannot_work(window, hop, rate, min_samples, message):
     with pytest.raises(InputError) as e:
         check_window(window, hop, rate, min_samples)

@@ -32,18 +32,22 @@ class BenchmarkError(AacError):
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="aac-benchmark", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="aac-benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model", help="experiment directory or packed model .zip (reads it)")
     p.add_argument("--data-dir", required=True, help="Kaldi data dir or audio directory (reads)")
     p.add_argument("--num-clips", type=int, default=20, help="clips measured (default 20)")
     p.add_argument("--batch-size", type=int, default=16, help="fastest setting batch (default 16)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--max-length", type=int, help="caption tokens (default: the model's)")
-    p.add_argument("--device", type=parse_device, default="cpu",
-                   help="cpu, cuda or cuda:N (default cpu)")
-    add_model_options(p, dtype_default=None, dtype_help="bfloat16: add a row with bfloat16 "
-                      "autocast")
+    p.add_argument(
+        "--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N (default cpu)"
+    )
+    add_model_options(
+        p, dtype_default=None, dtype_help="bfloat16: add a row with bfloat16 autocast"
+    )
     p.add_argument("--quantize", choices=("int8",), help="add a dynamic int8 row (CPU)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--profile-clips", type=int, default=4, help="clips profiled (0: skip)")
@@ -85,10 +89,14 @@ def floor_report(captioner, waves, fast) -> dict:
     flops = float(np.mean([encoder_flops(captioner, w) for w in waves[:3]]))
     fp32, bf16 = matmul_gflops(dtype=torch.float32), matmul_gflops(dtype=torch.bfloat16)
     enc_s = float(np.mean(fast.enc_s[:3]))
-    return {"encoder_gflop_per_clip": flops / 1e9, "matmul_gflops_fp32": fp32,
-            "matmul_gflops_bf16": bf16, "encoder_s_per_clip": enc_s,
-            "floor_s_per_clip_fp32": flops / 1e9 / fp32,
-            "floor_fraction": flops / 1e9 / fp32 / max(enc_s, 1e-9)}
+    return {
+        "encoder_gflop_per_clip": flops / 1e9,
+        "matmul_gflops_fp32": fp32,
+        "matmul_gflops_bf16": bf16,
+        "encoder_s_per_clip": enc_s,
+        "floor_s_per_clip_fp32": flops / 1e9 / fp32,
+        "floor_fraction": flops / 1e9 / fp32 / max(enc_s, 1e-9),
+    }
 
 
 def _main(argv: List[str]) -> int:
@@ -106,32 +114,50 @@ def _main(argv: List[str]) -> int:
     if len(waves) < 2:
         raise BenchmarkError(f"{args.data_dir}: need at least 2 clips, found {len(waves)}")
     durations = [len(w) / captioner.sample_rate for w in waves]
-    print(f"{len(waves)} clips, {sum(durations):.1f} s of audio, {torch.get_num_threads()} "
-          f"threads, encoder {captioner.enc_info['name']}, beam {args.beam}")
+    print(
+        f"{len(waves)} clips, {sum(durations):.1f} s of audio, {torch.get_num_threads()} "
+        f"threads, encoder {captioner.enc_info['name']}, beam {args.beam}"
+    )
     # 2. all settings on the same clips, interleaved batch by batch
     rows = run_settings(build_settings(args, captioner), waves, args.batch_size)
     paper, fast = rows[0], rows[1]
     print(format_table(rows, durations))
-    ratio = (rtf_stats(durations, fast.wall_s)["throughput"]
-             / rtf_stats(durations, paper.wall_s)["throughput"])
-    print(f"fastest / paper throughput: {ratio:.2f}x; captions identical: "
-          f"{paper.captions == fast.captions}")
+    ratio = (
+        rtf_stats(durations, fast.wall_s)["throughput"]
+        / rtf_stats(durations, paper.wall_s)["throughput"]
+    )
+    print(
+        f"fastest / paper throughput: {ratio:.2f}x; captions identical: "
+        f"{paper.captions == fast.captions}"
+    )
     # 3. where the time goes: profiler top ops, encoder vs machine floor
     if args.profile_clips:
         prof_waves = waves[: args.profile_clips]
         print(profile_top_ops(lambda: captioner.caption_waves(prof_waves)))
     floor = floor_report(captioner, waves, fast)
-    print("encoder: {encoder_gflop_per_clip:.1f} GFLOP/clip; matmul {matmul_gflops_fp32:.0f} "
-          "GFLOP/s fp32, {matmul_gflops_bf16:.0f} bf16; floor {floor_s_per_clip_fp32:.3f} s/clip "
-          "vs measured {encoder_s_per_clip:.3f} s ({floor_fraction:.0%} of peak)".format(**floor))
+    print(
+        "encoder: {encoder_gflop_per_clip:.1f} GFLOP/clip; matmul {matmul_gflops_fp32:.0f} "
+        "GFLOP/s fp32, {matmul_gflops_bf16:.0f} bf16; floor {floor_s_per_clip_fp32:.3f} s/clip "
+        "vs measured {encoder_s_per_clip:.3f} s ({floor_fraction:.0%} of peak)".format(**floor)
+    )
     # 4. machine-readable record
     if args.json:
-        record = {"clips": len(waves), "audio_s": sum(durations), "ratio": ratio, **floor,
-                  "settings": {r.name: {**rtf_stats(durations, r.wall_s),
-                                        "peak_rss_mb": r.peak_rss_mb,
-                                        "encoder_s": float(r.enc_s.sum()),
-                                        "decoder_s": float(r.dec_s.sum()),
-                                        "captions": r.captions} for r in rows}}
+        record = {
+            "clips": len(waves),
+            "audio_s": sum(durations),
+            "ratio": ratio,
+            **floor,
+            "settings": {
+                r.name: {
+                    **rtf_stats(durations, r.wall_s),
+                    "peak_rss_mb": r.peak_rss_mb,
+                    "encoder_s": float(r.enc_s.sum()),
+                    "decoder_s": float(r.dec_s.sum()),
+                    "captions": r.captions,
+                }
+                for r in rows
+            },
+        }
         from aac.atomic import write_json_atomic
 
         write_json_atomic(args.json, record)

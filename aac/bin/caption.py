@@ -48,14 +48,17 @@ class ModelLoadError(AacError):
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="aac-caption", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="aac-caption",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model", help="experiment directory or packed model .zip (reads it)")
     p.add_argument("audio", nargs="*", help="audio files and/or directories (reads them)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per beam search (default 8)")
     p.add_argument("--beam", type=int, default=4, help="beam size (default 4, as the paper)")
-    p.add_argument("--device", type=parse_device, default="cpu",
-                   help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument(
+        "--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N (default cpu)"
+    )
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--output", "-o", help="write results here instead of stdout (atomically)")
     p.add_argument("--window", type=float, help="caption in windows of S seconds")
@@ -64,16 +67,31 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=("int8",), help="dynamic int8 Linear layers (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     live = p.add_argument_group("live captioning (aac.streaming)")
-    live.add_argument("--stream", metavar="SRC", help="'-' (raw PCM on stdin) or a growing "
-                      "WAV/raw file (reads it); JSON lines on stdout (writes them)")
+    live.add_argument(
+        "--stream",
+        metavar="SRC",
+        help="'-' (raw PCM on stdin) or a growing "
+        "WAV/raw file (reads it); JSON lines on stdout (writes them)",
+    )
     live.add_argument("--rate", type=int, default=16000, help="raw PCM sample rate (16000)")
     live.add_argument("--channels", type=int, default=1, help="raw PCM channels (1)")
-    live.add_argument("--pcm-format", choices=("s16le", "f32le"), default="s16le",
-                      help="raw PCM sample format (s16le)")
-    live.add_argument("--stream-timeout", type=float, default=5.0,
-                      help="stop following a file after S seconds without growth (5)")
-    live.add_argument("--no-skip", action="store_true",
-                      help="caption every hop even when behind real time (offline input)")
+    live.add_argument(
+        "--pcm-format",
+        choices=("s16le", "f32le"),
+        default="s16le",
+        help="raw PCM sample format (s16le)",
+    )
+    live.add_argument(
+        "--stream-timeout",
+        type=float,
+        default=5.0,
+        help="stop following a file after S seconds without growth (5)",
+    )
+    live.add_argument(
+        "--no-skip",
+        action="store_true",
+        help="caption every hop even when behind real time (offline input)",
+    )
     return p
 
 
@@ -102,9 +120,14 @@ def load_captioner(args, **kwargs):
     check_model_checkpoint(args.checkpoint, args.trust_checkpoint)
     try:
         return Captioner.from_pretrained(
-            args.model, encoder_checkpoint=args.encoder_checkpoint, checkpoint=args.checkpoint,
-            trust_checkpoint=args.trust_checkpoint, beam=args.beam,
-            batch_size=args.batch_size, **kwargs)
+            args.model,
+            encoder_checkpoint=args.encoder_checkpoint,
+            checkpoint=args.checkpoint,
+            trust_checkpoint=args.trust_checkpoint,
+            beam=args.beam,
+            batch_size=args.batch_size,
+            **kwargs,
+        )
     except AacError:
         raise
     except ValueError as e:  # loader checks not yet typed as AacError
@@ -154,17 +177,21 @@ def warn_short_clips(files: List[str], sample_rate: int, min_samples: int) -> No
         except AudioError:
             continue  # reported with the captions
         if round(seconds * sample_rate) < min_samples:
-            print(f"aac-caption: warning: {path}: {seconds:.3f} s is shorter than the encoder's "
-                  f"smallest input ({min_samples / sample_rate:.3f} s); zero-padded, its caption "
-                  "is unreliable", file=sys.stderr)
+            print(
+                f"aac-caption: warning: {path}: {seconds:.3f} s is shorter than the encoder's "
+                f"smallest input ({min_samples / sample_rate:.3f} s); zero-padded, its caption "
+                "is unreliable",
+                file=sys.stderr,
+            )
 
 
 def run(captioner, files: List[str], writer: ResultWriter, args, progress: bool) -> None:
     from tqdm import tqdm
 
     with tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr) as bar:
-        for r in captioner.caption_iter(files, window=args.window, hop=args.hop,
-                                        progress=bar.update):
+        for r in captioner.caption_iter(
+            files, window=args.window, hop=args.hop, progress=bar.update
+        ):
             writer.write(r)
 
 
@@ -177,8 +204,9 @@ def _main(argv: List[str]) -> int:
     # 1. inputs: files and directories -> file list (none with --stream)
     files = gather_audio_files(args.audio) if args.audio else []
     # 2. model: exp dir or packed zip, encoder checked by SHA-256
-    captioner = load_captioner(args, device=args.device, quantize=args.quantize,
-                               dtype=args.compute_dtype)
+    captioner = load_captioner(
+        args, device=args.device, quantize=args.quantize, dtype=args.compute_dtype
+    )
     rate, min_samples = captioner.sample_rate, int(getattr(captioner.encoder, "min_samples", 1))
     if args.window is not None:
         check_window(args.window, args.hop, rate, min_samples)
@@ -193,8 +221,9 @@ def _main(argv: List[str]) -> int:
         run(captioner, files, writer, args, progress=not args.quiet and len(files) > 1)
     # 4. summary and exit status
     if writer.failed:
-        print(f"aac-caption: {writer.failed} clip(s) failed, {writer.ok} captioned",
-              file=sys.stderr)
+        print(
+            f"aac-caption: {writer.failed} clip(s) failed, {writer.ok} captioned", file=sys.stderr
+        )
     return 0 if writer.ok else 1
 
 

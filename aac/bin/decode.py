@@ -11,9 +11,16 @@ import sys
 from pathlib import Path
 
 from aac.captioning import CaptionEngine, build_encoder_from_info
-from aac.decode import (SHARED_KEYS, batched_rtf, decode_clips, measure_paper_rtf, paper_sample,
-                        select_clips, write_outputs)
 from aac.cli import parse_device, run_main
+from aac.decode import (
+    SHARED_KEYS,
+    batched_rtf,
+    decode_clips,
+    measure_paper_rtf,
+    paper_sample,
+    select_clips,
+    write_outputs,
+)
 from aac.expdir import load_model_from_expdir
 from aac.feature_info import extract_stride
 from aac.speed import RTF_DEFINITION
@@ -25,13 +32,17 @@ def get_parser() -> argparse.ArgumentParser:
         description="Reads EXP_DIR/{config.yaml,tokenizer.model,best.pt}, DATA_DIR/utt2dur "
         "(and wav.scp with --from-audio or --rtf-clips) or an HDF5 feature cache. Writes "
         "OUTPUT_DIR/text ('clip_id caption', sorted) and OUTPUT_DIR/rtf.json (RTF = audio s / "
-        "wall s): 'batched' (this decode) and 'paper' (audio in, one clip at a time, beam 4).")
+        "wall s): 'batched' (this decode) and 'paper' (audio in, one clip at a time, beam 4).",
+    )
     p.add_argument("--exp-dir", required=True, help="experiment directory written by aac-train")
     p.add_argument("--data-dir", required=True, help="data dir with utt2dur (+ wav.scp)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--feats", help="HDF5 feature cache of this set")
-    src.add_argument("--from-audio", action="store_true",
-                     help="run the experiment's encoder on wav.scp (times encoder + decoder)")
+    src.add_argument(
+        "--from-audio",
+        action="store_true",
+        help="run the experiment's encoder on wav.scp (times encoder + decoder)",
+    )
     p.add_argument("--output-dir", required=True)
     p.add_argument("--beam", type=int, default=4, help="beam width (1 = greedy)")
     p.add_argument("--batch-size", type=int, default=32)
@@ -39,12 +50,19 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="best", help="best, last, epochN or a checkpoint path")
     p.add_argument("--keys", help="file whose first column lists the clip ids to decode")
     p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow full unpickling of checkpoints (only for files you trust)")
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of checkpoints (only for files you trust)",
+    )
     p.add_argument("--max-length", type=int, help="max caption tokens (default: model's)")
-    p.add_argument("--rtf-clips", type=int, default=20,
-                   help="paper RTF (audio in, one clip at a time, beam 4) on the first N clip "
-                   "ids of the set, sorted (default 20; 0 skips it; -1 times every clip)")
+    p.add_argument(
+        "--rtf-clips",
+        type=int,
+        default=20,
+        help="paper RTF (audio in, one clip at a time, beam 4) on the first N clip "
+        "ids of the set, sorted (default 20; 0 skips it; -1 times every clip)",
+    )
     return p
 
 
@@ -54,29 +72,53 @@ def _main(argv) -> int:
     data_dir, out_dir = Path(args.data_dir), Path(args.output_dir)
     # 1. clips and model
     durations = select_clips(data_dir, args.keys)
-    loaded = load_model_from_expdir(args.exp_dir, args.checkpoint, args.device,
-                                    trust=args.trust_checkpoint)
-    encoder = build_encoder_from_info(loaded.encoder_info, args.device,
-                                      trust=args.trust_checkpoint) if args.from_audio else None
-    engine = CaptionEngine.from_loaded(loaded, encoder, stride=args.downsample, beam=args.beam,
-                                       max_length=args.max_length)
+    loaded = load_model_from_expdir(
+        args.exp_dir, args.checkpoint, args.device, trust=args.trust_checkpoint
+    )
+    encoder = (
+        build_encoder_from_info(loaded.encoder_info, args.device, trust=args.trust_checkpoint)
+        if args.from_audio
+        else None
+    )
+    engine = CaptionEngine.from_loaded(
+        loaded, encoder, stride=args.downsample, beam=args.beam, max_length=args.max_length
+    )
     # 2. captions, timed per batch
-    captions, timings = decode_clips(engine, durations, args.batch_size, feats_path=args.feats,
-                                     wav_scp=data_dir / "wav.scp")
-    facts = {"beam": args.beam, "device": args.device, "downsample": engine.stride,
-             "extract_stride": extract_stride(loaded.encoder_info), "checkpoint": args.checkpoint}
-    batched = batched_rtf(timings, durations, mode="audio" if args.from_audio else "features",
-                          beam=args.beam, batch_size=args.batch_size)
+    captions, timings = decode_clips(
+        engine, durations, args.batch_size, feats_path=args.feats, wav_scp=data_dir / "wav.scp"
+    )
+    facts = {
+        "beam": args.beam,
+        "device": args.device,
+        "downsample": engine.stride,
+        "extract_stride": extract_stride(loaded.encoder_info),
+        "checkpoint": args.checkpoint,
+    }
+    batched = batched_rtf(
+        timings,
+        durations,
+        mode="audio" if args.from_audio else "features",
+        beam=args.beam,
+        batch_size=args.batch_size,
+    )
     # 3. the paper's RTF on the stated sample
     paper = None
     if args.rtf_clips:
         sample = paper_sample(data_dir, durations, args.rtf_clips)
         paper = measure_paper_rtf(loaded, data_dir, sample, encoder)
-        paper["sample"] = (f"first {args.rtf_clips} clip ids of {data_dir.name} (sorted)"
-                           if args.rtf_clips > 0 else f"all clips of {data_dir.name}")
+        paper["sample"] = (
+            f"first {args.rtf_clips} clip ids of {data_dir.name} (sorted)"
+            if args.rtf_clips > 0
+            else f"all clips of {data_dir.name}"
+        )
     # 4. outputs
-    rtf = {"definition": RTF_DEFINITION, **{k: facts[k] for k in SHARED_KEYS}, "parts": 1,
-           "batched": batched, "paper": paper}
+    rtf = {
+        "definition": RTF_DEFINITION,
+        **{k: facts[k] for k in SHARED_KEYS},
+        "parts": 1,
+        "batched": batched,
+        "paper": paper,
+    }
     write_outputs(out_dir, captions, rtf)
     line = f"wrote {out_dir}/text ({len(captions)} clips); batched throughput RTF "
     line += "n/a" if batched["throughput"] is None else f"{batched['throughput']:.1f}"

@@ -30,28 +30,50 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/<official file> (via DIR/<file>.part, resumed on rerun) and records first-seen "
         f"SHA-256s in DIR/{SUMS}.",
     )
-    p.add_argument("name", nargs="?", metavar="NAME",
-                   help=f"one of: {', '.join(OFFICIAL)} (or the official file name)")
-    p.add_argument("--dir", default="downloads/encoders", type=Path,
-                   help="download directory (default: downloads/encoders)")
-    p.add_argument("--url", action="append", default=[],
-                   help=f"download from this URL instead (repeatable; also ${MIRROR_ENV})")
+    p.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help=f"one of: {', '.join(OFFICIAL)} (or the official file name)",
+    )
+    p.add_argument(
+        "--dir",
+        default="downloads/encoders",
+        type=Path,
+        help="download directory (default: downloads/encoders)",
+    )
+    p.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        help=f"download from this URL instead (repeatable; also ${MIRROR_ENV})",
+    )
     p.add_argument("--list", action="store_true", help="print the table and exit")
-    p.add_argument("--print-path", action="store_true",
-                   help="print DIR/<official file> and exit (downloads nothing)")
+    p.add_argument(
+        "--print-path",
+        action="store_true",
+        help="print DIR/<official file> and exit (downloads nothing)",
+    )
     return p
 
 
 def table_lines(directory: Path) -> list:
     """The table as Markdown, with SHA-256s recorded in `directory` where the table has none."""
     recorded = read_sums(directory)
-    lines = ["| name | encoder | file | rate | SHA-256 | MD5 | paper row | URL |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| name | encoder | file | rate | SHA-256 | MD5 | paper row | URL |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for e in OFFICIAL.values():
-        sha = e.sha256 or (f"{recorded[e.filename]} (recorded in {directory / SUMS})"
-                           if e.filename in recorded else e.sha256_text)
-        lines.append(f"| {e.name} | {e.encoder} | {e.filename} | {e.sample_rate} | {sha} | "
-                     f"{e.md5 or 'none published'} | {e.paper_row or '-'} | {e.urls[0]} |")
+        sha = e.sha256 or (
+            f"{recorded[e.filename]} (recorded in {directory / SUMS})"
+            if e.filename in recorded
+            else e.sha256_text
+        )
+        lines.append(
+            f"| {e.name} | {e.encoder} | {e.filename} | {e.sample_rate} | {sha} | "
+            f"{e.md5 or 'none published'} | {e.paper_row or '-'} | {e.urls[0]} |"
+        )
     return lines
 
 

@@ -27,10 +27,13 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-eval-retrieval",
         description="Reads EXP_DIR/{selected.json,config.yaml,best.pt}, DIR/wav.scp and the "
-        "captions of DIR; writes EXP_DIR/eval/<set>/scores.json and EXP_DIR/RESULTS.md.")
+        "captions of DIR; writes EXP_DIR/eval/<set>/scores.json and EXP_DIR/RESULTS.md.",
+    )
     p.add_argument("exp_dir", help="aac-pretrain-encoder --task atcl --output-dir")
     p.add_argument("--data-dir", required=True, help="data dir with wav.scp and captions")
-    p.add_argument("--text-cache", help="caption-embedding cache (default EXP_DIR/text_embeddings.pt)")
+    p.add_argument(
+        "--text-cache", help="caption-embedding cache (default EXP_DIR/text_embeddings.pt)"
+    )
     p.add_argument("--device", default="cpu", type=parse_device)
     p.add_argument("--batch-size", type=int, default=32)
     return p
@@ -41,19 +44,28 @@ def _main(argv) -> int:
     run = selected_run(args.exp_dir)
     conf, model = load_run(run)
     if conf.task != "atcl":
-        raise ConfigError(f"{run}: a {conf.task} run; retrieval needs an ATCL one (aac-eval-tagging?)")
+        raise ConfigError(
+            f"{run}: a {conf.task} run; retrieval needs an ATCL one (aac-eval-tagging?)"
+        )
     captions = read_clip_captions(args.data_dir)
     clips = paired_clips(args.data_dir, captions, "captions")
     texts, owner = flatten_captions([c for c, _ in clips], captions)
     cache = Path(args.text_cache or Path(args.exp_dir) / "text_embeddings.pt")
     text = cached_embeddings(texts, conf.atcl.text_encoder or None, cache, args.device)
     crops = WaveCrops(clips, model.encoder.sample_rate, conf.crop_seconds, train=False)
-    metrics, _ = retrieval_eval(model.to(args.device), crops, text, owner, args.device,
-                                args.batch_size)
+    metrics, _ = retrieval_eval(
+        model.to(args.device), crops, text, owner, args.device, args.batch_size
+    )
     name = Path(args.data_dir).name
-    write_json_atomic(Path(args.exp_dir) / "eval" / name / "scores.json",
-                      {"task": "atcl", "data_dir": str(Path(args.data_dir).resolve()),
-                       "run": str(run.resolve()), "metrics": metrics})
+    write_json_atomic(
+        Path(args.exp_dir) / "eval" / name / "scores.json",
+        {
+            "task": "atcl",
+            "data_dir": str(Path(args.data_dir).resolve()),
+            "run": str(run.resolve()),
+            "metrics": metrics,
+        },
+    )
     write_results(args.exp_dir)
     print(retrieval_table(metrics, f"ATCL on {name}"))
     return 0

@@ -26,7 +26,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-eval-tagging",
         description="Reads EXP_DIR/{config.yaml,best.pt}, DIR/wav.scp and DIR/labels; writes "
-        "EXP_DIR/eval/<set>/scores.json and EXP_DIR/RESULTS.md.")
+        "EXP_DIR/eval/<set>/scores.json and EXP_DIR/RESULTS.md.",
+    )
     p.add_argument("exp_dir", help="aac-pretrain-encoder --task mlac --output-dir")
     p.add_argument("--data-dir", required=True, help="data dir with wav.scp and labels")
     p.add_argument("--device", default="cpu", type=parse_device)
@@ -39,18 +40,28 @@ def _main(argv) -> int:
     run = selected_run(args.exp_dir)
     conf, model = load_run(run)
     if conf.task != "mlac":
-        raise ConfigError(f"{run}: a {conf.task} run; tagging needs an MLAC one (aac-eval-retrieval?)")
+        raise ConfigError(
+            f"{run}: a {conf.task} run; tagging needs an MLAC one (aac-eval-retrieval?)"
+        )
     labels = read_labels(args.data_dir)
     clips = paired_clips(args.data_dir, labels, "labels")
     index = {name: k for k, name in enumerate(conf.classes)}
-    targets = multi_hot([[index[x] for x in labels[c] if x in index] for c, _ in clips],
-                        len(conf.classes))
+    targets = multi_hot(
+        [[index[x] for x in labels[c] if x in index] for c, _ in clips], len(conf.classes)
+    )
     crops = WaveCrops(clips, model.encoder.sample_rate, conf.crop_seconds, train=False)
     metrics, _ = tagging_eval(model.to(args.device), crops, targets, args.device, args.batch_size)
     name = Path(args.data_dir).name
-    write_json_atomic(Path(args.exp_dir) / "eval" / name / "scores.json",
-                      {"task": "mlac", "data_dir": str(Path(args.data_dir).resolve()),
-                       "run": str(run.resolve()), "num_clips": len(clips), "metrics": metrics})
+    write_json_atomic(
+        Path(args.exp_dir) / "eval" / name / "scores.json",
+        {
+            "task": "mlac",
+            "data_dir": str(Path(args.data_dir).resolve()),
+            "run": str(run.resolve()),
+            "num_clips": len(clips),
+            "metrics": metrics,
+        },
+    )
     write_results(args.exp_dir)
     print(tagging_table(metrics, f"MLAC on {name}", len(clips)))
     return 0

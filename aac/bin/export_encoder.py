@@ -23,7 +23,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-export-encoder",
         description="Reads EXP_DIR/{selected.json,config.yaml,best.pt}; writes OUTPUT (encoder "
-        "state dict) and OUTPUT.json (how to use it).")
+        "state dict) and OUTPUT.json (how to use it).",
+    )
     p.add_argument("exp_dir", help="aac-pretrain-encoder --output-dir")
     p.add_argument("output", help="encoder checkpoint file to write (.pt)")
     return p
@@ -37,12 +38,21 @@ def _main(argv) -> int:
     save_atomic(encoder_state(model), out)
     check_loadable(conf.encoder.name, out, conf.encoder.conf)  # exactly what extraction does
     best = load_checkpoint(run / "best.pt")
-    info = {"encoder": conf.encoder.name, "encoder_conf": conf.encoder.conf,
-            "checkpoint_sha256": file_sha256(out), "task": conf.task, "run": str(run.resolve()),
-            "epoch": best.get("epoch"), "valid_metrics": best.get("metrics"),
-            "usage": f"aac-extract-feats --encoder {conf.encoder.name} --checkpoint {out}"
-                     + (" --encoder-conf " + " ".join(f"{k}={v}" for k, v in conf.encoder.conf.items())
-                        if conf.encoder.conf else "")}
+    info = {
+        "encoder": conf.encoder.name,
+        "encoder_conf": conf.encoder.conf,
+        "checkpoint_sha256": file_sha256(out),
+        "task": conf.task,
+        "run": str(run.resolve()),
+        "epoch": best.get("epoch"),
+        "valid_metrics": best.get("metrics"),
+        "usage": f"aac-extract-feats --encoder {conf.encoder.name} --checkpoint {out}"
+        + (
+            " --encoder-conf " + " ".join(f"{k}={v}" for k, v in conf.encoder.conf.items())
+            if conf.encoder.conf
+            else ""
+        ),
+    }
     write_json_atomic(out.with_name(out.name + ".json"), info)
     print(f"{out}: {conf.encoder.name} encoder from {run} (epoch {info['epoch']}); {info['usage']}")
     return 0

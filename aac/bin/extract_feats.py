@@ -35,33 +35,62 @@ def get_parser() -> argparse.ArgumentParser:
         "resumes; FILE.h5.lock keeps a second run off the same output.",
     )
     p.add_argument("--encoder", required=True, choices=sorted(ENCODERS))
-    p.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",
-                   help="official encoder checkpoint file (not for logmel)")
+    p.add_argument(
+        "--encoder-checkpoint",
+        dest="encoder_checkpoint",
+        help="official encoder checkpoint file (not for logmel)",
+    )
     add_deprecated_alias(p, "--checkpoint", "encoder_checkpoint", "--encoder-checkpoint")
-    p.add_argument("--random-init", action="store_true",
-                   help="no checkpoint: random weights (ablation only; flagged in the HDF5 attrs)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow full unpickling of a checkpoint that weights_only loading refuses")
+    p.add_argument(
+        "--random-init",
+        action="store_true",
+        help="no checkpoint: random weights (ablation only; flagged in the HDF5 attrs)",
+    )
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of a checkpoint that weights_only loading refuses",
+    )
     p.add_argument("--data-dir", required=True, help="Kaldi data dir with wav.scp [utt2dur]")
     p.add_argument("--wav-scp", help="read this wav.scp instead of DIR/wav.scp (split jobs)")
     p.add_argument("--output", required=True, help="output FILE.h5")
-    p.add_argument("--extract-stride", type=int, default=1, choices=STRIDE_FACTORS,
-                   help="keep every k-th frame in the cache (recorded as attribute "
-                   "extract_stride); the paper's striding is the training config's downsample")
-    add_deprecated_alias(p, "--downsample", "extract_stride", "--extract-stride", type=int,
-                         choices=STRIDE_FACTORS)
+    p.add_argument(
+        "--extract-stride",
+        type=int,
+        default=1,
+        choices=STRIDE_FACTORS,
+        help="keep every k-th frame in the cache (recorded as attribute "
+        "extract_stride); the paper's striding is the training config's downsample",
+    )
+    add_deprecated_alias(
+        p, "--downsample", "extract_stride", "--extract-stride", type=int, choices=STRIDE_FACTORS
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu", type=parse_device, help="cpu, cuda or cuda:N")
-    p.add_argument("--storage-dtype", dest="storage_dtype", default="float32",
-                   choices=["float32", "float16"],
-                   help="stored dtype (float16 on cuda also computes under autocast)")
-    add_deprecated_alias(p, "--dtype", "storage_dtype", "--storage-dtype",
-                         choices=["float32", "float16"])
-    p.add_argument("--chunk-seconds", type=float, default=60.0,
-                   help="encode clips longer than this in chunks, so memory stays flat "
-                   "(0: never; see aac.encoders.chunking; default 60)")
-    p.add_argument("--encoder-conf", nargs="*", default=[], metavar="YAML_OR_KEY=VAL",
-                   help="encoder options: a YAML file and/or key=value items")
+    p.add_argument(
+        "--storage-dtype",
+        dest="storage_dtype",
+        default="float32",
+        choices=["float32", "float16"],
+        help="stored dtype (float16 on cuda also computes under autocast)",
+    )
+    add_deprecated_alias(
+        p, "--dtype", "storage_dtype", "--storage-dtype", choices=["float32", "float16"]
+    )
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=60.0,
+        help="encode clips longer than this in chunks, so memory stays flat "
+        "(0: never; see aac.encoders.chunking; default 60)",
+    )
+    p.add_argument(
+        "--encoder-conf",
+        nargs="*",
+        default=[],
+        metavar="YAML_OR_KEY=VAL",
+        help="encoder options: a YAML file and/or key=value items",
+    )
     return p
 
 
@@ -87,10 +116,15 @@ def read_clips(args):
 
 def report(result, scp) -> int:
     if result.padded:
-        log.info("%d clips shorter than the encoder minimum were zero-padded: %s",
-                 len(result.padded), " ".join(result.padded[:10]))
-    summary = (f"summary: {result.written} written, {result.resumed} resumed, "
-               f"{len(result.padded)} padded, {len(result.skipped)} skipped -> {result.output}")
+        log.info(
+            "%d clips shorter than the encoder minimum were zero-padded: %s",
+            len(result.padded),
+            " ".join(result.padded[:10]),
+        )
+    summary = (
+        f"summary: {result.written} written, {result.resumed} resumed, "
+        f"{len(result.padded)} padded, {len(result.skipped)} skipped -> {result.output}"
+    )
     log.info("%s", summary)
     print(summary)
     if result.output is None:
@@ -105,16 +139,31 @@ def _main(argv) -> int:
     # 1. options and clips, 2. encoder, 3. extract (locked, resumable), 4. summary
     conf = parse_encoder_conf(args.encoder_conf)
     scp, clips, durations = read_clips(args)
-    encoder = build_encoder(args.encoder, args.encoder_checkpoint, args.random_init,
-                            args.trust_checkpoint, conf)
-    log.info("encoder %s: %d Hz, %.4g frames/s, dim %d, checkpoint %s (sha256 %s)%s",
-             encoder.name, encoder.sample_rate, encoder.frame_rate / args.extract_stride,
-             encoder.output_dim, encoder.checkpoint, encoder.checkpoint_sha256,
-             " [RANDOM INIT]" if encoder.random_init else "")
+    encoder = build_encoder(
+        args.encoder, args.encoder_checkpoint, args.random_init, args.trust_checkpoint, conf
+    )
+    log.info(
+        "encoder %s: %d Hz, %.4g frames/s, dim %d, checkpoint %s (sha256 %s)%s",
+        encoder.name,
+        encoder.sample_rate,
+        encoder.frame_rate / args.extract_stride,
+        encoder.output_dim,
+        encoder.checkpoint,
+        encoder.checkpoint_sha256,
+        " [RANDOM INIT]" if encoder.random_init else "",
+    )
     result = extract_features(
-        encoder, clips, args.output, extract_stride=args.extract_stride, batch_size=args.batch_size,
-        device=args.device, dtype=args.storage_dtype, durations=durations, encoder_conf=conf,
-        chunk_seconds=args.chunk_seconds)
+        encoder,
+        clips,
+        args.output,
+        extract_stride=args.extract_stride,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.storage_dtype,
+        durations=durations,
+        encoder_conf=conf,
+        chunk_seconds=args.chunk_seconds,
+    )
     return report(result, scp)
 
 

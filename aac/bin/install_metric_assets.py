@@ -27,13 +27,23 @@ def get_parser() -> argparse.ArgumentParser:
         "optional --spice-corenlp-dir/--fense-dir. Writes: the aac-metrics cache dir "
         "(aac-metrics/{stanford_nlp,meteor,spice,fense_data,wheels}/).",
     )
-    p.add_argument("--cache-dir", help=f"cache dir (default: ${assets.CACHE_ENV} or aac-metrics' default)")
+    p.add_argument(
+        "--cache-dir", help=f"cache dir (default: ${assets.CACHE_ENV} or aac-metrics' default)"
+    )
     p.add_argument("--offline", action="store_true", help="never try the aac-metrics download")
-    p.add_argument("--wheel", type=Path, help="use this pycocoevalcap-1.2 wheel instead of pip download")
-    p.add_argument("--spice-corenlp-dir", type=Path,
-                   help="dir (or zip) with stanford-corenlp-3.6.0.jar and -models.jar for SPICE")
-    p.add_argument("--fense-dir", type=Path,
-                   help=f"dir with {assets.ECHECKER_CKPT} and a Hugging Face hub/ folder")
+    p.add_argument(
+        "--wheel", type=Path, help="use this pycocoevalcap-1.2 wheel instead of pip download"
+    )
+    p.add_argument(
+        "--spice-corenlp-dir",
+        type=Path,
+        help="dir (or zip) with stanford-corenlp-3.6.0.jar and -models.jar for SPICE",
+    )
+    p.add_argument(
+        "--fense-dir",
+        type=Path,
+        help=f"dir with {assets.ECHECKER_CKPT} and a Hugging Face hub/ folder",
+    )
     p.add_argument("--java", help=f"java executable (default: ${assets.JAVA_ENV} or java)")
     return p
 

@@ -30,16 +30,30 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--output-dir", type=Path, required=True,
-                        help="corpus root (gets CLOTHO_v2.1/ and AUDIOCAPS/)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        required=True,
+        help="corpus root (gets CLOTHO_v2.1/ and AUDIOCAPS/)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     defaults = " ".join(f"{k}={v}" for k, v in DEFAULT_CLIPS.items())
-    parser.add_argument("--num-clips", nargs="+", default=[], metavar="SET=N",
-                        help=f"clips per set, e.g. clotho_development=100 (defaults: {defaults})")
+    parser.add_argument(
+        "--num-clips",
+        nargs="+",
+        default=[],
+        metavar="SET=N",
+        help=f"clips per set, e.g. clotho_development=100 (defaults: {defaults})",
+    )
     parser.add_argument("--min-dur", type=float, default=4.0, help="shortest clip, s (default: 4)")
     parser.add_argument("--max-dur", type=float, default=8.0, help="longest clip, s (default: 8)")
-    parser.add_argument("--corpora", nargs="+", choices=["clotho", "audiocaps"],
-                        default=["clotho", "audiocaps"], help="which layouts to write (default: both)")
+    parser.add_argument(
+        "--corpora",
+        nargs="+",
+        choices=["clotho", "audiocaps"],
+        default=["clotho", "audiocaps"],
+        help="which layouts to write (default: both)",
+    )
     return parser
 
 
@@ -48,7 +62,9 @@ def parse_num_clips(parser: argparse.ArgumentParser, items) -> dict:
     for item in items:
         name, _, value = item.partition("=")
         if name not in DEFAULT_CLIPS or not value.isdigit():
-            parser.error(f"--num-clips {item!r}: expected SET=N with SET one of {sorted(DEFAULT_CLIPS)}")
+            parser.error(
+                f"--num-clips {item!r}: expected SET=N with SET one of {sorted(DEFAULT_CLIPS)}"
+            )
         counts[name] = int(value)
     return counts
 
@@ -59,15 +75,21 @@ def _main(argv) -> int:
     args = parser.parse_args(argv)
     if not 1.0 <= args.min_dur <= args.max_dur:
         parser.error("need 1 <= --min-dur <= --max-dur")
-    conf = MiniConf(seed=args.seed, num_clips=parse_num_clips(parser, args.num_clips),
-                    min_dur=args.min_dur, max_dur=args.max_dur, corpora=sorted(args.corpora))
+    conf = MiniConf(
+        seed=args.seed,
+        num_clips=parse_num_clips(parser, args.num_clips),
+        min_dur=args.min_dur,
+        max_dur=args.max_dur,
+        corpora=sorted(args.corpora),
+    )
     start = time.time()
     written = make_corpus(args.output_dir, conf)
     if written:
         log.info("mini corpus written to %s in %.1f s", args.output_dir, time.time() - start)
     else:
-        log.info("mini corpus in %s is already complete (same options); nothing to do",
-                 args.output_dir)
+        log.info(
+            "mini corpus in %s is already complete (same options); nothing to do", args.output_dir
+        )
     return 0
 
 

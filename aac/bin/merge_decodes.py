@@ -15,8 +15,10 @@ from aac.decode import merge_decodes
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="aac-merge-decodes", description="Reads PART_DIR/{text,rtf.json} of every part; writes OUTPUT_DIR/text and "
-        "OUTPUT_DIR/rtf.json with figures over all clips. A clip in two parts is an error.")
+        prog="aac-merge-decodes",
+        description="Reads PART_DIR/{text,rtf.json} of every part; writes OUTPUT_DIR/text and "
+        "OUTPUT_DIR/rtf.json with figures over all clips. A clip in two parts is an error.",
+    )
     p.add_argument("--output-dir", required=True)
     p.add_argument("parts", nargs="+", metavar="PART_DIR")
     return p

@@ -25,7 +25,8 @@ def get_parser() -> argparse.ArgumentParser:
         prog="aac-merge-feats",
         description="Reads PART.h5 feature files of one encoder/set; writes their union to "
         "--output FILE.h5 (attributes must match, every part must be complete, clip ids must "
-        "not repeat).")
+        "not repeat).",
+    )
     p.add_argument("--output", required=True, help="merged FILE.h5")
     p.add_argument("parts", nargs="+", help="PART.h5 files from aac-extract-feats")
     return p

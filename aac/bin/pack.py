@@ -24,19 +24,29 @@ from aac.cli import run_main
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="aac-pack", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="aac-pack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("exp_dir", help="experiment directory to read")
     p.add_argument("out_zip", help="packed model to write (.zip)")
-    p.add_argument("--checkpoint", default="best",
-                   help="decoder checkpoint: best, last, epochN or a .pt path (default best)")
-    p.add_argument("--include-encoder", action="store_true",
-                   help="also store the encoder checkpoint (large for pann/beats)")
-    p.add_argument("--encoder-checkpoint",
-                   help="encoder checkpoint to include if the recorded path has moved")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow full unpickling of a decoder checkpoint that weights-only "
-                   "loading refuses (only for files from a source you trust)")
+    p.add_argument(
+        "--checkpoint",
+        default="best",
+        help="decoder checkpoint: best, last, epochN or a .pt path (default best)",
+    )
+    p.add_argument(
+        "--include-encoder",
+        action="store_true",
+        help="also store the encoder checkpoint (large for pann/beats)",
+    )
+    p.add_argument(
+        "--encoder-checkpoint", help="encoder checkpoint to include if the recorded path has moved"
+    )
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of a decoder checkpoint that weights-only "
+        "loading refuses (only for files from a source you trust)",
+    )
     return p
 
 
@@ -47,16 +57,22 @@ def _main(argv: List[str]) -> int:
     # 1. check the destination name, 2. pack (verifies the encoder file if included)
     if Path(args.out_zip).suffix.lower() != ".zip":
         raise PackError(f"{args.out_zip}: output name must end with .zip")
-    manifest = pack_model(args.exp_dir, args.out_zip, checkpoint=args.checkpoint,
-                          include_encoder=args.include_encoder,
-                          encoder_checkpoint=args.encoder_checkpoint,
-                          trust_checkpoint=args.trust_checkpoint)
+    manifest = pack_model(
+        args.exp_dir,
+        args.out_zip,
+        checkpoint=args.checkpoint,
+        include_encoder=args.include_encoder,
+        encoder_checkpoint=args.encoder_checkpoint,
+        trust_checkpoint=args.trust_checkpoint,
+    )
     # 3. report what went in
     enc = manifest["encoder"]
     size_mb = Path(args.out_zip).stat().st_size / 1e6
-    print(f"wrote {args.out_zip} ({size_mb:.1f} MB): encoder {enc['name']} "
-          f"sha256={enc['checkpoint_sha256']} random_init={enc['random_init']} "
-          f"included={enc['included'] or 'no'}")
+    print(
+        f"wrote {args.out_zip} ({size_mb:.1f} MB): encoder {enc['name']} "
+        f"sha256={enc['checkpoint_sha256']} random_init={enc['random_init']} "
+        f"included={enc['included'] or 'no'}"
+    )
     return 0
 
 

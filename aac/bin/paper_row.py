@@ -55,7 +55,12 @@ def row_options(row: PaperRow, user_args: List[str]) -> List[str]:
         opts += ["--encoder_download", row.official]
     if row.random_init:
         opts += ["--encoder_random_init", "true"]
-    opts += ["--dumpdir", f"dump/{row.feature_cache or row.name}", "--downsample", str(row.downsample)]
+    opts += [
+        "--dumpdir",
+        f"dump/{row.feature_cache or row.name}",
+        "--downsample",
+        str(row.downsample),
+    ]
     if _last(user_args, "--tag") is None:
         opts += ["--tag", experiment_tag(row.name, int(downsample))]
     return opts
@@ -80,8 +85,8 @@ def route(conf_dir: Path, default_row, args: List[str]) -> List[str]:
 def _main(argv) -> int:
     # Steps: 1 split off the recipe's ARGS; 2 parse; 3 print plan, row options or routed ARGS.
     argv = list(argv)
-    user_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    user_args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     args = build_parser().parse_args(argv)
     if args.plan:
         if not args.conf_dir:
@@ -92,7 +97,9 @@ def _main(argv) -> int:
     elif args.as_options and args.conf_dir:
         print(shlex.join(route(args.conf_dir, args.default_row, user_args)))
     else:
-        raise ConfigError("give ROW.yaml --as-options, --conf-dir DIR --as-options, or --conf-dir DIR --plan")
+        raise ConfigError(
+            "give ROW.yaml --as-options, --conf-dir DIR --as-options, or --conf-dir DIR --plan"
+        )
     return 0
 
 

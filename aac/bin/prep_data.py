@@ -35,20 +35,33 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--corpus", choices=sorted(CORPORA), help="corpus to prepare")
-    parser.add_argument("--root", type=Path,
-                        help="folder that contains CLOTHO_v2.1/ or AUDIOCAPS/")
-    parser.add_argument("--output-dir", type=Path, default=Path("data"),
-                        help="where the data/<corpus>_<split>/ folders go (default: data)")
-    parser.add_argument("--splits", nargs="+", default=None,
-                        help="subset of the corpus splits (default: all)")
-    parser.add_argument("--download", action="store_true",
-                        help="download splits missing under --root (Clotho: Zenodo with MD5 "
-                             "checks; AudioCaps: aac-datasets)")
-    parser.add_argument("--verify-audio", action="store_true",
-                        help="decode every file (finds NaN and truncated audio) instead of "
-                             "reading headers only")
-    parser.add_argument("--utt2dur-for", type=Path, metavar="DATA_DIR",
-                        help="only (re)write DATA_DIR/utt2dur from DATA_DIR/wav.scp")
+    parser.add_argument("--root", type=Path, help="folder that contains CLOTHO_v2.1/ or AUDIOCAPS/")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("data"),
+        help="where the data/<corpus>_<split>/ folders go (default: data)",
+    )
+    parser.add_argument(
+        "--splits", nargs="+", default=None, help="subset of the corpus splits (default: all)"
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="download splits missing under --root (Clotho: Zenodo with MD5 "
+        "checks; AudioCaps: aac-datasets)",
+    )
+    parser.add_argument(
+        "--verify-audio",
+        action="store_true",
+        help="decode every file (finds NaN and truncated audio) instead of reading headers only",
+    )
+    parser.add_argument(
+        "--utt2dur-for",
+        type=Path,
+        metavar="DATA_DIR",
+        help="only (re)write DATA_DIR/utt2dur from DATA_DIR/wav.scp",
+    )
     return parser
 
 

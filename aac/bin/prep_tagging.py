@@ -16,11 +16,16 @@ import argparse
 import logging
 from pathlib import Path
 
+from aac.atomic import write_text_atomic
 from aac.cli import run_main
 from aac.datadir import write_kaldi_text
-from aac.atomic import write_text_atomic
-from aac.pretrain.audioset import (audio_from_data_dir, audio_from_folder, read_class_indices,
-                                   read_segments, tagging_entries)
+from aac.pretrain.audioset import (
+    audio_from_data_dir,
+    audio_from_folder,
+    read_class_indices,
+    read_segments,
+    tagging_entries,
+)
 
 log = logging.getLogger("aac.pretrain")
 
@@ -29,7 +34,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-prep-tagging",
         description="Reads an AudioSet segments CSV, class_labels_indices.csv and audio (a data "
-        "dir's wav.scp or an audio folder); writes OUTPUT/{wav.scp,labels,classes,class_names}.")
+        "dir's wav.scp or an audio folder); writes OUTPUT/{wav.scp,labels,classes,class_names}.",
+    )
     p.add_argument("--segments", required=True, help="AudioSet segments CSV")
     p.add_argument("--class-labels", required=True, help="class_labels_indices.csv")
     src = p.add_mutually_exclusive_group(required=True)
@@ -44,7 +50,9 @@ def _main(argv) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     classes = read_class_indices(args.class_labels)
     segments = read_segments(args.segments)
-    audio = audio_from_data_dir(args.data_dir) if args.data_dir else audio_from_folder(args.audio_dir)
+    audio = (
+        audio_from_data_dir(args.data_dir) if args.data_dir else audio_from_folder(args.audio_dir)
+    )
     entries = tagging_entries(segments, audio)
     out = Path(args.output_dir)
     write_kaldi_text(out / "wav.scp", [(c, wav) for c, (wav, _) in entries.items()])

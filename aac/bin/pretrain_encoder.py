@@ -43,20 +43,30 @@ def get_parser() -> argparse.ArgumentParser:
         description="Train an audio encoder (aac.encoders registry) with ATCL or MLAC. Reads "
         "data dirs (wav.scp + text/text_spk1..5 or labels [+ classes]) and a YAML config "
         "(aac.pretrain.conf.PretrainConf); writes OUTPUT_DIR/{config.yaml,cmd.txt,env.yaml,"
-        "train.log,metrics.jsonl,images/,checkpoints/,best.pt,selected.json}.")
+        "train.log,metrics.jsonl,images/,checkpoints/,best.pt,selected.json}.",
+    )
     p.add_argument("--task", choices=TASKS, help="overrides the config's task")
     p.add_argument("--config", help="YAML config (keys of aac.pretrain.conf.PretrainConf)")
     p.add_argument("--train-data", required=True, help="training data dir")
     p.add_argument("--valid-data", required=True, help="validation data dir (model selection)")
     p.add_argument("--output-dir", required=True, help="experiment dir exp/NAME")
-    p.add_argument("--encoder-checkpoint", help="initial encoder weights (sets encoder.checkpoint; "
-                   "none: random init)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow full unpickling of an encoder checkpoint weights-only loading refuses")
-    p.add_argument("--text-encoder", help="HF sentence-embedding model dir (ATCL; default: "
-                   "the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--text-cache", help="file caching the frozen caption embeddings "
-                   "(default OUTPUT_DIR/text_embeddings.pt)")
+    p.add_argument(
+        "--encoder-checkpoint",
+        help="initial encoder weights (sets encoder.checkpoint; none: random init)",
+    )
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of an encoder checkpoint weights-only loading refuses",
+    )
+    p.add_argument(
+        "--text-encoder",
+        help="HF sentence-embedding model dir (ATCL; default: the bundled all-MiniLM-L6-v2)",
+    )
+    p.add_argument(
+        "--text-cache",
+        help="file caching the frozen caption embeddings (default OUTPUT_DIR/text_embeddings.pt)",
+    )
     p.add_argument("--ngpu", type=int, default=0, help="GPUs per node (>1: DDP via torchrun)")
     p.add_argument("--nproc", type=int, default=1, help="CPU processes (gloo DDP) when ngpu=0")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes, launched through srun")
@@ -87,8 +97,10 @@ def finished(run_dir: Path, conf: PretrainConf) -> bool:
     saved = load_checkpoint(path)
     changed = config_changes(saved.get("config", {}), dataclasses.asdict(conf))
     if changed:
-        raise ValueError(f"{path} was trained with another configuration ({'; '.join(changed[:5])}); "
-                         "use a new --output-dir or move the old one aside")
+        raise ValueError(
+            f"{path} was trained with another configuration ({'; '.join(changed[:5])}); "
+            "use a new --output-dir or move the old one aside"
+        )
     return saved["state"]["epoch"] > conf.optim.epochs and (run_dir / "best.pt").is_file()
 
 
@@ -109,8 +121,9 @@ def run_one(args, argv, conf: PretrainConf, run_dir: Path, dist) -> None:
     setup_logging(run_dir / "train.log", dist.is_main)
     torch.manual_seed(conf.seed)  # identical initial weights on every rank and rerun
     e = conf.encoder
-    encoder = set_trainable(build_encoder(e.name, e.checkpoint, e.checkpoint is None,
-                                          e.trust_checkpoint, e.conf))
+    encoder = set_trainable(
+        build_encoder(e.name, e.checkpoint, e.checkpoint is None, e.trust_checkpoint, e.conf)
+    )
     task = build_task(args, conf, encoder.sample_rate, dist)
     if finished(run_dir, conf):
         logger.info("%s: all %d epochs done; nothing to do", run_dir, conf.optim.epochs)
@@ -128,8 +141,12 @@ def select_best(out: Path, runs) -> dict:
     """Pick the run whose best.pt has the highest validation score; write selected.json."""
     scored = [(float(load_checkpoint(d / "best.pt")["score"]), tau, d) for tau, d in runs]
     score, tau, best = max(scored, key=lambda x: x[0])
-    info = {"run": str(best.resolve()), "tau": tau, "valid_score": score,
-            "runs": [{"run": str(d.resolve()), "tau": t, "valid_score": s} for s, t, d in scored]}
+    info = {
+        "run": str(best.resolve()),
+        "tau": tau,
+        "valid_score": score,
+        "runs": [{"run": str(d.resolve()), "tau": t, "valid_score": s} for s, t, d in scored],
+    }
     write_json_atomic(out / "selected.json", info)
     logger.info("selected %s (tau %s, valid %.4f)", best, tau, score)
     return info
@@ -137,8 +154,9 @@ def select_best(out: Path, runs) -> dict:
 
 def _main(argv) -> int:
     args = get_parser().parse_args(argv)
-    launch = D.launch_command(argv, max(args.ngpu, args.nproc), args.num_nodes,
-                              module="aac.bin.pretrain_encoder")
+    launch = D.launch_command(
+        argv, max(args.ngpu, args.nproc), args.num_nodes, module="aac.bin.pretrain_encoder"
+    )
     if launch:
         return D.relaunch(launch)
     dist = D.init_distributed(args.ngpu)

@@ -31,8 +31,11 @@ def _main(argv) -> int:
     args = get_parser().parse_args(argv)
     rows = collect(args.exp_dirs, args.set_name)
     if not rows:
-        print(f"aac-results: no decode_*/{args.set_name or '*'}/scores.json under "
-              f"{' '.join(args.exp_dirs)}", file=sys.stderr)
+        print(
+            f"aac-results: no decode_*/{args.set_name or '*'}/scores.json under "
+            f"{' '.join(args.exp_dirs)}",
+            file=sys.stderr,
+        )
     sys.stdout.write(render_markdown(rows))
     return 0
 

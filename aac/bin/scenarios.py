@@ -21,19 +21,30 @@ from aac.cli import parse_device, run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aac-scenarios", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="aac-scenarios",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model", help="experiment directory or packed model .zip (reads it)")
     p.add_argument("--suite", required=True, help="scenario suite YAML (reads it)")
-    p.add_argument("--output-dir", required=True,
-                   help="writes results.json, summary.md, recall_vs_snr.png here")
+    p.add_argument(
+        "--output-dir",
+        required=True,
+        help="writes results.json, summary.md, recall_vs_snr.png here",
+    )
     p.add_argument("--checkpoint", help="captioning model checkpoint: best|last|epochN|path")
     p.add_argument("--encoder-checkpoint", help="encoder checkpoint file (SHA-256 checked)")
     p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--beam", type=int, default=4, help="beam size (default 4)")
     p.add_argument("--pace", type=float, help="feed audio at this x real time (suite's pace)")
-    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="suite overrides, e.g. trials=5 window=10")
+    p.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="suite overrides, e.g. trials=5 window=10",
+    )
     return p
 
 
@@ -50,17 +61,28 @@ def _main(argv: List[str]) -> int:
     suite = load_suite(args.suite, args.override + ([f"pace={args.pace}"] if args.pace else []))
     # 2. the model, through the one captioning path
     extra = {"checkpoint": args.checkpoint} if args.checkpoint else {}
-    captioner = Captioner.from_pretrained(args.model, device=args.device,
-                                          encoder_checkpoint=args.encoder_checkpoint,
-                                          beam=args.beam, batch_size=1, **extra)
+    captioner = Captioner.from_pretrained(
+        args.model,
+        device=args.device,
+        encoder_checkpoint=args.encoder_checkpoint,
+        beam=args.beam,
+        batch_size=1,
+        **extra,
+    )
     # 3. every clip through live captioning, scenario by scenario
     total = sum(suite.trials * (len(sc.snr_db) + 1) for sc in suite.scenarios)
     with tqdm(total=total, unit="clip", file=sys.stderr, desc="scenarios") as bar:
         results = run_suite(captioner, suite, progress=bar.update)
     # 4. the report
-    header = {"suite": str(args.suite), "model": str(args.model), "window": suite.window,
-              "hop": suite.hop, "pace": suite.pace, "trials": suite.trials,
-              "passed": all(r["passed"] for r in results)}
+    header = {
+        "suite": str(args.suite),
+        "model": str(args.model),
+        "window": suite.window,
+        "hop": suite.hop,
+        "pace": suite.pace,
+        "trials": suite.trials,
+        "passed": all(r["passed"] for r in results),
+    }
     write_report(args.output_dir, results, header)
     for r in results:
         print(f"{r['name']}: {'PASS' if r['passed'] else 'FAIL ' + '; '.join(r['reasons'])}")

@@ -38,23 +38,63 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads HYP_TEXT and DATA_DIR/text_spk1..5 (and TRAIN_TEXT with "
         "--constant-baseline). Writes DIR/scores.json and DIR/per_clip.csv.",
     )
-    p.add_argument("--hyp", required=True, type=Path, metavar="HYP_TEXT", help="HYP_TEXT: `clip_id caption` lines")
-    p.add_argument("--ref-dir", required=True, type=Path, metavar="DATA_DIR", help="DATA_DIR with text_spk1..5")
-    p.add_argument("--output-dir", required=True, type=Path, metavar="DIR", help="DIR for scores.json, per_clip.csv")
-    p.add_argument("--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS,
-                   metavar="METRIC", help=f"subset of: {' '.join(ALL_METRICS)} (default: all)")
-    p.add_argument("--constant-baseline", type=Path, metavar="TRAIN_TEXT",
-                   help="training `text` (`clip#k caption`): also score the best constant caption")
-    p.add_argument("--constant-top", type=int, default=0, metavar="N",
-                   help="try only the N most frequent training captions as constants "
-                   "(default 0: every distinct training caption)")
-    p.add_argument("--cache-dir", help=f"metric assets (default: ${assets.CACHE_ENV} or aac-metrics' default)")
+    p.add_argument(
+        "--hyp",
+        required=True,
+        type=Path,
+        metavar="HYP_TEXT",
+        help="HYP_TEXT: `clip_id caption` lines",
+    )
+    p.add_argument(
+        "--ref-dir", required=True, type=Path, metavar="DATA_DIR", help="DATA_DIR with text_spk1..5"
+    )
+    p.add_argument(
+        "--output-dir",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="DIR for scores.json, per_clip.csv",
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=list(ALL_METRICS),
+        choices=ALL_METRICS,
+        metavar="METRIC",
+        help=f"subset of: {' '.join(ALL_METRICS)} (default: all)",
+    )
+    p.add_argument(
+        "--constant-baseline",
+        type=Path,
+        metavar="TRAIN_TEXT",
+        help="training `text` (`clip#k caption`): also score the best constant caption",
+    )
+    p.add_argument(
+        "--constant-top",
+        type=int,
+        default=0,
+        metavar="N",
+        help="try only the N most frequent training captions as constants "
+        "(default 0: every distinct training caption)",
+    )
+    p.add_argument(
+        "--cache-dir", help=f"metric assets (default: ${assets.CACHE_ENV} or aac-metrics' default)"
+    )
     p.add_argument("--java", help=f"java executable (default: ${assets.JAVA_ENV} or java)")
-    p.add_argument("--device", default="cpu", type=parse_device,
-                   help="torch device for FENSE models: cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--min-refs", type=int, default=NUM_REFS, metavar="N",
-                   help=f"score clips with at least N references (default {NUM_REFS}, the "
-                   f"protocol: every text_spk file must exist and list every clip)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        type=parse_device,
+        help="torch device for FENSE models: cpu, cuda or cuda:N (default cpu)",
+    )
+    p.add_argument(
+        "--min-refs",
+        type=int,
+        default=NUM_REFS,
+        metavar="N",
+        help=f"score clips with at least N references (default {NUM_REFS}, the "
+        f"protocol: every text_spk file must exist and list every clip)",
+    )
     return p
 
 
@@ -78,20 +118,30 @@ def _main(argv) -> int:
     clip_ids = list(refs)
     hyps = read_hypotheses(args.hyp, clip_ids)
     candidates = [hyps[c] for c in clip_ids]
-    scores = score_captions(candidates, [refs[c] for c in clip_ids], args.metrics,
-                            args.cache_dir, args.java, args.device)
+    scores = score_captions(
+        candidates,
+        [refs[c] for c in clip_ids],
+        args.metrics,
+        args.cache_dir,
+        args.java,
+        args.device,
+    )
     baseline = run_baseline(args, scores) if args.constant_baseline else None
     args.output_dir.mkdir(parents=True, exist_ok=True)
     write_per_clip(args.output_dir / "per_clip.csv", clip_ids, candidates, scores)
-    write_json(args.output_dir / "scores.json",
-               scores_record(scores, len(clip_ids), baseline, reference_counts(refs)))
+    write_json(
+        args.output_dir / "scores.json",
+        scores_record(scores, len(clip_ids), baseline, reference_counts(refs)),
+    )
     for metric, value in scores.corpus.items():
         print(f"{metric:10s} {value:.4f}")
     for metric, reason in scores.unavailable.items():
         print(f"{metric:10s} n/a ({reason})", file=sys.stderr)
     if baseline and "cider_d" in baseline:
         print(f"constant baseline CIDEr-D {baseline['cider_d']:.4f}: {baseline['caption']!r}")
-    print(f"java: {scores.java}; wrote {args.output_dir}/scores.json, per_clip.csv", file=sys.stderr)
+    print(
+        f"java: {scores.java}; wrote {args.output_dir}/scores.json, per_clip.csv", file=sys.stderr
+    )
     return 0
 
 

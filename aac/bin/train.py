@@ -39,10 +39,13 @@ REQUIRED = ("train_data", "train_feats", "valid_data", "valid_feats", "tokenizer
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="aac-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="aac-train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Reads data dirs (text or text_spk1..5), HDF5 feature caches, tokenizer.model, "
         "YAML config. Writes OUTPUT_DIR/{config.yaml,cmd.txt,env.yaml,tokenizer.model,train.log,"
-        "metrics.jsonl,best.pt,checkpoints/,images/}.")
+        "metrics.jsonl,best.pt,checkpoints/,images/}.",
+    )
     p.add_argument("--config", help="training YAML (keys of aac.expconf.TrainConf)")
     p.add_argument("--train-data", help="data dir with text (clip#k caption)")
     p.add_argument("--train-feats", help="HDF5 feature cache of the train set")
@@ -51,15 +54,20 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer.model (aac-train-tokenizer)")
     p.add_argument("--output-dir", help="experiment directory exp/NAME")
     p.add_argument("--init-from", help="exp dir whose best.pt initialises the model weights")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow full unpickling of --init-from's best.pt (only if you trust it)")
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of --init-from's best.pt (only if you trust it)",
+    )
     p.add_argument("--ngpu", type=int, default=0, help="GPUs per node (>1: DDP via torchrun)")
     p.add_argument("--nproc", type=int, default=1, help="CPU processes (gloo DDP) when ngpu=0")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes, launched through srun")
     p.add_argument("--override", nargs="*", default=[], help="key.sub=value config overrides")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved config (defaults < YAML < --override) and exit; "
-                   "writes nothing")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (defaults < YAML < --override) and exit; writes nothing",
+    )
     return p
 
 
@@ -68,8 +76,10 @@ def parse_args(argv) -> argparse.Namespace:
     args = parser.parse_args(argv)
     missing = [name for name in REQUIRED if getattr(args, name) is None]
     if missing and not args.print_config:
-        parser.error("the following arguments are required: "
-                     + ", ".join("--" + m.replace("_", "-") for m in missing))
+        parser.error(
+            "the following arguments are required: "
+            + ", ".join("--" + m.replace("_", "-") for m in missing)
+        )
     return args
 
 
@@ -87,12 +97,29 @@ def build_trainer(args, conf, dist, tokenizer, datasets) -> Trainer:
     """Model, sampler and Trainer; restores last.pt or the --init-from weights."""
     train_set, valid_set, refs = datasets
     torch.manual_seed(conf.seed)  # identical initial weights on every rank and rerun
-    model = CaptionModel(conf.enc_dim, tokenizer.vocab_size, conf.model,
-                         tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
-    sampler = GlobalBatchSampler(len(train_set), conf.optim.batch_size, conf.seed,
-                                 dist.rank, dist.world_size)
-    trainer = Trainer(conf, model, train_set, valid_set, refs, args.valid_feats, tokenizer,
-                      args.output_dir, dist, sampler)
+    model = CaptionModel(
+        conf.enc_dim,
+        tokenizer.vocab_size,
+        conf.model,
+        tokenizer.pad_id,
+        tokenizer.bos_id,
+        tokenizer.eos_id,
+    )
+    sampler = GlobalBatchSampler(
+        len(train_set), conf.optim.batch_size, conf.seed, dist.rank, dist.world_size
+    )
+    trainer = Trainer(
+        conf,
+        model,
+        train_set,
+        valid_set,
+        refs,
+        args.valid_feats,
+        tokenizer,
+        args.output_dir,
+        dist,
+        sampler,
+    )
     if not trainer.resume() and args.init_from:
         best = Path(args.init_from) / "best.pt"
         trainer.init_from(load_checkpoint(best, trust=args.trust_checkpoint)["model"])

@@ -15,13 +15,19 @@ from aac.tokenizer import CaptionTokenizer, train_tokenizer
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="aac-train-tokenizer", description="Reads Kaldi caption files (text or text_spkN: '<key> <caption>'), "
+        prog="aac-train-tokenizer",
+        description="Reads Kaldi caption files (text or text_spkN: '<key> <caption>'), "
         "normalises every caption and trains SentencePiece. Writes OUTPUT_DIR/tokenizer.model "
-        "and OUTPUT_DIR/tokenizer.vocab (ids: bos=0, pad=1, eos=2, unk=3).")
+        "and OUTPUT_DIR/tokenizer.vocab (ids: bos=0, pad=1, eos=2, unk=3).",
+    )
     p.add_argument("--text", action="append", required=True, help="caption file; repeatable")
     p.add_argument("--output-dir", required=True, help="directory for tokenizer.{model,vocab}")
-    p.add_argument("--vocab-size", type=int, required=True,
-                   help="vocabulary size; lowered with a warning if the corpus is too small")
+    p.add_argument(
+        "--vocab-size",
+        type=int,
+        required=True,
+        help="vocabulary size; lowered with a warning if the corpus is too small",
+    )
     p.add_argument("--model-type", choices=["unigram", "bpe"], default="unigram")
     return p
 

@@ -36,7 +36,11 @@ from aac.encoders.pann import PannConf, build_pann
 from aac.encoders.small_cnn import SmallCnnConf, build_small_cnn
 
 __all__ = [
-    "ENCODERS", "build_encoder", "AudioEncoder", "CheckpointError", "set_trainable",
+    "ENCODERS",
+    "build_encoder",
+    "AudioEncoder",
+    "CheckpointError",
+    "set_trainable",
 ]
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
+
 class AudioEncoder(nn.Module):
     """Frozen waveform -> frame-feature encoder; subclasses implement `encode` and `num_frames`."""
 

@@ -43,13 +43,28 @@ from aac.encoders.checkpoint import CheckpointError, load_strict, state_dict_of
 FBANK_MEAN, FBANK_STD = 15.41663, 6.55582
 # BEATsConfig defaults, overridden by ckpt["cfg"]; the iter3 values only for random init.
 CFG_DEFAULTS = dict(
-    input_patch_size=16, embed_dim=512, conv_bias=False, encoder_layers=12,
-    encoder_embed_dim=768, encoder_ffn_embed_dim=3072, encoder_attention_heads=12,
-    activation_fn="gelu", layer_norm_first=False, deep_norm=False, conv_pos=128,
-    conv_pos_groups=16, relative_position_embedding=False, num_buckets=320,
-    max_distance=1280, gru_rel_pos=False, finetuned_model=False, predictor_class=527,
+    input_patch_size=16,
+    embed_dim=512,
+    conv_bias=False,
+    encoder_layers=12,
+    encoder_embed_dim=768,
+    encoder_ffn_embed_dim=3072,
+    encoder_attention_heads=12,
+    activation_fn="gelu",
+    layer_norm_first=False,
+    deep_norm=False,
+    conv_pos=128,
+    conv_pos_groups=16,
+    relative_position_embedding=False,
+    num_buckets=320,
+    max_distance=1280,
+    gru_rel_pos=False,
+    finetuned_model=False,
+    predictor_class=527,
 )
-ITER3_CFG = dict(deep_norm=True, relative_position_embedding=True, max_distance=800, gru_rel_pos=True)
+ITER3_CFG = dict(
+    deep_norm=True, relative_position_embedding=True, max_distance=800, gru_rel_pos=True
+)
 
 
 def _gelu(x):
@@ -62,8 +77,13 @@ def _gelu_accurate(x):
 
 # cfg["activation_fn"] of the FFN, as the official get_activation_fn defines them. "glu"
 # is left out: it makes fc1 a gated layer with other weights; no released checkpoint uses it.
-ACTIVATIONS = {"gelu": _gelu, "gelu_accurate": _gelu_accurate, "relu": F.relu,
-               "tanh": torch.tanh, "linear": torch.nn.Identity()}
+ACTIVATIONS = {
+    "gelu": _gelu,
+    "gelu_accurate": _gelu_accurate,
+    "relu": F.relu,
+    "tanh": torch.tanh,
+    "linear": torch.nn.Identity(),
+}
 ACTIVATIONS["gelu_fast"] = ACTIVATIONS["gelu_accurate"]  # old official alias
 
 
@@ -163,9 +183,14 @@ def relative_buckets(length: int, num_buckets: int, max_distance: int) -> torch.
     buckets = (rel > 0).long() * half
     rel = rel.abs()
     exact = half // 2
-    far = exact + (
-        torch.log(rel.float().clamp(min=1) / exact) / math.log(max_distance / exact) * (half - exact)
-    ).long()
+    far = (
+        exact
+        + (
+            torch.log(rel.float().clamp(min=1) / exact)
+            / math.log(max_distance / exact)
+            * (half - exact)
+        ).long()
+    )
     far = far.clamp(max=half - 1)
     return buckets + torch.where(rel < exact, rel, far)
 
@@ -190,7 +215,9 @@ class _Encoder(nn.Module):
             x = self.layer_norm(x)
         pos_bias = None
         if self.cfg["relative_position_embedding"]:
-            buckets = relative_buckets(x.shape[1], self.cfg["num_buckets"], self.cfg["max_distance"])
+            buckets = relative_buckets(
+                x.shape[1], self.cfg["num_buckets"], self.cfg["max_distance"]
+            )
             table = self.layers[0].self_attn.relative_attention_bias
             pos_bias = table(buckets.to(x.device)).permute(2, 0, 1)  # (H, T, T)
         for layer in self.layers:
@@ -233,15 +260,22 @@ class Beats(AudioEncoder):
 
         with torch.autocast(wave.device.type, enabled=False):
             banks = [
-                kaldi.fbank(w[None].float() * 2**15, num_mel_bins=128, sample_frequency=16000,
-                            frame_length=25, frame_shift=10)
+                kaldi.fbank(
+                    w[None].float() * 2**15,
+                    num_mel_bins=128,
+                    sample_frequency=16000,
+                    frame_length=25,
+                    frame_shift=10,
+                )
                 for w in wave
             ]
             return (torch.stack(banks) - FBANK_MEAN) / (2 * FBANK_STD)
 
     def tokens(self, fbank: torch.Tensor, key_mask=None) -> torch.Tensor:
         """(B, frames, 128) -> (B, 8 T', C) in time-major token order."""
-        x = self.patch_embedding(fbank[:, None].to(self.patch_embedding.weight.dtype))  # (B, E, T', 8)
+        x = self.patch_embedding(
+            fbank[:, None].to(self.patch_embedding.weight.dtype)
+        )  # (B, E, T', 8)
         x = self.layer_norm(x.flatten(2).transpose(1, 2))  # (B, 8 T', E)
         if self.post_extract_proj is not None:
             x = self.post_extract_proj(x)
@@ -273,12 +307,15 @@ class Beats(AudioEncoder):
         return x * keep[..., None].to(x), out_lengths
 
 
-def official_token_mask(sample_mask: torch.Tensor, num_frames: int, num_tokens: int) -> torch.Tensor:
+def official_token_mask(
+    sample_mask: torch.Tensor, num_frames: int, num_tokens: int
+) -> torch.Tensor:
     """The token mask the official `forward_padding_mask` derives (twice) from a sample mask.
 
     It treats tokens as a plain sequence in time, so within a partially padded 160 ms
     patch some of the 8 frequency tokens end up masked and others not.
     """
+
     def squeeze(mask, n):
         extra = mask.shape[1] % n
         if extra:
@@ -300,17 +337,23 @@ def normalise_beats_state(state: dict, cfg: dict, path: str) -> dict:
         if first not in out:
             raise CheckpointError(f"{path}: not a beats checkpoint: key {first!r} is missing")
         for i in range(1, cfg["encoder_layers"]):
-            out.setdefault(f"encoder.layers.{i}.self_attn.relative_attention_bias.weight", out[first])
+            out.setdefault(
+                f"encoder.layers.{i}.self_attn.relative_attention_bias.weight", out[first]
+            )
     return out
 
 
 def check_cfg(cfg: dict, path: str) -> None:
     """Refuse cfg values this module would otherwise run differently from the official code."""
     if cfg["activation_fn"] not in ACTIVATIONS:
-        raise CheckpointError(f"{path}: cfg activation_fn={cfg['activation_fn']!r} is not supported "
-                              f"(known: {', '.join(ACTIVATIONS)})")
+        raise CheckpointError(
+            f"{path}: cfg activation_fn={cfg['activation_fn']!r} is not supported "
+            f"(known: {', '.join(ACTIVATIONS)})"
+        )
     if cfg["deep_norm"] and cfg["layer_norm_first"]:
-        raise CheckpointError(f"{path}: cfg sets both deep_norm and layer_norm_first; BEATs allows one")
+        raise CheckpointError(
+            f"{path}: cfg sets both deep_norm and layer_norm_first; BEATs allows one"
+        )
 
 
 def build_beats(checkpoint, random_init, trust, conf: BeatsConf, load):
@@ -320,7 +363,9 @@ def build_beats(checkpoint, random_init, trust, conf: BeatsConf, load):
     else:
         obj, path = load(checkpoint, trust)
         if not isinstance(obj, dict) or not isinstance(obj.get("cfg"), dict):
-            raise CheckpointError(f"{path}: not a BEATs checkpoint: no 'cfg' dict (keys: {sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__})")
+            raise CheckpointError(
+                f"{path}: not a BEATs checkpoint: no 'cfg' dict (keys: {sorted(obj)[:5] if isinstance(obj, dict) else type(obj).__name__})"
+            )
         cfg.update(obj["cfg"])  # unknown training-only keys (dropouts, ...) are harmless
         check_cfg(cfg, path)
         state = normalise_beats_state(state_dict_of(obj, path, "model"), cfg, path)

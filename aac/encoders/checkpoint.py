@@ -19,7 +19,9 @@ def state_dict_of(obj, path: str, container_key: str | None) -> Dict[str, torch.
     if container_key is not None:
         if not isinstance(obj, Mapping) or container_key not in obj:
             kind = f"keys {sorted(obj)[:5]}" if isinstance(obj, Mapping) else type(obj).__name__
-            raise CheckpointError(f"{path}: expected a dict with a {container_key!r} entry, got {kind}")
+            raise CheckpointError(
+                f"{path}: expected a dict with a {container_key!r} entry, got {kind}"
+            )
         obj = obj[container_key]
     if not isinstance(obj, Mapping) or not all(torch.is_tensor(v) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")

@@ -43,8 +43,7 @@ from typing import Optional, Tuple
 import torch
 
 # encoder name -> context steps each side (see the module docstring)
-CHUNK_CONTEXT = {"logmel": 1, "pann_cnn14": 6, "pann_cnn14_16k": 6, "dcase23_cnn14": 4,
-                 "beats": 0}
+CHUNK_CONTEXT = {"logmel": 1, "pann_cnn14": 6, "pann_cnn14_16k": 6, "dcase23_cnn14": 4, "beats": 0}
 
 
 def chunk_geometry(encoder) -> Tuple[int, int, int, int]:
@@ -54,8 +53,9 @@ def chunk_geometry(encoder) -> Tuple[int, int, int, int]:
         fps = encoder.freq_tokens  # 8 frequency tokens per time patch
     step = encoder.sample_rate / encoder.frame_rate * fps
     if abs(step - round(step)) > 1e-6:
-        raise ValueError(f"{encoder.name}: {step} samples per frame step is not an integer; "
-                         f"cannot align chunks")
+        raise ValueError(
+            f"{encoder.name}: {step} samples per frame step is not an integer; cannot align chunks"
+        )
     context = CHUNK_CONTEXT.get(encoder.name)
     if context is None:
         raise ValueError(f"{encoder.name}: no chunking rule (add it to CHUNK_CONTEXT)")
@@ -77,20 +77,26 @@ def _encode_one(encoder, wave: torch.Tensor, chunk_steps: int) -> torch.Tensor:
         last = min(first + chunk_steps, n_steps)  # core steps [first, last)
         lo = max(0, first - context)
         end = total if last + context >= n_steps else (last + context) * step + tail
-        window = wave[lo * step: min(total, end)][None]  # (1, t)
+        window = wave[lo * step : min(total, end)][None]  # (1, t)
         feats, _ = encoder(window, torch.tensor([window.shape[1]]))  # (1, t', D)
         a, b = (first - lo) * fps, min((last - lo) * fps, feats.shape[1])
         pieces.append(feats[0, a:b])
     out = torch.cat(pieces)  # (T', D)
     if out.shape[0] != n_frames:
-        raise RuntimeError(f"{encoder.name}: chunked encoding gave {out.shape[0]} frames, "
-                           f"expected {n_frames} for {total} samples")
+        raise RuntimeError(
+            f"{encoder.name}: chunked encoding gave {out.shape[0]} frames, "
+            f"expected {n_frames} for {total} samples"
+        )
     return out
 
 
 @torch.no_grad()
-def encode_chunked(encoder, wave: torch.Tensor, lengths: Optional[torch.Tensor] = None,
-                   chunk_seconds: Optional[float] = 60.0) -> Tuple[torch.Tensor, torch.Tensor]:
+def encode_chunked(
+    encoder,
+    wave: torch.Tensor,
+    lengths: Optional[torch.Tensor] = None,
+    chunk_seconds: Optional[float] = 60.0,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """encoder(wave, lengths) for (B, T) waves, long clips in chunks of ~`chunk_seconds`.
 
     Returns (B, T', D) features, zero beyond each clip's length, and (B,) frame counts,

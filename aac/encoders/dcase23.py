@@ -42,9 +42,14 @@ def _cnn_layers():
     layers = []
     for c_in, c_out in zip((1,) + CHANNELS[:-1], CHANNELS):
         layers += [
-            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-            nn.AvgPool2d(2), nn.Dropout(0.2),
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
+            nn.Dropout(0.2),
         ]
     return nn.Sequential(*layers)
 
@@ -59,14 +64,18 @@ class Dcase23Cnn14(AudioEncoder):
     def __init__(self, conf: Dcase23Conf):
         super().__init__()
         if conf.pad_mode not in ("constant", "reflect"):
-            raise ValueError(f"dcase23_cnn14: pad_mode must be constant or reflect, got {conf.pad_mode!r}")
+            raise ValueError(
+                f"dcase23_cnn14: pad_mode must be constant or reflect, got {conf.pad_mode!r}"
+            )
         self.pad_mode = conf.pad_mode
         self.bn0 = nn.BatchNorm2d(NUM_MELS)
         self.cnn = _cnn_layers()
         self.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(2048, 2048), nn.ReLU(), nn.Dropout(0.5))
         self.fc2 = nn.Linear(2048, conf.out_dim)
         # Frontend constants are not in the checkpoint: non-persistent buffers.
-        self.register_buffer("window", torch.from_numpy(hann_periodic(WIN)).float(), persistent=False)
+        self.register_buffer(
+            "window", torch.from_numpy(hann_periodic(WIN)).float(), persistent=False
+        )
         mel = mel_filterbank(SAMPLE_RATE, N_FFT, NUM_MELS)
         self.register_buffer("mel_matrix", torch.from_numpy(mel), persistent=False)  # (M, F)
 
@@ -77,8 +86,14 @@ class Dcase23Cnn14(AudioEncoder):
         """(B, N) -> natural-log mel (B, T, 64), computed in float32."""
         with torch.autocast(wave.device.type, enabled=False):
             spec = torch.stft(
-                wave.float(), N_FFT, HOP, WIN, self.window, center=True,
-                pad_mode=self.pad_mode, return_complex=True,
+                wave.float(),
+                N_FFT,
+                HOP,
+                WIN,
+                self.window,
+                center=True,
+                pad_mode=self.pad_mode,
+                return_complex=True,
             )  # (B, F, T)
             power = spec.real**2 + spec.imag**2
             mel = torch.matmul(self.mel_matrix, power)  # (B, M, T)
@@ -97,7 +112,9 @@ def build_dcase23(checkpoint, random_init, trust, conf: Dcase23Conf, load):
         obj, path = load(checkpoint, trust)
         state = state_dict_of(obj, path, None)
         if "fc2.weight" in state:  # the projection width is the checkpoint's business
-            conf = Dcase23Conf(pad_mode=conf.pad_mode, out_dim=int(state["fc2.weight"].shape[0]), seed=conf.seed)
+            conf = Dcase23Conf(
+                pad_mode=conf.pad_mode, out_dim=int(state["fc2.weight"].shape[0]), seed=conf.seed
+            )
     with torch.random.fork_rng():
         torch.manual_seed(conf.seed)
         model = Dcase23Cnn14(conf)

@@ -34,11 +34,17 @@ def mel_to_hz(mels, htk: bool = False):
     if htk:
         return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
     freqs = _F_SP * mels
-    return np.where(mels >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels - _MIN_LOG_MEL)), freqs)
+    return np.where(
+        mels >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels - _MIN_LOG_MEL)), freqs
+    )
 
 
 def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None,
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
     htk: bool = False,
 ) -> np.ndarray:
     """Triangular mel filters with slaney area norm: float32 (n_mels, n_fft // 2 + 1)."""
@@ -69,7 +75,7 @@ def stft_kernels(n_fft: int, win_length: int | None = None):
     win_length = win_length or n_fft
     window = np.zeros(n_fft)
     left = (n_fft - win_length) // 2
-    window[left:left + win_length] = hann_periodic(win_length)
+    window[left : left + win_length] = hann_periodic(win_length)
     k = np.arange(n_fft // 2 + 1)[:, None]
     n = np.arange(n_fft)[None, :]
     angle = 2.0 * np.pi * ((k * n) % n_fft) / n_fft

@@ -41,12 +41,16 @@ class LogMel(AudioEncoder):
     def __init__(self, conf: LogMelConf):
         super().__init__()
         if conf.group < 1 or conf.n_mels < 1:
-            raise ValueError(f"logmel: group and n_mels must be >= 1, got {conf.group}, {conf.n_mels}")
+            raise ValueError(
+                f"logmel: group and n_mels must be >= 1, got {conf.group}, {conf.n_mels}"
+            )
         self.conf = conf
         self.frame_rate = 100.0 / conf.group
         self.output_dim = conf.n_mels * (2 if conf.deltas else 1)
         self.min_samples = WIN + (conf.group - 1) * HOP
-        self.register_buffer("window", torch.from_numpy(hann_periodic(WIN)).float(), persistent=False)
+        self.register_buffer(
+            "window", torch.from_numpy(hann_periodic(WIN)).float(), persistent=False
+        )
         mel = mel_filterbank(self.sample_rate, WIN, conf.n_mels, conf.fmin, conf.fmax)
         self.register_buffer("mel_matrix", torch.from_numpy(mel), persistent=False)  # (M, F)
 
@@ -55,7 +59,9 @@ class LogMel(AudioEncoder):
 
     def encode(self, wave: torch.Tensor) -> torch.Tensor:
         with torch.autocast(wave.device.type, enabled=False):
-            spec = torch.stft(wave.float(), WIN, HOP, WIN, self.window, center=False, return_complex=True)
+            spec = torch.stft(
+                wave.float(), WIN, HOP, WIN, self.window, center=False, return_complex=True
+            )
             power = spec.real**2 + spec.imag**2  # (B, F, T)
             x = torch.log(torch.matmul(self.mel_matrix, power) + LOG_FLOOR)  # (B, M, T)
             x = (x - OFFSET) / SCALE

@@ -47,19 +47,22 @@ class SmallCnn(AudioEncoder):
     def __init__(self, conf: SmallCnnConf):
         super().__init__()
         if not conf.channels or not 0 <= conf.pooled_blocks <= len(conf.channels):
-            raise ConfigError(f"cnn_small: need channels and 0 <= pooled_blocks <= "
-                              f"{len(conf.channels)}, got {conf.channels}, {conf.pooled_blocks}")
+            raise ConfigError(
+                f"cnn_small: need channels and 0 <= pooled_blocks <= "
+                f"{len(conf.channels)}, got {conf.channels}, {conf.pooled_blocks}"
+            )
         self.conf = conf
         self.frontend = LogMel(LogMelConf(n_mels=conf.n_mels, group=GROUP))
-        self.pool = 2 ** conf.pooled_blocks
+        self.pool = 2**conf.pooled_blocks
         self.frame_rate = self.frontend.frame_rate / self.pool
         self.output_dim = conf.channels[-1]
         # at least one output frame: `pool` frontend frames
         self.min_samples = WIN + (self.pool * GROUP - 1) * HOP
         self.bn0 = nn.BatchNorm2d(conf.n_mels)  # per-mel-bin input normalisation
         ins = [1] + list(conf.channels[:-1])
-        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, padding=1, bias=False)
-                                   for i, o in zip(ins, conf.channels))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(i, o, 3, padding=1, bias=False) for i, o in zip(ins, conf.channels)
+        )
         self.bns = nn.ModuleList(nn.BatchNorm2d(o) for o in conf.channels)
 
     def num_frames(self, num_samples: int) -> int:

@@ -1,8 +1,8 @@
 """HDF5 feature cache (see docs/design.md): writer (atomic, resumable), streaming reader, merge.
 
-    from aac.features import FeatureWriter, FeatureReader
-    reader = FeatureReader("dump/feats/beats/clotho_development/feats.h5")
-    feats = reader["clip_id"]  # np.ndarray (frames, dim)
+from aac.features import FeatureWriter, FeatureReader
+reader = FeatureReader("dump/feats/beats/clotho_development/feats.h5")
+feats = reader["clip_id"]  # np.ndarray (frames, dim)
 """
 
 from aac.features.cache import FeatureCacheError, FeatureReader, FeatureWriter

@@ -68,9 +68,11 @@ def check_finite(feats: np.ndarray, clip_id: str, path: str) -> np.ndarray:
     """Raise FeatureCacheError if `feats` holds NaN or Inf; returns `feats` unchanged."""
     if not np.isfinite(feats).all():
         bad = int(np.size(feats) - np.count_nonzero(np.isfinite(feats)))
-        raise FeatureCacheError(f"{path}: clip {clip_id!r} has {bad} non-finite (NaN/Inf) "
-                                f"feature values; re-extract it (float16 storage overflows "
-                                f"above 65504)")
+        raise FeatureCacheError(
+            f"{path}: clip {clip_id!r} has {bad} non-finite (NaN/Inf) "
+            f"feature values; re-extract it (float16 storage overflows "
+            f"above 65504)"
+        )
     return feats
 
 
@@ -80,20 +82,24 @@ def check_complete(path: str, attrs: dict, keys: List[str]) -> None:
         raise FeatureCacheError(
             f"{path}: no completeness mark (root attribute {COMPLETE!r} is "
             f"{attrs.get(COMPLETE)!r}): written by an unfinished run or an older aac; "
-            f"re-extract it with aac-extract-feats")
+            f"re-extract it with aac-extract-feats"
+        )
     missing = [k for k in REQUIRED_ATTRS if k not in attrs]
     if missing:
         raise FeatureCacheError(f"{path}: incomplete: root attributes {missing} missing")
     if attrs.get("num_clips") != len(keys):
-        raise FeatureCacheError(f"{path}: incomplete: num_clips is {attrs.get('num_clips')!r} "
-                                f"but the file holds {len(keys)} clips")
+        raise FeatureCacheError(
+            f"{path}: incomplete: num_clips is {attrs.get('num_clips')!r} "
+            f"but the file holds {len(keys)} clips"
+        )
     if "num_listed" in attrs:
         skipped = int(attrs.get("num_skipped", 0))
         if len(keys) + skipped != attrs["num_listed"]:
             raise FeatureCacheError(
                 f"{path}: incomplete: {len(keys)} clips + {skipped} skipped but its wav.scp "
                 f"listed {attrs['num_listed']} ({attrs['num_listed'] - skipped - len(keys)} "
-                f"missing)")
+                f"missing)"
+            )
 
 
 class OutputLock:
@@ -117,7 +123,8 @@ class OutputLock:
             raise FeatureCacheError(
                 f"{output}: another run holds the output ({self.path} is locked"
                 f"{' by pid ' + holder if holder else ''}); wait for it to finish or stop "
-                f"it, or write to another --output") from None
+                f"it, or write to another --output"
+            ) from None
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, str(os.getpid()).encode(), 0)
 
@@ -133,11 +140,11 @@ class OutputLock:
 class FeatureWriter:
     """Append clips to `<path>.partial`; `finish()` renames it to `path`.
 
-        with FeatureWriter(path, attrs) as w:
-            for clip_id, feats in ...:
-                if clip_id not in w: w.write(clip_id, feats)
-                w.flush()  # marks the written clips complete
-            w.finish()
+    with FeatureWriter(path, attrs) as w:
+        for clip_id, feats in ...:
+            if clip_id not in w: w.write(clip_id, feats)
+            w.flush()  # marks the written clips complete
+        w.finish()
     """
 
     def __init__(self, path: str | os.PathLike, attrs: Dict[str, object]):
@@ -166,9 +173,14 @@ class FeatureWriter:
             h5 = h5py.File(self.partial, "a")
         except OSError as e:
             if "lock" in str(e).lower():  # HDF5's own file lock: a live writer, not damage
-                raise FeatureCacheError(f"{self.partial}: another process has it open ({e}); "
-                                        f"not touching it") from None
-            log.warning("%s: unreadable partial file (%s); setting it aside and starting over", self.partial, e)
+                raise FeatureCacheError(
+                    f"{self.partial}: another process has it open ({e}); not touching it"
+                ) from None
+            log.warning(
+                "%s: unreadable partial file (%s); setting it aside and starting over",
+                self.partial,
+                e,
+            )
             os.replace(self.partial, self.partial + ".corrupt")
             self.resumed = False
             return self._create()
@@ -184,8 +196,12 @@ class FeatureWriter:
         for clip_id in unfinished:  # half-written by a crash or a full disk: redo
             del h5[clip_id]
         if unfinished:
-            log.warning("%s: %d clip(s) were not completely written (%s); writing them again",
-                        self.partial, len(unfinished), " ".join(unfinished[:5]))
+            log.warning(
+                "%s: %d clip(s) were not completely written (%s); writing them again",
+                self.partial,
+                len(unfinished),
+                " ".join(unfinished[:5]),
+            )
             h5.flush()
         return h5
 
@@ -201,7 +217,9 @@ class FeatureWriter:
     def write(self, clip_id: str, feats: np.ndarray) -> None:
         """Add one clip (frames, dim); it counts as written after the next `flush()`."""
         if feats.ndim != 2:
-            raise FeatureCacheError(f"{self.partial}: {clip_id}: features must be (frames, dim), got {feats.shape}")
+            raise FeatureCacheError(
+                f"{self.partial}: {clip_id}: features must be (frames, dim), got {feats.shape}"
+            )
         if clip_id in self._h5:
             raise FeatureCacheError(f"{self.partial}: clip {clip_id!r} written twice")
         check_finite(feats, clip_id, self.partial)
@@ -209,8 +227,10 @@ class FeatureWriter:
         try:
             self._h5.create_dataset(clip_id, data=feats)
         except OSError as e:  # HDF5 reports a full disk without an errno
-            raise FeatureCacheError(f"{self.partial}: writing clip {clip_id!r} failed ({e}); "
-                                    f"free space and rerun: unfinished clips are redone") from e
+            raise FeatureCacheError(
+                f"{self.partial}: writing clip {clip_id!r} failed ({e}); "
+                f"free space and rerun: unfinished clips are redone"
+            ) from e
 
     def flush(self) -> None:
         """Flush the data, then mark the clips written since the last flush complete."""
@@ -221,15 +241,19 @@ class FeatureWriter:
             self._pending = []
             self._h5.flush()
         except OSError as e:
-            raise FeatureCacheError(f"{self.partial}: flushing failed ({e}); free space and "
-                                    f"rerun: unfinished clips are redone") from e
+            raise FeatureCacheError(
+                f"{self.partial}: flushing failed ({e}); free space and "
+                f"rerun: unfinished clips are redone"
+            ) from e
 
     def finish(self, extra_attrs: Optional[dict] = None) -> str:
         """Mark complete, close and atomically publish the file; returns its path."""
         self.flush()
         unfinished = [k for k in self._h5.keys() if not self._h5[k].attrs.get(CLIP_DONE, False)]
         if unfinished:  # cannot happen through write()+flush(); guards hand-made partials
-            raise FeatureCacheError(f"{self.partial}: clips {unfinished[:5]} are not marked written")
+            raise FeatureCacheError(
+                f"{self.partial}: clips {unfinished[:5]} are not marked written"
+            )
         for key, value in (extra_attrs or {}).items():
             self._h5.attrs[key] = value
         self._h5.attrs["num_clips"] = len(self._h5)
@@ -267,7 +291,11 @@ class FeatureReader:
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
         if not os.path.isfile(self.path):
-            hint = " (an unfinished .partial exists: extraction did not complete)" if os.path.exists(self.path + ".partial") else ""
+            hint = (
+                " (an unfinished .partial exists: extraction did not complete)"
+                if os.path.exists(self.path + ".partial")
+                else ""
+            )
             raise FeatureCacheError(f"{self.path}: feature file not found{hint}")
         try:
             with h5py.File(self.path, "r") as h5:
@@ -275,7 +303,9 @@ class FeatureReader:
                 self._keys = sorted(h5.keys())
                 self._keyset = set(self._keys)
         except OSError as e:
-            raise FeatureCacheError(f"{self.path}: not a readable HDF5 feature file ({e})") from None
+            raise FeatureCacheError(
+                f"{self.path}: not a readable HDF5 feature file ({e})"
+            ) from None
         check_complete(self.path, self.attrs, self._keys)
         self._h5: Optional[h5py.File] = None
         self._pid: Optional[int] = None

@@ -41,22 +41,32 @@ class ExtractResult:
     output: Optional[str] = None  # the finished file, None if nothing could be written
 
 
-def cache_attrs(encoder: AudioEncoder, extract_stride: int, dtype: str, encoder_conf: dict,
-                chunk_seconds: Optional[float] = None) -> dict:
+def cache_attrs(
+    encoder: AudioEncoder,
+    extract_stride: int,
+    dtype: str,
+    encoder_conf: dict,
+    chunk_seconds: Optional[float] = None,
+) -> dict:
     attrs = encoder.describe()
     attrs.update(
-        frame_rate=float(encoder.frame_rate / extract_stride), extract_stride=int(extract_stride),
-        dtype=dtype, encoder_conf=json.dumps(encoder_conf or {}, sort_keys=True),
+        frame_rate=float(encoder.frame_rate / extract_stride),
+        extract_stride=int(extract_stride),
+        dtype=dtype,
+        encoder_conf=json.dumps(encoder_conf or {}, sort_keys=True),
         # BEATs features of clips longer than a chunk depend on it (aac.encoders.chunking)
         chunk_seconds=float(chunk_seconds or 0.0),
     )
     if encoder.random_init:
-        attrs["warning"] = "RANDOM INIT: features of randomly initialised weights, not a pretrained encoder"
+        attrs["warning"] = (
+            "RANDOM INIT: features of randomly initialised weights, not a pretrained encoder"
+        )
     return attrs
 
 
 def order_by_duration(clips: Sequence[Tuple[str, str]], durations: Dict[str, float]):
     """Sort (id, spec) by duration; unknown durations are read from headers (or sort last)."""
+
     def duration(item):
         if item[0] in durations:
             return durations[item[0]]
@@ -64,6 +74,7 @@ def order_by_duration(clips: Sequence[Tuple[str, str]], durations: Dict[str, flo
             return audio_duration(item[1])
         except AudioError:
             return float("inf")  # fails again when loaded, and is reported then
+
     return sorted(clips, key=lambda item: (duration(item), item[0]))
 
 
@@ -82,8 +93,11 @@ def _load_batch(batch, rate: int, result: ExtractResult):
 def _encode(encoder, waves, device, autocast_dtype, extract_stride, chunk_seconds):
     lengths = torch.tensor([len(w) for w in waves])
     wave = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True).to(device)  # (B, T)
-    amp = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype
-           else contextlib.nullcontext())
+    amp = (
+        torch.autocast(device.type, dtype=autocast_dtype)
+        if autocast_dtype
+        else contextlib.nullcontext()
+    )
     with torch.no_grad(), amp:
         feats, feat_lengths = encode_chunked(encoder, wave, lengths, chunk_seconds)  # (B, T', D)
     return stride_frames(feats, feat_lengths.cpu(), extract_stride)
@@ -96,17 +110,31 @@ def _publish(writer: FeatureWriter, result: ExtractResult, num_listed: int) -> O
         return None
     expected = num_listed - len(result.skipped)
     if len(writer) != expected:  # a bug guard: never publish a file missing clips
-        raise FeatureCacheError(f"{writer.partial}: holds {len(writer)} clips, expected "
-                                f"{expected} ({num_listed} listed, {len(result.skipped)} "
-                                f"skipped); not publishing it")
-    return writer.finish({"num_listed": num_listed, "num_skipped": len(result.skipped),
-                          "num_padded": len(result.padded)})
+        raise FeatureCacheError(
+            f"{writer.partial}: holds {len(writer)} clips, expected "
+            f"{expected} ({num_listed} listed, {len(result.skipped)} "
+            f"skipped); not publishing it"
+        )
+    return writer.finish(
+        {
+            "num_listed": num_listed,
+            "num_skipped": len(result.skipped),
+            "num_padded": len(result.padded),
+        }
+    )
 
 
 def extract_features(
-    encoder: AudioEncoder, clips: Sequence[Tuple[str, str]], output: str, *, extract_stride: int = 1,
-    batch_size: int = 8, device: str = "cpu", dtype: str = "float32",
-    durations: Optional[Dict[str, float]] = None, encoder_conf: Optional[dict] = None,
+    encoder: AudioEncoder,
+    clips: Sequence[Tuple[str, str]],
+    output: str,
+    *,
+    extract_stride: int = 1,
+    batch_size: int = 8,
+    device: str = "cpu",
+    dtype: str = "float32",
+    durations: Optional[Dict[str, float]] = None,
+    encoder_conf: Optional[dict] = None,
     chunk_seconds: Optional[float] = 60.0,
 ) -> ExtractResult:
     """Extract `clips` [(clip_id, wav.scp value)] into `output`; see the module docstring."""
@@ -121,18 +149,26 @@ def extract_features(
         todo = [c for c in clips if c[0] not in writer]
         result.resumed = len(clips) - len(todo)
         if result.resumed:
-            log.info("%s: resuming, %d of %d clips already done", writer.partial, result.resumed, len(clips))
+            log.info(
+                "%s: resuming, %d of %d clips already done",
+                writer.partial,
+                result.resumed,
+                len(clips),
+            )
         todo = order_by_duration(todo, durations or {})
-        batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         with tqdm(total=len(todo), unit="clip", desc=f"{encoder.name} -> {output}") as bar:
             for batch in batches:
                 ids, waves = _load_batch(batch, encoder.sample_rate, result)
                 if ids:
                     result.padded += [i for i, w in zip(ids, waves) if len(w) < encoder.min_samples]
-                    feats, lengths = _encode(encoder, waves, dev, autocast_dtype, extract_stride,
-                                             chunk_seconds)
+                    feats, lengths = _encode(
+                        encoder, waves, dev, autocast_dtype, extract_stride, chunk_seconds
+                    )
                     for j, clip_id in enumerate(ids):
-                        writer.write(clip_id, feats[j, : lengths[j]].float().cpu().numpy().astype(np_dtype))
+                        writer.write(
+                            clip_id, feats[j, : lengths[j]].float().cpu().numpy().astype(np_dtype)
+                        )
                     writer.flush()  # data first, then the clips' completion marks
                     result.written += len(ids)
                 bar.update(len(batch))

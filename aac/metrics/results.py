@@ -29,9 +29,15 @@ PRETRAIN_TASKS = {
     "beats": "masked audio-token prediction",
     "logmel": "none",
 }
-TABLE1 = [("bleu_4", "BLEU-4"), ("rouge_l", "ROUGE-L"), ("meteor", "METEOR"),
-          ("cider_d", "CIDEr-D"), ("spice", "SPICE"), ("spider", "SPIDEr"),
-          ("spider_fl", "SPIDEr-FL")]
+TABLE1 = [
+    ("bleu_4", "BLEU-4"),
+    ("rouge_l", "ROUGE-L"),
+    ("meteor", "METEOR"),
+    ("cider_d", "CIDEr-D"),
+    ("spice", "SPICE"),
+    ("spider", "SPIDEr"),
+    ("spider_fl", "SPIDEr-FL"),
+]
 TABLE2_QUALITY = [("meteor", "METEOR"), ("cider_d", "CIDEr-D"), ("spider", "SPIDEr")]
 
 
@@ -101,12 +107,17 @@ def collect(exp_dirs: List[str], set_name: Optional[str] = None) -> List[Row]:
             if set_name and set_dir.name != set_name:
                 continue
             rtf_path = set_dir / "rtf.json"
-            rows.append(Row(
-                experiment=f"{exp.name}/{set_dir.parent.name}", set_name=set_dir.name,
-                encoder=encoder, scores=_read_json(scores_path),
-                rtf=_read_json(rtf_path) if rtf_path.exists() else None, env=env,
-                config=config,
-            ))
+            rows.append(
+                Row(
+                    experiment=f"{exp.name}/{set_dir.parent.name}",
+                    set_name=set_dir.name,
+                    encoder=encoder,
+                    scores=_read_json(scores_path),
+                    rtf=_read_json(rtf_path) if rtf_path.exists() else None,
+                    env=env,
+                    config=config,
+                )
+            )
     return rows
 
 
@@ -126,7 +137,9 @@ class _Footnotes:
         return f"n/a[^{self.tag}-{number}]"
 
     def lines(self) -> List[str]:
-        return [f"[^{self.tag}-{n}]: {', '.join(self.metrics[r])}: {r}" for r, n in self.reasons.items()]
+        return [
+            f"[^{self.tag}-{n}]: {', '.join(self.metrics[r])}: {r}" for r, n in self.reasons.items()
+        ]
 
 
 def _metric(row: Row, key: str, notes: _Footnotes) -> str:
@@ -178,24 +191,59 @@ def _speed_cells(row: Row, notes: _Footnotes) -> List[str]:
 def render_set(rows: List[Row], set_name: str) -> List[str]:
     """Table 1 and Table 2 of one evaluation set, with their footnotes."""
     notes = _Footnotes(set_name)
-    body1 = [[str(r.encoder.get("name", "?")), pretraining_tasks(r.encoder)]
-             + [_metric(r, k, notes) for k, _ in TABLE1] + [r.experiment] for r in rows]
-    body2 = [[str(r.encoder.get("name", "?")), str(r.downsample), _fmt(r.frame_rate, ".4g"),
-              *_speed_cells(r, notes)]
-             + [_metric(r, k, notes) for k, _ in TABLE2_QUALITY] + [r.experiment] for r in rows]
+    body1 = [
+        [str(r.encoder.get("name", "?")), pretraining_tasks(r.encoder)]
+        + [_metric(r, k, notes) for k, _ in TABLE1]
+        + [r.experiment]
+        for r in rows
+    ]
+    body2 = [
+        [
+            str(r.encoder.get("name", "?")),
+            str(r.downsample),
+            _fmt(r.frame_rate, ".4g"),
+            *_speed_cells(r, notes),
+        ]
+        + [_metric(r, k, notes) for k, _ in TABLE2_QUALITY]
+        + [r.experiment]
+        for r in rows
+    ]
     out = [f"## {set_name}", "", "Table 1: caption quality", ""]
-    out += _table(["Encoder", "Pre-training tasks"] + [t for _, t in TABLE1] + ["Experiment"], body1)
-    baselines = [(r.experiment, r.scores["constant_baseline"]) for r in rows
-                 if isinstance(r.scores.get("constant_baseline"), dict)
-                 and "cider_d" in r.scores["constant_baseline"]]
+    out += _table(
+        ["Encoder", "Pre-training tasks"] + [t for _, t in TABLE1] + ["Experiment"], body1
+    )
+    baselines = [
+        (r.experiment, r.scores["constant_baseline"])
+        for r in rows
+        if isinstance(r.scores.get("constant_baseline"), dict)
+        and "cider_d" in r.scores["constant_baseline"]
+    ]
     for exp, b in baselines:
         searched = f" (best of {b['num_candidates']} candidates)" if b.get("num_candidates") else ""
-        out += ["", f"Best constant caption for {exp}: {b['caption']!r}, "
-                f"CIDEr-D {b['cider_d']:.3f}{searched}"]
-    out += ["", "Table 2: speed (RTF = seconds of audio per second of wall time, higher is faster)", ""]
-    out += _table(["Encoder", "Downsample", "Frame rate (Hz)", "Paper RTF mean", "Paper RTF median",
-                   "Paper RTF p10", "Batched RTF"] + [t for _, t in TABLE2_QUALITY]
-                  + ["Experiment"], body2)
+        out += [
+            "",
+            f"Best constant caption for {exp}: {b['caption']!r}, "
+            f"CIDEr-D {b['cider_d']:.3f}{searched}",
+        ]
+    out += [
+        "",
+        "Table 2: speed (RTF = seconds of audio per second of wall time, higher is faster)",
+        "",
+    ]
+    out += _table(
+        [
+            "Encoder",
+            "Downsample",
+            "Frame rate (Hz)",
+            "Paper RTF mean",
+            "Paper RTF median",
+            "Paper RTF p10",
+            "Batched RTF",
+        ]
+        + [t for _, t in TABLE2_QUALITY]
+        + ["Experiment"],
+        body2,
+    )
     return out + [line for note in RTF_LEGEND for line in ("", note)] + [""] + notes.lines() + [""]
 
 
@@ -208,9 +256,14 @@ def render_environment(rows: List[Row]) -> List[str]:
             continue
         seen.add(name)
         versions = r.env.get("versions") or {}
-        picked = ", ".join(f"{k} {versions[k]}" for k in
-                           ("python", "torch", "transformers", "aac-metrics", "aac") if versions.get(k))
-        out.append(f"{name}: date {r.env.get('date', '?')}, git {r.env.get('git_hash', '?')}, {picked}")
+        picked = ", ".join(
+            f"{k} {versions[k]}"
+            for k in ("python", "torch", "transformers", "aac-metrics", "aac")
+            if versions.get(k)
+        )
+        out.append(
+            f"{name}: date {r.env.get('date', '?')}, git {r.env.get('git_hash', '?')}, {picked}"
+        )
     javas = sorted({str(r.scores["java"]) for r in rows if r.scores.get("java")})
     out += [f"java (scoring): {j}" for j in javas] + ["```", ""]
     return out

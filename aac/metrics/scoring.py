@@ -20,25 +20,38 @@ from typing import Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
-from aac.errors import AacError
 from aac.atomic import open_atomic, write_json_atomic
+from aac.errors import AacError
 from aac.metrics import assets
 from aac.text import normalize_caption
 
 # Output keys in report order -> asset groups they need (see assets.asset_status).
 METRIC_NEEDS = {
-    "bleu_1": ("ptb",), "bleu_2": ("ptb",), "bleu_3": ("ptb",), "bleu_4": ("ptb",),
-    "meteor": ("ptb", "meteor"), "rouge_l": ("ptb",), "cider_d": ("ptb",),
-    "spice": ("ptb", "spice"), "spider": ("ptb", "spice"),
-    "spider_fl": ("ptb", "spice", "fer"), "fense": ("ptb", "sbert", "fer"),
-    "sbert_sim": ("ptb", "sbert"), "fer": ("ptb", "fer"),
+    "bleu_1": ("ptb",),
+    "bleu_2": ("ptb",),
+    "bleu_3": ("ptb",),
+    "bleu_4": ("ptb",),
+    "meteor": ("ptb", "meteor"),
+    "rouge_l": ("ptb",),
+    "cider_d": ("ptb",),
+    "spice": ("ptb", "spice"),
+    "spider": ("ptb", "spice"),
+    "spider_fl": ("ptb", "spice", "fer"),
+    "fense": ("ptb", "sbert", "fer"),
+    "sbert_sim": ("ptb", "sbert"),
+    "fer": ("ptb", "fer"),
 }
 ALL_METRICS = tuple(METRIC_NEEDS)
 # aac-metrics functions that need optional assets; dropped and retried if they crash.
 OPTIONAL_CALLS = ("spider_fl", "spider", "fense", "fer")
 GENERIC_CAPTIONS = (
-    "a person is talking", "people are talking in the background", "birds are chirping",
-    "rain is falling", "water is running", "a car passes by", "wind is blowing",
+    "a person is talking",
+    "people are talking in the background",
+    "birds are chirping",
+    "rain is falling",
+    "water is running",
+    "a car passes by",
+    "wind is blowing",
 )
 
 
@@ -72,9 +85,16 @@ def read_hypotheses(path: str | os.PathLike, ref_ids: Sequence[str]) -> Dict[str
             hyps[key] = caption
     missing = [k for k in ref_ids if k not in hyps]
     unknown = sorted(set(hyps) - set(ref_ids))
-    problems = [f"{what} ({len(ids)}): {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
-                for what, ids in (("missing ids", missing), ("ids not in the references", unknown),
-                                  ("duplicate ids", dups), ("empty captions", empty)) if ids]
+    problems = [
+        f"{what} ({len(ids)}): {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
+        for what, ids in (
+            ("missing ids", missing),
+            ("ids not in the references", unknown),
+            ("duplicate ids", dups),
+            ("empty captions", empty),
+        )
+        if ids
+    ]
     if problems:
         raise HypothesisError(f"{path}: " + "; ".join(problems))
     return {k: hyps[k] for k in ref_ids}
@@ -128,8 +148,15 @@ def _evaluate(cands, refs, calls, cache: Path, java: str, device: str):
     from aac_metrics import evaluate
 
     with _env(FENSE_DATA=str(cache / assets.FENSE_DATA)):
-        return evaluate(cands, refs, preprocess=False, metrics=calls, cache_path=str(cache),
-                        java_path=java, device=device)
+        return evaluate(
+            cands,
+            refs,
+            preprocess=False,
+            metrics=calls,
+            cache_path=str(cache),
+            java_path=java,
+            device=device,
+        )
 
 
 def score_captions(
@@ -149,8 +176,11 @@ def score_captions(
     if version and assets.java_major(version):
         assets.allow_java(min(assets.java_major(version), assets.MAX_TESTED_JAVA))
     status = assets.asset_status(cache, java)
-    unavailable = {m: "; ".join(dict.fromkeys(status[g] for g in METRIC_NEEDS[m] if status[g]))
-                   for m in metrics if any(status[g] for g in METRIC_NEEDS[m])}
+    unavailable = {
+        m: "; ".join(dict.fromkeys(status[g] for g in METRIC_NEEDS[m] if status[g]))
+        for m in metrics
+        if any(status[g] for g in METRIC_NEEDS[m])
+    }
     wanted = [m for m in metrics if m not in unavailable]
     if not wanted:
         return Scores({}, {}, unavailable, version)
@@ -163,8 +193,12 @@ def score_captions(
         dropped = [c for c in calls if c in OPTIONAL_CALLS]
         if not dropped:
             raise
-        core = plan_calls([m for m in wanted if not set(METRIC_NEEDS[m]) & {"spice", "fer", "sbert"}])
-        corpus, sents = _evaluate(cands_tok, refs_tok, core, cache, java, device) if core else ({}, {})
+        core = plan_calls(
+            [m for m in wanted if not set(METRIC_NEEDS[m]) & {"spice", "fer", "sbert"}]
+        )
+        corpus, sents = (
+            _evaluate(cands_tok, refs_tok, core, cache, java, device) if core else ({}, {})
+        )
         reason = f"{', '.join(dropped)} failed at run time: {type(err).__name__}: {err}"
         unavailable.update({m: reason for m in wanted if m not in corpus})
     out = {m: float(corpus[m]) for m in wanted if m in corpus}
@@ -196,8 +230,9 @@ def constant_baseline(
     tokenized = ptb_tokenize(candidates, cache, java)  # one Java run for all candidates
     cider = CiderD(refs_tokenized)
     best = {"caption": None, "cider_d": float("-inf")}
-    for raw, tok in tqdm(list(zip(candidates, tokenized)), desc="constant baseline", unit="cap",
-                         mininterval=2.0):
+    for raw, tok in tqdm(
+        list(zip(candidates, tokenized)), desc="constant baseline", unit="cap", mininterval=2.0
+    ):
         value = cider.constant_score(tok)
         if value > best["cider_d"]:
             best = {"caption": raw, "cider_d": value}
@@ -205,8 +240,9 @@ def constant_baseline(
     return best
 
 
-def scores_record(scores: Scores, num_clips: int, baseline: Optional[dict] = None,
-                  num_refs: Optional[dict] = None) -> dict:
+def scores_record(
+    scores: Scores, num_clips: int, baseline: Optional[dict] = None, num_refs: Optional[dict] = None
+) -> dict:
     """The scores.json payload: metric values first, then provenance.
 
     `num_refs`: references per clip (`aac.datadir.reference_counts`: min, max, histogram),

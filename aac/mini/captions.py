@@ -14,33 +14,68 @@ from typing import List, Optional, Tuple
 
 # kind -> (subject, plural, verb 3rd person, verb -ing), synonyms drawn at random.
 PHRASES = {
-    "siren": [("siren", False, "wails", "wailing"), ("siren", False, "blares", "blaring"),
-              ("emergency siren", False, "sounds", "sounding"), ("police siren", False, "wails", "wailing")],
-    "bell": [("bell", False, "rings", "ringing"), ("church bell", False, "chimes", "chiming"),
-             ("bell", False, "tolls", "tolling")],
-    "beep": [("machine", False, "beeps", "beeping"), ("alarm", False, "beeps", "beeping"),
-             ("electronic device", False, "beeps repeatedly", "beeping repeatedly")],
-    "knock": [("someone", None, "knocks on a door", "knocking on a door"),
-              ("person", False, "knocks on a door", "knocking on a door"),
-              ("someone", None, "knocks on wood", "knocking on wood")],
-    "footsteps": [("footsteps", True, "approach", "approaching"),
-                  ("person", False, "walks closer", "walking closer"),
-                  ("footsteps", True, "come closer", "coming closer")],
-    "birds": [("birds", True, "chirp", "chirping"), ("birds", True, "sing", "singing"),
-              ("small bird", False, "tweets", "tweeting")],
+    "siren": [
+        ("siren", False, "wails", "wailing"),
+        ("siren", False, "blares", "blaring"),
+        ("emergency siren", False, "sounds", "sounding"),
+        ("police siren", False, "wails", "wailing"),
+    ],
+    "bell": [
+        ("bell", False, "rings", "ringing"),
+        ("church bell", False, "chimes", "chiming"),
+        ("bell", False, "tolls", "tolling"),
+    ],
+    "beep": [
+        ("machine", False, "beeps", "beeping"),
+        ("alarm", False, "beeps", "beeping"),
+        ("electronic device", False, "beeps repeatedly", "beeping repeatedly"),
+    ],
+    "knock": [
+        ("someone", None, "knocks on a door", "knocking on a door"),
+        ("person", False, "knocks on a door", "knocking on a door"),
+        ("someone", None, "knocks on wood", "knocking on wood"),
+    ],
+    "footsteps": [
+        ("footsteps", True, "approach", "approaching"),
+        ("person", False, "walks closer", "walking closer"),
+        ("footsteps", True, "come closer", "coming closer"),
+    ],
+    "birds": [
+        ("birds", True, "chirp", "chirping"),
+        ("birds", True, "sing", "singing"),
+        ("small bird", False, "tweets", "tweeting"),
+    ],
     "dog": [("dog", False, "barks", "barking"), ("small dog", False, "barks", "barking")],
-    "horn": [("car horn", False, "honks", "honking"), ("vehicle", False, "honks its horn", "honking its horn"),
-             ("horn", False, "blows", "blowing")],
-    "rain": [("rain", None, "falls", "falling"), ("rain", None, "pours down", "pouring down"),
-             ("raindrops", True, "patter", "pattering")],
-    "wind": [("wind", None, "blows", "blowing"), ("wind", None, "howls", "howling"),
-             ("strong wind", None, "gusts", "gusting")],
-    "engine": [("car engine", False, "idles", "idling"), ("engine", False, "rumbles", "rumbling"),
-               ("motor", False, "runs", "running")],
-    "water": [("water", None, "bubbles", "bubbling"), ("stream", False, "flows", "flowing"),
-              ("water", None, "trickles", "trickling")],
-    "music": [("music", None, "plays", "playing"), ("melody", False, "plays", "playing"),
-              ("tune", False, "plays", "playing")],
+    "horn": [
+        ("car horn", False, "honks", "honking"),
+        ("vehicle", False, "honks its horn", "honking its horn"),
+        ("horn", False, "blows", "blowing"),
+    ],
+    "rain": [
+        ("rain", None, "falls", "falling"),
+        ("rain", None, "pours down", "pouring down"),
+        ("raindrops", True, "patter", "pattering"),
+    ],
+    "wind": [
+        ("wind", None, "blows", "blowing"),
+        ("wind", None, "howls", "howling"),
+        ("strong wind", None, "gusts", "gusting"),
+    ],
+    "engine": [
+        ("car engine", False, "idles", "idling"),
+        ("engine", False, "rumbles", "rumbling"),
+        ("motor", False, "runs", "running"),
+    ],
+    "water": [
+        ("water", None, "bubbles", "bubbling"),
+        ("stream", False, "flows", "flowing"),
+        ("water", None, "trickles", "trickling"),
+    ],
+    "music": [
+        ("music", None, "plays", "playing"),
+        ("melody", False, "plays", "playing"),
+        ("tune", False, "plays", "playing"),
+    ],
 }
 FOREGROUND = ("siren", "bell", "beep", "knock", "footsteps", "birds", "dog", "horn")
 BACKGROUND = ("rain", "wind", "engine", "water", "music")
@@ -82,19 +117,44 @@ def phrase(event: Event, rng) -> Tuple[str, str]:
     noun = f"{adj} {subject}".strip()
     if plural is False:  # countable singular: needs an article
         noun = f"{_article(noun)} {noun}"
-    tail = " ".join(w for w in (rng.choice(COUNT_WORDS[event.count]) if event.count else "", adv) if w)
+    tail = " ".join(
+        w for w in (rng.choice(COUNT_WORDS[event.count]) if event.count else "", adv) if w
+    )
     return f"{noun} {verb} {tail}".strip(), f"{noun} {ing} {tail}".strip()
 
 
-SINGLE = ["{a}", "{a_ing} can be heard", "the sound of {a_ing}", "you can hear {a_ing}",
-          "{a_ing} is heard"]
-SEQUENCE = ["{a}, then {b}", "{a} and then {b}", "first {a}, and then {b}", "{a} before {b}",
-            "{a_ing} is followed by {b_ing}", "after {a}, {b}", "{a}, after which {b}"]
-OVERLAP = ["{a} while {g}", "{a} as {g}", "{g} and {a}", "{a} over the sound of {g_ing}",
-           "{a} with {g_ing} in the background", "while {g}, {a}"]
-TRIPLE = ["{a}, then {b}, while {g}", "{g} as {a} and then {b}", "while {g}, {a} and then {b}",
-          "{a_ing} is followed by {b_ing} while {g}", "{a} and then {b} with {g_ing} in the background",
-          "{a} before {b} as {g}"]
+SINGLE = [
+    "{a}",
+    "{a_ing} can be heard",
+    "the sound of {a_ing}",
+    "you can hear {a_ing}",
+    "{a_ing} is heard",
+]
+SEQUENCE = [
+    "{a}, then {b}",
+    "{a} and then {b}",
+    "first {a}, and then {b}",
+    "{a} before {b}",
+    "{a_ing} is followed by {b_ing}",
+    "after {a}, {b}",
+    "{a}, after which {b}",
+]
+OVERLAP = [
+    "{a} while {g}",
+    "{a} as {g}",
+    "{g} and {a}",
+    "{a} over the sound of {g_ing}",
+    "{a} with {g_ing} in the background",
+    "while {g}, {a}",
+]
+TRIPLE = [
+    "{a}, then {b}, while {g}",
+    "{g} as {a} and then {b}",
+    "while {g}, {a} and then {b}",
+    "{a_ing} is followed by {b_ing} while {g}",
+    "{a} and then {b} with {g_ing} in the background",
+    "{a} before {b} as {g}",
+]
 
 
 def templates_for(scene: Scene) -> List[str]:

@@ -39,6 +39,7 @@ from aac.mini.sounds import GENERATORS, render_level
 class MiniCorpusError(AacError, RuntimeError):
     """The mini corpus cannot be written as asked (too many clips, a foreign corpus there)."""
 
+
 log = logging.getLogger("aac.mini")
 
 DONE = ".mini_corpus.done"
@@ -52,12 +53,25 @@ SETS = {  # set -> (corpus, split, held out)
     "clotho_development": ("clotho", "development", False),
     "audiocaps_train": ("audiocaps", "train", False),
 }
-DEFAULT_CLIPS = {"clotho_development": 300, "clotho_validation": 50, "clotho_evaluation": 60,
-                 "audiocaps_train": 300, "audiocaps_val": 40, "audiocaps_test": 40}
+DEFAULT_CLIPS = {
+    "clotho_development": 300,
+    "clotho_validation": 50,
+    "clotho_evaluation": 60,
+    "audiocaps_train": 300,
+    "audiocaps_val": 40,
+    "audiocaps_test": 40,
+}
 RATES = {"clotho": 44100, "audiocaps": 32000}
-QUIRKY_NAMES = ["Siren & rain (far) {i}", "knock #{i} door", "bird's song {i}",
-                'the "quiet" street {i}', "café ambience {i}", "Straße im Regen {i}",
-                "rain, light {i}", "Ñandú field recording [{i}]"]
+QUIRKY_NAMES = [
+    "Siren & rain (far) {i}",
+    "knock #{i} door",
+    "bird's song {i}",
+    'the "quiet" street {i}',
+    "café ambience {i}",
+    "Straße im Regen {i}",
+    "rain, light {i}",
+    "Ñandú field recording [{i}]",
+]
 VANISHED_ROWS = 2
 
 
@@ -121,7 +135,7 @@ def render_scene(scene: Scene, sr: int, duration: float, rng) -> np.ndarray:
         bg = GENERATORS[scene.background.kind](rng, sr, duration - rng.uniform(0, 0.5))
         bg = render_level(bg, sr, scene.background.level, rng) * 0.6
         start = int(rng.uniform(0, 0.3) * sr)
-        mix[start:start + len(bg)] += bg[: total - start]
+        mix[start : start + len(bg)] += bg[: total - start]
     slot = (duration - 0.4) / max(1, len(scene.foreground))
     for i, event in enumerate(scene.foreground):
         x = GENERATORS[event.kind](rng, sr, slot - 0.3, event.count)
@@ -172,12 +186,17 @@ def write_clotho_split(root: Path, split: str, scenes, conf: MiniConf, set_index
         rng = _clip_rng(conf.seed, set_index, i)
         name = clotho_name(scene, i, rng)
         duration = rng.uniform(conf.min_dur, conf.max_dur)
-        write_audio(folder / name, render_scene(scene, RATES["clotho"], duration, rng),
-                    RATES["clotho"], "WAV")
+        write_audio(
+            folder / name,
+            render_scene(scene, RATES["clotho"], duration, rng),
+            RATES["clotho"],
+            "WAV",
+        )
         rows.append([name] + captions_for(scene, rng, "clotho"))
     header = ["file_name"] + [f"caption_{k}" for k in range(1, 6)]
-    write_csv(root / "CLOTHO_v2.1" / "clotho_csv_files" / f"clotho_captions_{split}.csv",
-              header, rows)
+    write_csv(
+        root / "CLOTHO_v2.1" / "clotho_csv_files" / f"clotho_captions_{split}.csv", header, rows
+    )
 
 
 def event_mid(kind: str) -> str:
@@ -188,10 +207,16 @@ def write_audioset_labels(root: Path, split: str, segments: List[List[str]]) -> 
     """The AudioSet CSV layout (AudioCaps clips are AudioSet segments): event kinds as labels."""
     folder = root / "AUDIOCAPS" / "audioset"
     kinds = list(FOREGROUND) + list(BACKGROUND)
-    write_csv(folder / "class_labels_indices.csv", ["index", "mid", "display_name"],
-              [[str(k), event_mid(kind), kind.capitalize()] for k, kind in enumerate(kinds)])
-    lines = ["# Segments csv of the aac mini corpus", f"# num_ytids={len(segments)}, "
-             f"num_segs={len(segments)}", "# YTID, start_seconds, end_seconds, positive_labels"]
+    write_csv(
+        folder / "class_labels_indices.csv",
+        ["index", "mid", "display_name"],
+        [[str(k), event_mid(kind), kind.capitalize()] for k, kind in enumerate(kinds)],
+    )
+    lines = [
+        "# Segments csv of the aac mini corpus",
+        f"# num_ytids={len(segments)}, num_segs={len(segments)}",
+        "# YTID, start_seconds, end_seconds, positive_labels",
+    ]
     lines += [f'{yt}, {start}.000, {end:.3f}, "{labels}"' for yt, start, end, labels in segments]
     write_text_atomic(folder / f"{split}_segments.csv", "\n".join(lines) + "\n")
 
@@ -204,8 +229,12 @@ def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_in
         rng = _clip_rng(conf.seed, set_index, i)
         yt, start = youtube_id(rng), int(rng.integers(0, 30)) * 10
         duration = rng.uniform(conf.min_dur, conf.max_dur)
-        write_audio(folder / f"{yt}_{start}.flac",
-                    render_scene(scene, RATES["audiocaps"], duration, rng), RATES["audiocaps"], "FLAC")
+        write_audio(
+            folder / f"{yt}_{start}.flac",
+            render_scene(scene, RATES["audiocaps"], duration, rng),
+            RATES["audiocaps"],
+            "FLAC",
+        )
         captions = captions_for(scene, rng, "audiocaps")
         labels = ",".join(sorted({event_mid(e.kind) for e in scene.events}))
         segments.append([yt, start, start + duration, labels])
@@ -217,8 +246,11 @@ def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_in
         for _ in range(VANISHED_ROWS):  # listed in the CSV, never downloaded
             cap_id += 1
             rows.append([str(cap_id), youtube_id(rng), "0", "A video that no longer exists plays"])
-    write_csv(root / "AUDIOCAPS" / "csv_files_v1" / f"{split}.csv",
-              ["audiocap_id", "youtube_id", "start_time", "caption"], rows)
+    write_csv(
+        root / "AUDIOCAPS" / "csv_files_v1" / f"{split}.csv",
+        ["audiocap_id", "youtube_id", "start_time", "caption"],
+        rows,
+    )
     write_audioset_labels(root, split, segments)
 
 
@@ -240,8 +272,10 @@ def make_corpus(root: Path, conf: MiniConf) -> bool:
         return False
     ours = (root / DONE).exists() or (root / PARTIAL).exists()
     if not ours and any((root / d).exists() for d in ("CLOTHO_v2.1", "AUDIOCAPS")):
-        raise MiniCorpusError(f"{root} already holds CLOTHO_v2.1/ or AUDIOCAPS/ that this tool did "
-                           "not write (a real corpus?); refusing to overwrite: pick another --output-dir")
+        raise MiniCorpusError(
+            f"{root} already holds CLOTHO_v2.1/ or AUDIOCAPS/ that this tool did "
+            "not write (a real corpus?); refusing to overwrite: pick another --output-dir"
+        )
     root.mkdir(parents=True, exist_ok=True)
     (root / DONE).unlink(missing_ok=True)
     write_text_atomic(root / PARTIAL, _signature(conf) + "\n")

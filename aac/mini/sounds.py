@@ -164,7 +164,9 @@ def engine(rng, sr, max_dur, count=0):
     t = _t(sr, max_dur)
     f0 = rng.uniform(30, 50)
     x = sum(np.sin(TWO_PI * k * f0 * t + rng.uniform(0, TWO_PI)) / k for k in range(1, 9))
-    x = x * (1 + 0.3 * np.sin(TWO_PI * f0 / 4 * t)) + 0.2 * band(rng.standard_normal(len(t)), sr, 40, 400)
+    x = x * (1 + 0.3 * np.sin(TWO_PI * f0 / 4 * t)) + 0.2 * band(
+        rng.standard_normal(len(t)), sr, 40, 400
+    )
     return _fade(_norm(x), sr, 0.3)
 
 
@@ -189,16 +191,26 @@ def music(rng, sr, max_dur, count=0):
     for i in range(n):
         f = base * 2 ** (rng.choice(scale) / 12)
         t = _t(sr, note_len)
-        tone = sum(np.sin(TWO_PI * k * f * t) / k ** 1.5 for k in range(1, 5))
+        tone = sum(np.sin(TWO_PI * k * f * t) / k**1.5 for k in range(1, 5))
         pieces.append(tone * np.exp(-t / (note_len * 0.6)) * (1 - np.exp(-t / 0.005)))
         starts.append(int(i * note_len * sr))
     return _fade(_norm(_place(int(max_dur * sr), pieces, starts)), sr, 0.2)
 
 
 GENERATORS: Dict[str, Callable] = {
-    "siren": siren, "bell": bell, "beep": beep, "knock": knock, "footsteps": footsteps,
-    "birds": birds, "dog": dog, "horn": horn,
-    "rain": rain, "wind": wind, "engine": engine, "water": water, "music": music,
+    "siren": siren,
+    "bell": bell,
+    "beep": beep,
+    "knock": knock,
+    "footsteps": footsteps,
+    "birds": birds,
+    "dog": dog,
+    "horn": horn,
+    "rain": rain,
+    "wind": wind,
+    "engine": engine,
+    "water": water,
+    "music": music,
 }
 
 LEVEL_GAIN = {"loud": 0.9, "normal": 0.4, "distant": 0.12}

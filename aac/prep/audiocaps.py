@@ -60,8 +60,9 @@ def read_split(root: Path, split: str) -> List[Clip]:
         try:
             start = _start_time(row["start_time"])
         except ValueError:
-            log.warning("%s:%d: skipped row: start_time %r is not a number",
-                        path, lineno, row["start_time"])
+            log.warning(
+                "%s:%d: skipped row: start_time %r is not a number", path, lineno, row["start_time"]
+            )
             continue
         stem = f"{row['youtube_id'].strip()}_{start}"
         captions.setdefault(stem, []).append(clean_caption(row["caption"]))
@@ -74,7 +75,12 @@ def read_split(root: Path, split: str) -> List[Clip]:
             continue
         clips.append(Clip(ids[stem], str(wav.resolve()), caps))
     if vanished:
-        log.warning("%s: skipped %d of %d clip(s) whose audio is not in %s (vanished videos)",
-                    path, vanished, len(captions), folder)
+        log.warning(
+            "%s: skipped %d of %d clip(s) whose audio is not in %s (vanished videos)",
+            path,
+            vanished,
+            len(captions),
+            folder,
+        )
     log.info("%s: %d clips with audio", path, len(clips))
     return clips

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import List
 
 from aac.prep.common import (
-    Clip, PrepError, clean_caption, find_audio, make_clip_ids, nfc_listing, read_csv_rows,
+    Clip,
+    PrepError,
+    clean_caption,
+    find_audio,
+    make_clip_ids,
+    nfc_listing,
+    read_csv_rows,
 )
 
 log = logging.getLogger("aac.prep")

@@ -20,17 +20,31 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from aac.errors import AacError
 from aac.audio import AudioError, audio_duration, load_audio
 from aac.datadir import CAPTION_SEP, NUM_REFS, read_kaldi_text, write_kaldi_text
+from aac.errors import AacError
 
 log = logging.getLogger("aac.prep")
 
 CLIP_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _NOT_ID_CHAR = re.compile(r"[^A-Za-z0-9_.-]+")
 # Letters NFKD does not split into ASCII + accent.
-_TRANSLIT = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe",
-                           "Œ": "OE", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th"})
+_TRANSLIT = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "œ": "oe",
+        "Œ": "OE",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "þ": "th",
+    }
+)
 
 
 class PrepError(AacError, RuntimeError):
@@ -117,8 +131,13 @@ def read_csv_rows(path: Path, columns: Sequence[str]) -> Iterator[Tuple[int, Dic
             if not fields or all(not x.strip() for x in fields):
                 continue
             if len(fields) != len(header):
-                log.warning("%s:%d: skipped row: %d fields, expected %d",
-                            path, lineno, len(fields), len(header))
+                log.warning(
+                    "%s:%d: skipped row: %d fields, expected %d",
+                    path,
+                    lineno,
+                    len(fields),
+                    len(header),
+                )
                 continue
             row = {c: fields[i] for c, i in index.items()}
             empty = [c for c, v in row.items() if not v.strip()]
@@ -191,17 +210,23 @@ def write_data_dir(
     kept, skipped = measure_durations(clips, verify=verify, desc=out_dir.name)
     if skipped:
         summary = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
-        log.warning("%s: skipped %d unreadable clip(s) (%s)", out_dir, sum(skipped.values()), summary)
+        log.warning(
+            "%s: skipped %d unreadable clip(s) (%s)", out_dir, sum(skipped.values()), summary
+        )
     if not kept:
         raise PrepError(f"{out_dir}: no readable clips out of {len(clips)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_kaldi_text(out_dir / "wav.scp", [(c.clip_id, c.wav) for c, _ in kept])
     write_kaldi_text(out_dir / "utt2dur", [(c.clip_id, f"{d:.3f}") for c, d in kept])
     if with_text:
-        write_kaldi_text(out_dir / "text", [
-            (f"{c.clip_id}{CAPTION_SEP}{k}", cap)
-            for c, _ in kept for k, cap in enumerate(c.captions, 1)
-        ])
+        write_kaldi_text(
+            out_dir / "text",
+            [
+                (f"{c.clip_id}{CAPTION_SEP}{k}", cap)
+                for c, _ in kept
+                for k, cap in enumerate(c.captions, 1)
+            ],
+        )
     num_refs = min(NUM_REFS, max(len(c.captions) for c, _ in kept))
     for k in range(1, NUM_REFS + 1):
         path = out_dir / f"text_spk{k}"
@@ -209,10 +234,17 @@ def write_data_dir(
             if path.exists():  # stale file from an earlier run with more references
                 path.unlink()
             continue
-        write_kaldi_text(path, [(c.clip_id, c.captions[k - 1]) for c, _ in kept if len(c.captions) >= k])
+        write_kaldi_text(
+            path, [(c.clip_id, c.captions[k - 1]) for c, _ in kept if len(c.captions) >= k]
+        )
     hours = sum(d for _, d in kept) / 3600
-    log.info("%s: %d clips, %.2f h, %d captions", out_dir, len(kept), hours,
-             sum(len(c.captions) for c, _ in kept))
+    log.info(
+        "%s: %d clips, %.2f h, %d captions",
+        out_dir,
+        len(kept),
+        hours,
+        sum(len(c.captions) for c, _ in kept),
+    )
     return len(kept)
 
 
@@ -227,7 +259,11 @@ def write_utt2dur(data_dir: Path, verify: bool = False) -> int:
     clips = [Clip(k, v) for k, v in read_kaldi_text(wav_scp).items()]
     kept, skipped = measure_durations(clips, verify=verify, desc=data_dir.name)
     if skipped:
-        log.warning("%s: %d entrie(s) unreadable, left out of utt2dur: %s",
-                    wav_scp, sum(skipped.values()), dict(skipped))
+        log.warning(
+            "%s: %d entrie(s) unreadable, left out of utt2dur: %s",
+            wav_scp,
+            sum(skipped.values()),
+            dict(skipped),
+        )
     write_kaldi_text(data_dir / "utt2dur", [(c.clip_id, f"{d:.3f}") for c, d in kept])
     return len(kept)

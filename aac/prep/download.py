@@ -37,8 +37,14 @@ class DownloadError(PrepError):
 
 
 # A transfer that broke off: the `.part` keeps what arrived and a retry resumes it.
-TRANSFER_ERRORS = (http.client.IncompleteRead, ConnectionResetError, ConnectionAbortedError,
-                   BrokenPipeError, socket.timeout, TimeoutError)
+TRANSFER_ERRORS = (
+    http.client.IncompleteRead,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    socket.timeout,
+    TimeoutError,
+)
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -72,8 +78,9 @@ def fetch_url(url: str, dest: Path, resume: bool = False, timeout: float = 60) -
     start = dest.stat().st_size if resume and dest.exists() else 0
     headers = {"Range": f"bytes={start}-"} if start else {}
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                          timeout=timeout)
+        response = urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        )
     except urllib.error.HTTPError as e:
         if e.code == 416 and start:
             return
@@ -82,9 +89,17 @@ def fetch_url(url: str, dest: Path, resume: bool = False, timeout: float = 60) -
         if start and response.status != 206:
             start = 0
         length = int(response.headers.get("Content-Length") or 0)
-        with open(dest, "ab" if start else "wb") as out, tqdm(
-                total=(start + length) or None, initial=start, unit="B", unit_scale=True,
-                desc=dest.name, disable=None) as bar:
+        with (
+            open(dest, "ab" if start else "wb") as out,
+            tqdm(
+                total=(start + length) or None,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                desc=dest.name,
+                disable=None,
+            ) as bar,
+        ):
             received = 0
             for block in iter(lambda: response.read(CHUNK), b""):
                 out.write(block)
@@ -95,7 +110,9 @@ def fetch_url(url: str, dest: Path, resume: bool = False, timeout: float = 60) -
         raise http.client.IncompleteRead(b"", length - received)
 
 
-def fetch_resuming(url: str, part: Path, attempts: int = 3, fetch: Optional[Callable] = None) -> None:
+def fetch_resuming(
+    url: str, part: Path, attempts: int = 3, fetch: Optional[Callable] = None
+) -> None:
     """`fetch_url(url, part, resume=True)`, retried when the transfer breaks off midway."""
     fetch = fetch or fetch_url
     for attempt in range(1, attempts + 1):
@@ -107,7 +124,8 @@ def fetch_resuming(url: str, part: Path, attempts: int = 3, fetch: Optional[Call
             if attempt == attempts:
                 raise DownloadError(
                     f"{url}: the transfer broke off {attempts} times ({type(e).__name__}); "
-                    f"{have} bytes are kept in {part}: run again to resume") from None
+                    f"{have} bytes are kept in {part}: run again to resume"
+                ) from None
             log.warning("%s: transfer broke off after %d bytes (%s); resuming", url, have, e)
 
 
@@ -168,8 +186,9 @@ def extract_7z(archive: Path, dest: Path) -> None:
             f"{archive}: cannot extract: install py7zr (pip install py7zr) or the 7z "
             "program (apt-get install p7zip-full), then run again"
         )
-    result = subprocess.run([binary, "x", "-y", f"-o{dest}", str(archive)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [binary, "x", "-y", f"-o{dest}", str(archive)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise PrepError(f"{archive}: 7z failed ({result.returncode}): {result.stderr[-500:]}")
 

@@ -44,8 +44,9 @@ def read_sums(directory: Path) -> Dict[str, str]:
 def record_sum(directory: Path, filename: str, sha256: str) -> None:
     sums = read_sums(directory)
     sums[filename] = sha256
-    write_text_atomic(Path(directory) / SUMS,
-                      "".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    write_text_atomic(
+        Path(directory) / SUMS, "".join(f"{d}  {n}\n" for n, d in sorted(sums.items()))
+    )
 
 
 def expected_sha256(entry: OfficialCheckpoint, directory: Path) -> Tuple[Optional[str], str]:
@@ -61,19 +62,25 @@ def verify(path: Path, entry: OfficialCheckpoint, directory: Path) -> Tuple[str,
     if entry.md5:
         md5 = file_digest(path, "md5")
         if md5 != entry.md5:
-            raise DownloadError(f"{path}: MD5 mismatch for {entry.filename} (expected {entry.md5}, "
-                                f"{entry.md5_source}; got {md5}): not the official file")
+            raise DownloadError(
+                f"{path}: MD5 mismatch for {entry.filename} (expected {entry.md5}, "
+                f"{entry.md5_source}; got {md5}): not the official file"
+            )
     sha = file_digest(path, "sha256")
     expected, source = expected_sha256(entry, directory)
     if expected and sha != expected:
-        raise DownloadError(f"{path}: SHA-256 mismatch for {entry.filename} (expected {expected} "
-                            f"from {source}, got {sha}): not the official file")
+        raise DownloadError(
+            f"{path}: SHA-256 mismatch for {entry.filename} (expected {expected} "
+            f"from {source}, got {sha}): not the official file"
+        )
     return sha, expected is None
 
 
 def offline_message(url: str, entry: OfficialCheckpoint, dest: Path, reason) -> str:
-    return (f"cannot download {url} ({reason}); without network access, fetch that URL "
-            f"elsewhere and put the file {entry.filename} at {dest}, then run again")
+    return (
+        f"cannot download {url} ({reason}); without network access, fetch that URL "
+        f"elsewhere and put the file {entry.filename} at {dest}, then run again"
+    )
 
 
 def _transfer(urls: Sequence[str], part: Path, entry, dest: Path, fetch) -> None:
@@ -110,8 +117,13 @@ def _extract_member(archive: Path, member: str, out: Path) -> None:
     raise DownloadError(f"{archive}: no {member} inside (is it the right archive?)")
 
 
-def fetch_checkpoint(entry: OfficialCheckpoint, directory: Path, urls: Sequence[str],
-                     fetch: Optional[Callable] = None, say: Callable[[str], None] = print) -> Path:
+def fetch_checkpoint(
+    entry: OfficialCheckpoint,
+    directory: Path,
+    urls: Sequence[str],
+    fetch: Optional[Callable] = None,
+    say: Callable[[str], None] = print,
+) -> Path:
     """`directory/<official file>`, downloaded (or found) and verified; see the module docstring."""
     directory = Path(directory)
     dest = directory / entry.filename
@@ -138,6 +150,8 @@ def fetch_checkpoint(entry: OfficialCheckpoint, directory: Path, urls: Sequence[
         say(f"{dest}: downloaded, {'SHA-256 ' + sha if new else 'hash verified'}")
     if new:
         record_sum(directory, entry.filename, sha)
-        say(f"{entry.filename}: no published SHA-256; recorded {sha} in {directory / SUMS} "
-            "(later downloads and uses are checked against it)")
+        say(
+            f"{entry.filename}: no published SHA-256; recorded {sha} in {directory / SUMS} "
+            "(later downloads and uses are checked against it)"
+        )
     return dest

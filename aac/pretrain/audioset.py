@@ -35,16 +35,21 @@ def read_segments(path) -> List[Tuple[str, str, List[str]]]:
     """(YTID, start spelling, [mid, ...]) per segment row."""
     out = []
     with open(path, encoding="utf-8", newline="") as f:
-        rows = csv.reader((line for line in f if line.strip() and not line.startswith("#")),
-                          skipinitialspace=True)
+        rows = csv.reader(
+            (line for line in f if line.strip() and not line.startswith("#")), skipinitialspace=True
+        )
         for lineno, row in enumerate(rows, 1):
             if len(row) < 4:
-                raise DataDirError(f"{path}: row {lineno}: expected 'YTID, start_seconds, "
-                                   f"end_seconds, positive_labels', got {row!r}")
+                raise DataDirError(
+                    f"{path}: row {lineno}: expected 'YTID, start_seconds, "
+                    f"end_seconds, positive_labels', got {row!r}"
+                )
             try:
                 start = start_spelling(row[1])
             except ValueError:
-                raise DataDirError(f"{path}: row {lineno}: start_seconds {row[1]!r} is not a number") from None
+                raise DataDirError(
+                    f"{path}: row {lineno}: start_seconds {row[1]!r} is not a number"
+                ) from None
             mids = [m.strip() for m in ",".join(row[3:]).split(",") if m.strip()]
             out.append((row[0].strip(), start, mids))
     return out
@@ -75,8 +80,10 @@ def audio_from_folder(folder) -> Dict[str, Tuple[str, str]]:
         clip = clip_id_for(stem)
         for key in {stem, stem[1:] if stem.startswith("Y") else stem}:
             out.setdefault(clip_id_for(key), (clip, str(path.resolve())))
-            out.setdefault(key.split("_")[0] if len(key) > 11 and key[11] == "_" else key,
-                           (clip, str(path.resolve())))
+            out.setdefault(
+                key.split("_")[0] if len(key) > 11 and key[11] == "_" else key,
+                (clip, str(path.resolve())),
+            )
     return out
 
 

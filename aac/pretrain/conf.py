@@ -76,13 +76,19 @@ def check_conf(conf: PretrainConf, source: str) -> None:
     checks = [
         (conf.task in TASKS, f"task must be one of {TASKS}"),
         (conf.head.pooling in POOLINGS, f"head.pooling must be one of {POOLINGS}"),
-        (conf.atcl.tau > 0 and all(t > 0 for t in conf.atcl.tau_grid),
-         "atcl.tau and atcl.tau_grid must be > 0"),
+        (
+            conf.atcl.tau > 0 and all(t > 0 for t in conf.atcl.tau_grid),
+            "atcl.tau and atcl.tau_grid must be > 0",
+        ),
         (conf.crop_seconds > 0, "crop_seconds must be > 0"),
-        (conf.optim.epochs >= 1 and conf.optim.batch_size >= 2,
-         "optim.epochs must be >= 1 and optim.batch_size >= 2"),
-        (conf.optim.decay in ("linear", "cosine", "constant"),
-         "optim.decay must be linear|cosine|constant"),
+        (
+            conf.optim.epochs >= 1 and conf.optim.batch_size >= 2,
+            "optim.epochs must be >= 1 and optim.batch_size >= 2",
+        ),
+        (
+            conf.optim.decay in ("linear", "cosine", "constant"),
+            "optim.decay must be linear|cosine|constant",
+        ),
         (conf.augment.mixup_alpha >= 0, "augment.mixup_alpha must be >= 0"),
     ]
     for ok, message in checks:

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from aac.audio import load_mono
-from aac.dataset import GlobalBatchSampler
 from aac.datadir import DataDirError, clip_of, read_kaldi_text, read_references
+from aac.dataset import GlobalBatchSampler
 
 
 def read_wav_scp(data_dir) -> Dict[str, str]:
@@ -62,7 +62,9 @@ def read_labels(data_dir) -> Dict[str, List[str]]:
 def read_classes(data_dir, labels: Dict[str, List[str]]) -> List[str]:
     path = Path(data_dir) / "classes"
     if path.is_file():
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [
+            line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
     return sorted({x for xs in labels.values() for x in xs})
 
 
@@ -73,8 +75,15 @@ def _item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class WaveCrops(torch.utils.data.Dataset):
     """Item i -> (clip index i, wave (L,) float32, valid samples); see the module docstring."""
 
-    def __init__(self, clips: Sequence[Tuple[str, str]], sample_rate: int, crop_seconds: float,
-                 train: bool, seed: int = 0, keep_in_memory: bool = False):
+    def __init__(
+        self,
+        clips: Sequence[Tuple[str, str]],
+        sample_rate: int,
+        crop_seconds: float,
+        train: bool,
+        seed: int = 0,
+        keep_in_memory: bool = False,
+    ):
         self.clips = list(clips)  # (clip id, wav.scp value)
         self.rate, self.length = sample_rate, int(round(crop_seconds * sample_rate))
         self.train, self.seed, self.epoch = train, seed, 0
@@ -99,8 +108,10 @@ class WaveCrops(torch.utils.data.Dataset):
         wave = self.wave(i)  # (T,)
         start = 0
         if self.train and len(wave) > self.length:
-            start = int(_item_rng(self.seed, self.epoch, i).integers(0, len(wave) - self.length + 1))
-        wave = wave[start:start + self.length]
+            start = int(
+                _item_rng(self.seed, self.epoch, i).integers(0, len(wave) - self.length + 1)
+            )
+        wave = wave[start : start + self.length]
         out = np.zeros(self.length, dtype=np.float32)
         out[: len(wave)] = wave
         return i, out, len(wave)
@@ -113,11 +124,13 @@ def collate_waves(batch):
     return index, wave, torch.tensor([b[2] for b in batch], dtype=torch.long)
 
 
-def pick_captions(num_captions: Sequence[int], seed: int, epoch: int,
-                  index: torch.Tensor) -> List[int]:
+def pick_captions(
+    num_captions: Sequence[int], seed: int, epoch: int, index: torch.Tensor
+) -> List[int]:
     """For each clip index of a batch, which of its captions pairs with it this epoch."""
-    return [int(_item_rng(seed + 7919, epoch, int(i)).integers(0, num_captions[int(i)]))
-            for i in index]
+    return [
+        int(_item_rng(seed + 7919, epoch, int(i)).integers(0, num_captions[int(i)])) for i in index
+    ]
 
 
 class EvenBatchSampler(GlobalBatchSampler):
@@ -144,8 +157,14 @@ class BalancedBatchSampler(GlobalBatchSampler):
     seen as often as common ones. `labels[i]` lists the class indices of example i.
     """
 
-    def __init__(self, labels: Sequence[Sequence[int]], batch_size: int, seed: int = 0,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        labels: Sequence[Sequence[int]],
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         super().__init__(len(labels), batch_size, seed, rank, world_size)
         by_class: Dict[int, List[int]] = {}
         for i, ks in enumerate(labels):
@@ -165,7 +184,7 @@ class BalancedBatchSampler(GlobalBatchSampler):
             if not pools[k]:
                 pools[k] = list(g.permutation(self.by_class[k]))
             order.append(int(pools[k].pop()))
-        return [order[i: i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
 
     def __len__(self):
         return max(0, math.ceil(self.n / self.batch_size) - self.start_batch)

@@ -18,8 +18,9 @@ from aac.pretrain.metrics import retrieval_metrics, tagging_map
 
 
 @torch.no_grad()
-def model_outputs(model, crops: WaveCrops, device, batch_size: int = 32,
-                  amp: bool = False) -> torch.Tensor:
+def model_outputs(
+    model, crops: WaveCrops, device, batch_size: int = 32, amp: bool = False
+) -> torch.Tensor:
     """(N, out) head outputs of every clip of `crops`, in order, float32 on CPU."""
     was_training = model.training
     model.eval()
@@ -42,8 +43,14 @@ def flatten_captions(clip_ids: Sequence[str], captions: Dict[str, List[str]]):
 
 
 @torch.no_grad()
-def retrieval_eval(model, crops: WaveCrops, text_emb: torch.Tensor, owner: Sequence[int],
-                   device, batch_size: int = 32) -> Tuple[dict, float]:
+def retrieval_eval(
+    model,
+    crops: WaveCrops,
+    text_emb: torch.Tensor,
+    owner: Sequence[int],
+    device,
+    batch_size: int = 32,
+) -> Tuple[dict, float]:
     """(metrics of aac.pretrain.metrics.retrieval_metrics, InfoNCE of first captions).
 
     text_emb: (C, H) frozen embeddings of every caption, owner[c] its clip index.
@@ -62,8 +69,9 @@ def retrieval_eval(model, crops: WaveCrops, text_emb: torch.Tensor, owner: Seque
 
 
 @torch.no_grad()
-def tagging_eval(model, crops: WaveCrops, targets: torch.Tensor, device,
-                 batch_size: int = 32) -> Tuple[dict, float]:
+def tagging_eval(
+    model, crops: WaveCrops, targets: torch.Tensor, device, batch_size: int = 32
+) -> Tuple[dict, float]:
     """(tagging mAP metrics, mean BCE); targets (N, K) multi-hot."""
     logits = model_outputs(model, crops, device, batch_size)  # (N, K)
     loss = float(F.binary_cross_entropy_with_logits(logits, targets))
@@ -76,21 +84,36 @@ def main_metric(task: str, metrics: dict) -> float:
 
 
 def retrieval_table(metrics: dict, title: str) -> str:
-    rows = [f"## {title}", "",
-            f"{metrics['num_captions']} caption queries, {metrics['num_clips']} clips "
-            f"(chance R@1 = {1 / metrics['num_clips']:.4f})", "",
-            "| direction | R@1 | R@5 | R@10 | mAP@10 |", "|---|---|---|---|---|"]
+    rows = [
+        f"## {title}",
+        "",
+        f"{metrics['num_captions']} caption queries, {metrics['num_clips']} clips "
+        f"(chance R@1 = {1 / metrics['num_clips']:.4f})",
+        "",
+        "| direction | R@1 | R@5 | R@10 | mAP@10 |",
+        "|---|---|---|---|---|",
+    ]
     for key, name in (("t2a", "text-to-audio"), ("a2t", "audio-to-text")):
         m = metrics[key]
-        rows.append(f"| {name} | {m['R@1']:.4f} | {m['R@5']:.4f} | {m['R@10']:.4f} "
-                    f"| {m['mAP@10']:.4f} |")
+        rows.append(
+            f"| {name} | {m['R@1']:.4f} | {m['R@5']:.4f} | {m['R@10']:.4f} | {m['mAP@10']:.4f} |"
+        )
     return "\n".join(rows) + "\n"
 
 
 def tagging_table(metrics: dict, title: str, num_clips: int) -> str:
-    return "\n".join([
-        f"## {title}", "", f"{num_clips} clips", "",
-        "| mAP | classes scored | classes without positives |", "|---|---|---|",
-        f"| {metrics['mAP']:.4f} | {metrics['num_classes_scored']} "
-        f"| {metrics['num_classes_without_positives']} |"]) + "\n"
-
+    return (
+        "\n".join(
+            [
+                f"## {title}",
+                "",
+                f"{num_clips} clips",
+                "",
+                "| mAP | classes scored | classes without positives |",
+                "|---|---|---|",
+                f"| {metrics['mAP']:.4f} | {metrics['num_classes_scored']} "
+                f"| {metrics['num_classes_without_positives']} |",
+            ]
+        )
+        + "\n"
+    )

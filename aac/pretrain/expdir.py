@@ -23,7 +23,9 @@ def selected_run(exp_dir) -> Path:
     info = exp_dir / "selected.json"
     run = Path(json.loads(info.read_text(encoding="utf-8"))["run"]) if info.is_file() else exp_dir
     if not (run / "best.pt").is_file() or not (run / "config.yaml").is_file():
-        raise CheckpointError(f"{run}: no best.pt/config.yaml: not a finished aac-pretrain-encoder run")
+        raise CheckpointError(
+            f"{run}: no best.pt/config.yaml: not a finished aac-pretrain-encoder run"
+        )
     return run
 
 

@@ -46,9 +46,12 @@ def retrieval_metrics(sim: np.ndarray, caption_clip: Sequence[int]) -> Dict[str,
     sim = np.asarray(sim, dtype=np.float64)
     owner = np.asarray(caption_clip)
     relevant = owner[:, None] == np.arange(sim.shape[1])[None, :]  # (C, N)
-    return {"t2a": recall_map(ranks_of(sim, relevant)),
-            "a2t": recall_map(ranks_of(sim.T, relevant.T)),
-            "num_clips": int(sim.shape[1]), "num_captions": int(sim.shape[0])}
+    return {
+        "t2a": recall_map(ranks_of(sim, relevant)),
+        "a2t": recall_map(ranks_of(sim.T, relevant.T)),
+        "num_clips": int(sim.shape[1]),
+        "num_captions": int(sim.shape[0]),
+    }
 
 
 def average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
@@ -70,6 +73,8 @@ def tagging_map(scores: np.ndarray, targets: np.ndarray) -> Dict[str, float]:
     """scores, targets: (N, K) -> {"mAP", "num_classes_scored", "num_classes_without_positives"}."""
     aps = np.array([average_precision(scores[:, k], targets[:, k]) for k in range(scores.shape[1])])
     scored = ~np.isnan(aps)
-    return {"mAP": float(aps[scored].mean()) if scored.any() else float("nan"),
-            "num_classes_scored": int(scored.sum()),
-            "num_classes_without_positives": int((~scored).sum())}
+    return {
+        "mAP": float(aps[scored].mean()) if scored.any() else float("nan"),
+        "num_classes_scored": int(scored.sum()),
+        "num_classes_without_positives": int((~scored).sum()),
+    }

@@ -41,8 +41,10 @@ def spec_masks(x: torch.Tensor, aug, generator: torch.Generator) -> torch.Tensor
     """Zero `time_masks` spans of frames and `channel_masks` bands of channels per clip."""
     b, t, d = x.shape
     keep = torch.ones(b, t, d)
-    for what, count, width, size in (("t", aug.time_masks, aug.time_mask_frames, t),
-                                     ("c", aug.channel_masks, aug.channel_mask_width, d)):
+    for what, count, width, size in (
+        ("t", aug.time_masks, aug.time_mask_frames, t),
+        ("c", aug.channel_masks, aug.channel_mask_width, d),
+    ):
         for _ in range(count):
             w = torch.randint(0, width + 1, (b,), generator=generator)
             s = (torch.rand(b, generator=generator) * (size - w + 1).clamp(min=1)).long()
@@ -60,14 +62,17 @@ class PretrainModel(nn.Module):
         self.dropout = nn.Dropout(h.dropout)
         if conf.task == "atcl":
             if h.hidden_dim > 0:
-                self.head = nn.Sequential(nn.Linear(d, h.hidden_dim), nn.ReLU(),
-                                          nn.Linear(h.hidden_dim, h.embed_dim))
+                self.head = nn.Sequential(
+                    nn.Linear(d, h.hidden_dim), nn.ReLU(), nn.Linear(h.hidden_dim, h.embed_dim)
+                )
             else:
                 self.head = nn.Linear(d, h.embed_dim)
-            self.text_proj = (nn.Linear(text_dim, h.embed_dim) if conf.atcl.text_projection
-                              else nn.Identity())
-            self.log_inv_tau = nn.Parameter(torch.tensor(math.log(1.0 / conf.atcl.tau)),
-                                            requires_grad=conf.atcl.learn_tau)
+            self.text_proj = (
+                nn.Linear(text_dim, h.embed_dim) if conf.atcl.text_projection else nn.Identity()
+            )
+            self.log_inv_tau = nn.Parameter(
+                torch.tensor(math.log(1.0 / conf.atcl.tau)), requires_grad=conf.atcl.learn_tau
+            )
         else:
             self.head = nn.Linear(d, out_dim)
         self.mask_rng = torch.Generator().manual_seed(conf.seed + 1)

@@ -19,7 +19,12 @@ def results_markdown(exp_dir) -> str:
     selected = exp_dir / "selected.json"
     if selected.is_file():
         info = json.loads(selected.read_text(encoding="utf-8"))
-        parts += ["## Model selection (validation)", "", "| run | tau | valid score |", "|---|---|---|"]
+        parts += [
+            "## Model selection (validation)",
+            "",
+            "| run | tau | valid score |",
+            "|---|---|---|",
+        ]
         for r in info["runs"]:
             mark = " (selected)" if r["run"] == info["run"] else ""
             parts.append(f"| {Path(r['run']).name}{mark} | {r['tau']} | {r['valid_score']:.4f} |")

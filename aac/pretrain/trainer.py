@@ -51,26 +51,46 @@ class PretrainTrainer:
             ids = [dist.local_rank] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self.loader = torch.utils.data.DataLoader(
-            task.train_set, batch_sampler=task.sampler, num_workers=conf.num_workers,
-            collate_fn=collate_waves, generator=torch.Generator().manual_seed(conf.seed))
+            task.train_set,
+            batch_sampler=task.sampler,
+            num_workers=conf.num_workers,
+            collate_fn=collate_waves,
+            generator=torch.Generator().manual_seed(conf.seed),
+        )
         self.batches_per_epoch = len(task.sampler.global_batches())
-        self.total_steps = math.ceil(self.batches_per_epoch / conf.optim.accum_grad) * conf.optim.epochs
+        self.total_steps = (
+            math.ceil(self.batches_per_epoch / conf.optim.accum_grad) * conf.optim.epochs
+        )
         self.optimizer = build_optimizer(self.module, conf.optim)
         self.scheduler = build_scheduler(self.optimizer, conf.optim, self.total_steps)
         self.use_amp = conf.optim.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.state = {"epoch": 1, "batch": 0, "step": 0, "loss": 0.0, "count": 0.0,
-                      "history": [], "epoch_time": 0.0}
+        self.state = {
+            "epoch": 1,
+            "batch": 0,
+            "step": 0,
+            "loss": 0.0,
+            "count": 0.0,
+            "history": [],
+            "epoch_time": 0.0,
+        }
 
     # ---- checkpoints -------------------------------------------------------------
     def save_last(self) -> None:
         if self.dist.is_main:
-            ckpt.save_atomic({
-                "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "state": dict(self.state), "rng": ckpt.rng_state(),
-                "mask_rng": self.module.mask_rng.get_state(),
-                "config": dataclasses.asdict(self.conf)}, self.ckpt_dir / "last.pt")
+            ckpt.save_atomic(
+                {
+                    "model": self.module.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "scaler": self.scaler.state_dict(),
+                    "state": dict(self.state),
+                    "rng": ckpt.rng_state(),
+                    "mask_rng": self.module.mask_rng.get_state(),
+                    "config": dataclasses.asdict(self.conf),
+                },
+                self.ckpt_dir / "last.pt",
+            )
 
     def resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"
@@ -84,7 +104,9 @@ class PretrainTrainer:
         self.state = dict(saved["state"])
         ckpt.set_rng_state(saved["rng"])
         self.module.mask_rng.set_state(saved["mask_rng"].cpu())
-        logger.info("resumed from %s: epoch %d, step %d", path, self.state["epoch"], self.state["step"])
+        logger.info(
+            "resumed from %s: epoch %d, step %d", path, self.state["epoch"], self.state["step"]
+        )
         return True
 
     # ---- training ----------------------------------------------------------------
@@ -92,22 +114,39 @@ class PretrainTrainer:
         """Global-batch loss of this rank's share: (loss to backpropagate, detached sum, count)."""
         t = self.task
         if self.conf.task == "atcl":
-            rows = [t.train_text[int(i)][k] for i, k in
-                    zip(index, pick_captions([len(x) for x in t.train_text], self.conf.seed, epoch, index))]
+            rows = [
+                t.train_text[int(i)][k]
+                for i, k in zip(
+                    index,
+                    pick_captions([len(x) for x in t.train_text], self.conf.seed, epoch, index),
+                )
+            ]
             audio = gather_with_grad(self.model(wave, lengths), self.dist.enabled)  # (B, E)
-            text = gather_with_grad(self.module.embed_text(t.text_table[rows].to(self.device)),
-                                    self.dist.enabled)
+            text = gather_with_grad(
+                self.module.embed_text(t.text_table[rows].to(self.device)), self.dist.enabled
+            )
             loss = info_nce(audio, text, self.module.tau)  # identical on every rank
             n = audio.shape[0]
             return loss, loss.detach() * n / self.dist.world_size, n / self.dist.world_size
-        target = multi_hot([t.train_labels[int(i)] for i in index], self.conf.num_classes).to(self.device)
+        target = multi_hot([t.train_labels[int(i)] for i in index], self.conf.num_classes).to(
+            self.device
+        )
         alpha = self.conf.augment.mixup_alpha
         if alpha > 0:  # mix each clip with the batch reversed: waves and targets alike
-            lam = float(np.random.default_rng([self.conf.seed, epoch, int(index[0])]).beta(alpha, alpha))
-            wave, target = lam * wave + (1 - lam) * wave.flip(0), lam * target + (1 - lam) * target.flip(0)
+            lam = float(
+                np.random.default_rng([self.conf.seed, epoch, int(index[0])]).beta(alpha, alpha)
+            )
+            wave, target = (
+                lam * wave + (1 - lam) * wave.flip(0),
+                lam * target + (1 - lam) * target.flip(0),
+            )
             lengths = torch.maximum(lengths, lengths.flip(0))
-        total = F.binary_cross_entropy_with_logits(self.model(wave, lengths).float(), target,
-                                                   reduction="sum") / target.shape[1]
+        total = (
+            F.binary_cross_entropy_with_logits(
+                self.model(wave, lengths).float(), target, reduction="sum"
+            )
+            / target.shape[1]
+        )
         stats = torch.tensor([float(index.numel())], dtype=torch.float64)
         all_reduce_sum(stats, self.dist)  # global batch size
         # DDP averages gradients over ranks, hence * world: the gradient of the global mean
@@ -119,11 +158,19 @@ class PretrainTrainer:
         self.task.train_set.set_epoch(epoch)
         self.model.train()
         start = time.time()
-        bar = tqdm(total=self.batches_per_epoch, initial=s["batch"], desc=f"epoch {epoch}",
-                   disable=not self.dist.is_main, dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=self.batches_per_epoch,
+            initial=s["batch"],
+            desc=f"epoch {epoch}",
+            disable=not self.dist.is_main,
+            dynamic_ncols=True,
+            leave=False,
+        )
         for index, wave, lengths in self.loader:
             sync = (s["batch"] + 1) % accum == 0 or s["batch"] + 1 == self.batches_per_epoch
-            no_sync = self.model.no_sync if (self.dist.enabled and not sync) else contextlib.nullcontext
+            no_sync = (
+                self.model.no_sync if (self.dist.enabled and not sync) else contextlib.nullcontext
+            )
             with no_sync(), torch.autocast(self.device.type, enabled=self.use_amp):
                 loss, total, count = self._loss(index, wave.to(self.device), lengths, epoch)
                 self.scaler.scale(loss / accum).backward()
@@ -135,11 +182,19 @@ class PretrainTrainer:
                 self._optimizer_step()
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
                 if s["step"] % self.conf.log_interval == 0:
-                    logger.info("epoch %d step %d loss %.5f lr %.3e tau %.4f", epoch, s["step"],
-                                float(loss.detach()), self.scheduler.get_last_lr()[0], self._tau())
+                    logger.info(
+                        "epoch %d step %d loss %.5f lr %.3e tau %.4f",
+                        epoch,
+                        s["step"],
+                        float(loss.detach()),
+                        self.scheduler.get_last_lr()[0],
+                        self._tau(),
+                    )
         bar.close()
         s["epoch_time"] += time.time() - start
-        stats = all_reduce_sum(torch.tensor([s["loss"], s["count"]], dtype=torch.float64), self.dist)
+        stats = all_reduce_sum(
+            torch.tensor([s["loss"], s["count"]], dtype=torch.float64), self.dist
+        )
         return float(stats[0] / stats[1].clamp(min=1))
 
     def _tau(self) -> float:
@@ -159,30 +214,64 @@ class PretrainTrainer:
     def validate(self):
         t = self.task
         if self.conf.task == "atcl":
-            return retrieval_eval(self.module, t.valid_set, t.valid_text, t.valid_owner, self.device)
+            return retrieval_eval(
+                self.module, t.valid_set, t.valid_text, t.valid_owner, self.device
+            )
         return tagging_eval(self.module, t.valid_set, t.valid_targets, self.device)
 
     def end_epoch(self, epoch: int, train_loss: float) -> None:
         metrics, valid_loss = self.validate()
         s, score = self.state, main_metric(self.conf.task, metrics)
-        row = {"epoch": epoch, "step": s["step"], "train_loss": train_loss,
-               "valid_loss": valid_loss, "valid_metric": score, "metrics": metrics,
-               "tau": self._tau(), "lr": self.scheduler.get_last_lr()[0],
-               "time_s": round(s["epoch_time"], 3)}
+        row = {
+            "epoch": epoch,
+            "step": s["step"],
+            "train_loss": train_loss,
+            "valid_loss": valid_loss,
+            "valid_metric": score,
+            "metrics": metrics,
+            "tau": self._tau(),
+            "lr": self.scheduler.get_last_lr()[0],
+            "time_s": round(s["epoch_time"], 3),
+        }
         s["history"] = [h for h in s["history"] if h["epoch"] < epoch] + [row]
-        logger.info("epoch %d done: train_loss %.4f valid_loss %.4f valid %s %.4f (%.1f s)", epoch,
-                    train_loss, valid_loss, "t2a mAP@10" if self.conf.task == "atcl" else "mAP",
-                    score, row["time_s"])
+        logger.info(
+            "epoch %d done: train_loss %.4f valid_loss %.4f valid %s %.4f (%.1f s)",
+            epoch,
+            train_loss,
+            valid_loss,
+            "t2a mAP@10" if self.conf.task == "atcl" else "mAP",
+            score,
+            row["time_s"],
+        )
         scored = [{"epoch": h["epoch"], "score": h["valid_metric"]} for h in s["history"]]
-        best = ckpt.update_nbest(self.ckpt_dir, self.module.state_dict(), epoch, score,
-                                 self.conf.keep_nbest, True, scored)
+        best = ckpt.update_nbest(
+            self.ckpt_dir,
+            self.module.state_dict(),
+            epoch,
+            score,
+            self.conf.keep_nbest,
+            True,
+            scored,
+        )
         if best["epoch"] == epoch:
-            ckpt.save_atomic({"model": self.module.state_dict(), "epoch": epoch, "score": score,
-                              "metrics": metrics}, self.exp_dir / "best.pt")
+            ckpt.save_atomic(
+                {
+                    "model": self.module.state_dict(),
+                    "epoch": epoch,
+                    "score": score,
+                    "metrics": metrics,
+                },
+                self.exp_dir / "best.pt",
+            )
         rows = s["history"]
-        write_text_atomic(self.exp_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-        plot_history(rows, self.exp_dir / "images",
-                     "t2a mAP@10" if self.conf.task == "atcl" else "tagging mAP")
+        write_text_atomic(
+            self.exp_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows)
+        )
+        plot_history(
+            rows,
+            self.exp_dir / "images",
+            "t2a mAP@10" if self.conf.task == "atcl" else "tagging mAP",
+        )
 
     def fit(self) -> None:
         while self.state["epoch"] <= self.conf.optim.epochs:
@@ -193,4 +282,6 @@ class PretrainTrainer:
             self.state.update(epoch=epoch + 1, batch=0, loss=0.0, count=0.0, epoch_time=0.0)
             self.save_last()
             barrier(self.dist)
-        logger.info("training finished: %d epochs, %d steps", self.conf.optim.epochs, self.state["step"])
+        logger.info(
+            "training finished: %d epochs, %d steps", self.conf.optim.epochs, self.state["step"]
+        )

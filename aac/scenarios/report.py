@@ -15,20 +15,28 @@ def _fmt(value, unit: str = "") -> str:
 
 def summary_markdown(results: List[dict], header: dict) -> str:
     snrs = sorted({float(s) for r in results for s in r["recall_by_snr"]}, reverse=True)
-    lines = [f"# Scenario tests: {header['suite']}", "",
-             f"Model `{header['model']}`; window {header['window']} s, hop {header['hop']} s, "
-             f"audio fed at {header['pace']}x real time; {header['trials']} trial(s) per SNR.",
-             "Detection latency = event onset -> caption naming it printed.", "",
-             "| scenario | " + " | ".join(f"recall {s:g} dB" for s in snrs)
-             + " | false alarms | latency p50 / p99 (budget) | compute p99 | skipped | result |",
-             "|---|" + "---|" * (len(snrs) + 6)]
+    lines = [
+        f"# Scenario tests: {header['suite']}",
+        "",
+        f"Model `{header['model']}`; window {header['window']} s, hop {header['hop']} s, "
+        f"audio fed at {header['pace']}x real time; {header['trials']} trial(s) per SNR.",
+        "Detection latency = event onset -> caption naming it printed.",
+        "",
+        "| scenario | "
+        + " | ".join(f"recall {s:g} dB" for s in snrs)
+        + " | false alarms | latency p50 / p99 (budget) | compute p99 | skipped | result |",
+        "|---|" + "---|" * (len(snrs) + 6),
+    ]
     for r in results:
         recall = [_fmt(r["recall_by_snr"].get(f"{s:g}")) for s in snrs]
         lat, comp = r["detection_latency_s"], r["compute_latency_s"]
-        lines.append(f"| {r['name']} | " + " | ".join(recall)
-                     + f" | {r['false_alarm_rate']:.2f} | {_fmt(lat['p50'], ' s')} / "
-                       f"{_fmt(lat['p99'], ' s')} ({lat['budget']} s) | {_fmt(comp['p99'], ' s')}"
-                       f" | {r['skipped_windows']} | {'PASS' if r['passed'] else 'FAIL'} |")
+        lines.append(
+            f"| {r['name']} | "
+            + " | ".join(recall)
+            + f" | {r['false_alarm_rate']:.2f} | {_fmt(lat['p50'], ' s')} / "
+            f"{_fmt(lat['p99'], ' s')} ({lat['budget']} s) | {_fmt(comp['p99'], ' s')}"
+            f" | {r['skipped_windows']} | {'PASS' if r['passed'] else 'FAIL'} |"
+        )
     failed = [r for r in results if not r["passed"]]
     lines += ["", f"{len(results) - len(failed)} of {len(results)} scenario(s) passed."]
     lines += [f"- {r['name']}: {'; '.join(r['reasons'])}" for r in failed]
@@ -46,8 +54,14 @@ def plot_recall(results: List[dict], path: Path) -> None:
     for i, r in enumerate(results):
         points = sorted((float(s), v) for s, v in r["recall_by_snr"].items())
         marker, line = styles[i % len(styles)]
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker=marker, linestyle=line,
-                markersize=9 - 2 * (i % len(styles)), label=r["name"])
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker=marker,
+            linestyle=line,
+            markersize=9 - 2 * (i % len(styles)),
+            label=r["name"],
+        )
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel("detection recall")
     ax.set_ylim(-0.05, 1.05)

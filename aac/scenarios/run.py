@@ -35,13 +35,21 @@ def paced(wave: np.ndarray, rate: int, pace: float) -> Iterator[np.ndarray]:
     for s in range(0, len(wave), n):
         due = t0 + (s + n) / rate / pace  # a piece exists once its last sample was recorded
         time.sleep(max(0.0, due - time.monotonic()))
-        yield wave[s:s + n]
+        yield wave[s : s + n]
 
 
 def caption_clip(captioner, wave: np.ndarray, suite: SuiteConf) -> List[dict]:
-    return [r.to_dict() for r in stream_captions(
-        captioner, paced(wave, suite.rate, suite.pace), suite.window, suite.hop, suite.rate,
-        realtime=True)]
+    return [
+        r.to_dict()
+        for r in stream_captions(
+            captioner,
+            paced(wave, suite.rate, suite.pace),
+            suite.window,
+            suite.hop,
+            suite.rate,
+            realtime=True,
+        )
+    ]
 
 
 def percentile(values: List[float], q: float):
@@ -71,41 +79,64 @@ def run_scenario(captioner, suite: SuiteConf, index: int, progress=None) -> dict
                 delays.append(found[0])
             compute += [w["latency_s"] for w in windows]
             skipped += sum(w["skipped"] for w in windows)
-            examples.append({"trial": trial, "snr_db": snr, "detected": found is not None,
-                             "captions": [w["caption"] for w in windows]})
+            examples.append(
+                {
+                    "trial": trial,
+                    "snr_db": snr,
+                    "detected": found is not None,
+                    "captions": [w["caption"] for w in windows],
+                }
+            )
             if progress:
                 progress()
         windows = caption_clip(captioner, clip.background, suite)
         bg_windows += len(windows)
         false_alarms += sum(detects(w["caption"], sc.detect) for w in windows)
         compute += [w["latency_s"] for w in windows]
-        examples.append({"trial": trial, "snr_db": None, "detected": None,
-                         "captions": [w["caption"] for w in windows]})
+        examples.append(
+            {
+                "trial": trial,
+                "snr_db": None,
+                "detected": None,
+                "captions": [w["caption"] for w in windows],
+            }
+        )
         if progress:
             progress()
     return judge(sc, hits, delays, compute, skipped, false_alarms, bg_windows, examples)
 
 
-def judge(sc: ScenarioConf, hits, delays, compute, skipped, false_alarms, bg_windows,
-          examples) -> dict:
+def judge(
+    sc: ScenarioConf, hits, delays, compute, skipped, false_alarms, bg_windows, examples
+) -> dict:
     recall = {snr: round(sum(v) / len(v), 4) for snr, v in hits.items()}
     false_alarm = round(false_alarms / bg_windows, 4) if bg_windows else 0.0
     floor = sc.pass_snr_db if sc.pass_snr_db is not None else min(recall)
-    reasons = [f"recall {r:.2f} < {sc.min_recall} at {snr:g} dB"
-               for snr, r in recall.items() if snr >= floor and r < sc.min_recall]
+    reasons = [
+        f"recall {r:.2f} < {sc.min_recall} at {snr:g} dB"
+        for snr, r in recall.items()
+        if snr >= floor and r < sc.min_recall
+    ]
     if false_alarm > sc.max_false_alarm:
         reasons.append(f"false-alarm rate {false_alarm:.2f} > {sc.max_false_alarm}")
     p99 = percentile(delays, 99)
     if p99 is not None and p99 > sc.latency_budget_s:
         reasons.append(f"detection latency p99 {p99:.2f} s > budget {sc.latency_budget_s} s")
     return {
-        "name": sc.name, "passed": not reasons, "reasons": reasons,
+        "name": sc.name,
+        "passed": not reasons,
+        "reasons": reasons,
         "recall_by_snr": {f"{snr:g}": r for snr, r in recall.items()},
         "false_alarm_rate": false_alarm,
-        "detection_latency_s": {"p50": percentile(delays, 50), "p99": p99,
-                                "budget": sc.latency_budget_s},
+        "detection_latency_s": {
+            "p50": percentile(delays, 50),
+            "p99": p99,
+            "budget": sc.latency_budget_s,
+        },
         "compute_latency_s": {"p50": percentile(compute, 50), "p99": percentile(compute, 99)},
-        "skipped_windows": skipped, "detect": list(sc.detect), "clips": examples,
+        "skipped_windows": skipped,
+        "detect": list(sc.detect),
+        "clips": examples,
     }
 
 

@@ -76,8 +76,9 @@ def _check_source(src: SourceConf, where: str, base: Path) -> None:
     if (src.sound is None) == (not src.files):
         raise ConfigError(f"{where}: give either sound or files")
     if src.sound is not None and src.sound not in GENERATORS:
-        raise ConfigError(f"{where}.sound: unknown sound {src.sound!r} "
-                          f"(known: {', '.join(sorted(GENERATORS))})")
+        raise ConfigError(
+            f"{where}.sound: unknown sound {src.sound!r} (known: {', '.join(sorted(GENERATORS))})"
+        )
     resolved = []
     for pattern in src.files:
         full = pattern if os.path.isabs(pattern) else str(base / pattern)

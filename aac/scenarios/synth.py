@@ -39,7 +39,7 @@ def source_wave(src, rate: int, seconds: float, rng, loop: bool) -> np.ndarray:
         x = load_mono(src.files[int(rng.integers(len(src.files)))], rate)
         if len(x) > n:
             start = int(rng.integers(0, len(x) - n + 1))
-            x = x[start:start + n]
+            x = x[start : start + n]
     x = np.asarray(x, dtype=np.float32)
     if loop and 0 < len(x) < n:
         x = np.tile(x, n // len(x) + 1)
@@ -53,7 +53,7 @@ def approach(x: np.ndarray, rate: int, speed: float, closest: float, doppler: bo
 
     def distance(tau):  # the source reaches `closest` m when the event ends
         along = speed * np.clip(duration - tau, 0.0, None)
-        return np.sqrt(closest ** 2 + along ** 2)
+        return np.sqrt(closest**2 + along**2)
 
     if doppler:
         # tau = t + (r(0) - r(tau))/c: the listener's clock starts when the event's start
@@ -83,11 +83,11 @@ class Trial:
     rate: int
 
     def mix(self, snr_db: float) -> np.ndarray:
-        span = self.background[self.onset:self.onset + len(self.target)]
-        target = self.target[:len(span)]
+        span = self.background[self.onset : self.onset + len(self.target)]
+        target = self.target[: len(span)]
         scale = np.sqrt(_power(span) / max(_power(target), 1e-12) * 10 ** (snr_db / 10))
         out = self.background.astype(np.float64).copy()
-        out[self.onset:self.onset + len(target)] += scale * target
+        out[self.onset : self.onset + len(target)] += scale * target
         peak = np.max(np.abs(out))
         return (out / peak * 0.95 if peak > 0.95 else out).astype(np.float32)
 

@@ -18,10 +18,17 @@ from aac.checkpoint_io import load_checkpoint, save_atomic  # noqa: F401 (re-exp
 
 def rng_state() -> dict:
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": random.getstate(),
-             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
-                       "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -30,27 +37,37 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached"]))
+    np.random.set_state(
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def update_nbest(ckpt_dir: Path, model_state: dict, epoch: int, score: float,
-                 keep: int, higher_is_better: bool, history: List[dict]) -> Optional[dict]:
+def update_nbest(
+    ckpt_dir: Path,
+    model_state: dict,
+    epoch: int,
+    score: float,
+    keep: int,
+    higher_is_better: bool,
+    history: List[dict],
+) -> Optional[dict]:
     """Save epoch<N>.pt if it ranks in the n best; delete the dropped ones; return the best.
 
     `history` holds {"epoch", "score"} of every validated epoch (from metrics.jsonl).
     """
-    ranked = sorted(history, key=lambda h: (-h["score"] if higher_is_better else h["score"],
-                                            h["epoch"]))
+    ranked = sorted(
+        history, key=lambda h: (-h["score"] if higher_is_better else h["score"], h["epoch"])
+    )
     kept = {h["epoch"] for h in ranked[: max(1, keep)]}
     if epoch in kept:
-        save_atomic({"model": model_state, "epoch": epoch, "score": score},
-                    ckpt_dir / f"epoch{epoch}.pt")
+        save_atomic(
+            {"model": model_state, "epoch": epoch, "score": score}, ckpt_dir / f"epoch{epoch}.pt"
+        )
     for path in ckpt_dir.glob("epoch*.pt"):
-        stem = path.stem[len("epoch"):]
+        stem = path.stem[len("epoch") :]
         if stem.isdigit() and int(stem) not in kept:
             path.unlink()
     return ranked[0] if ranked else None

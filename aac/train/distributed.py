@@ -65,28 +65,53 @@ def _without_nproc(argv: List[str]) -> List[str]:
 
 
 def _torchrun(nproc: int, extra: List[str], argv: List[str], module: str) -> List[str]:
-    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-            *extra, "-m", module, *_without_nproc(argv)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        *extra,
+        "-m",
+        module,
+        *_without_nproc(argv),
+    ]
 
 
-def launch_command(argv: List[str], nproc: int, num_nodes: int,
-                   env: Optional[dict] = None, module: str = "aac.bin.train") -> Optional[List[str]]:
+def launch_command(
+    argv: List[str],
+    nproc: int,
+    num_nodes: int,
+    env: Optional[dict] = None,
+    module: str = "aac.bin.train",
+) -> Optional[List[str]]:
     """The command to relaunch `python -m module` with, or None when this process trains."""
     env = os.environ if env is None else env
     if "LOCAL_RANK" in env:  # already a torchrun worker
         return None
     if num_nodes > 1:
         if env.get(SRUN_MARK) != "1":
-            return ["srun", f"--nodes={num_nodes}", f"--ntasks={num_nodes}",
-                    "--ntasks-per-node=1", "env", f"{SRUN_MARK}=1",
-                    sys.executable, "-m", module, *argv]
+            return [
+                "srun",
+                f"--nodes={num_nodes}",
+                f"--ntasks={num_nodes}",
+                "--ntasks-per-node=1",
+                "env",
+                f"{SRUN_MARK}=1",
+                sys.executable,
+                "-m",
+                module,
+                *argv,
+            ]
         nnodes = int(env["SLURM_NTASKS"])
         if nnodes != num_nodes:
             raise RuntimeError(f"--num-nodes {num_nodes} but SLURM_NTASKS={nnodes}")
         port = env.get("MASTER_PORT") or str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000)
-        extra = [f"--nnodes={nnodes}", f"--node_rank={env['SLURM_NODEID']}",
-                 f"--master_addr={first_host(env['SLURM_JOB_NODELIST'])}",
-                 f"--master_port={port}"]
+        extra = [
+            f"--nnodes={nnodes}",
+            f"--node_rank={env['SLURM_NODEID']}",
+            f"--master_addr={first_host(env['SLURM_JOB_NODELIST'])}",
+            f"--master_port={port}",
+        ]
         return _torchrun(nproc, extra, argv, module)
     if nproc > 1:
         return _torchrun(nproc, ["--standalone", "--nnodes=1"], argv, module)
@@ -111,7 +136,8 @@ def init_distributed(ngpu: int) -> DistInfo:
         torch.cuda.set_device(local_rank)
     if world > 1:
         torch.distributed.init_process_group(
-            backend="nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=2))
+            backend="nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=2)
+        )
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world, device=device)
 
 

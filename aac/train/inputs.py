@@ -11,8 +11,8 @@ import filecmp
 from pathlib import Path
 
 from aac.config import ConfigError, load_config
-from aac.dataset import CaptionDataset, keep_available, read_caption_pairs
 from aac.datadir import read_references
+from aac.dataset import CaptionDataset, keep_available, read_caption_pairs
 from aac.errors import AacError
 from aac.expconf import TrainConf, check_conf
 from aac.feature_info import encoder_info_from_attrs, extract_stride, feature_attrs
@@ -30,9 +30,11 @@ def config_source(args) -> str:
 
 def check_inputs(args) -> None:
     """Files the run needs, named with the stage that makes them (before anything is written)."""
-    for path, what in ((args.tokenizer, "tokenizer model (stage 2, aac-train-tokenizer)"),
-                       (args.train_feats, "feature cache (stage 3, aac-extract-feats)"),
-                       (args.valid_feats, "feature cache (stage 3, aac-extract-feats)")):
+    for path, what in (
+        (args.tokenizer, "tokenizer model (stage 2, aac-train-tokenizer)"),
+        (args.train_feats, "feature cache (stage 3, aac-extract-feats)"),
+        (args.valid_feats, "feature cache (stage 3, aac-extract-feats)"),
+    ):
         if not Path(path).is_file():
             raise TrainInputError(f"{path}: {what} not found")
     for path in (args.train_data, args.valid_data):
@@ -44,12 +46,15 @@ def check_inputs(args) -> None:
             if not (init / name).is_file():
                 raise TrainInputError(f"--init-from {init}: {init / name} not found")
         if not filecmp.cmp(init / "tokenizer.model", args.tokenizer, shallow=False):
-            raise TrainInputError(f"--init-from {init}: its tokenizer.model differs from "
-                                  f"{args.tokenizer}")
+            raise TrainInputError(
+                f"--init-from {init}: its tokenizer.model differs from {args.tokenizer}"
+            )
     stored = Path(args.output_dir) / "tokenizer.model"
     if stored.is_file() and not filecmp.cmp(stored, args.tokenizer, shallow=False):
-        raise TrainInputError(f"{args.tokenizer} differs from the tokenizer already in "
-                              f"{args.output_dir}; use a new --output-dir")
+        raise TrainInputError(
+            f"{args.tokenizer} differs from the tokenizer already in "
+            f"{args.output_dir}; use a new --output-dir"
+        )
 
 
 def resolve_config(args) -> TrainConf:
@@ -59,16 +64,21 @@ def resolve_config(args) -> TrainConf:
     if args.print_config and not (args.train_feats and args.valid_feats and args.tokenizer):
         return conf  # nothing to fill in from
     attrs, valid_attrs = feature_attrs(args.train_feats), feature_attrs(args.valid_feats)
-    facts = [{"encoder": a.get("encoder"), "dim": a.get("dim"), "extract_stride": extract_stride(a)}
-             for a in (attrs, valid_attrs)]
+    facts = [
+        {"encoder": a.get("encoder"), "dim": a.get("dim"), "extract_stride": extract_stride(a)}
+        for a in (attrs, valid_attrs)
+    ]
     for key in facts[0]:
         if facts[0][key] != facts[1][key]:
-            raise TrainInputError(f"{args.valid_feats}: {key}={facts[1][key]!r} differs "
-                                  f"from {args.train_feats}: {key}={facts[0][key]!r}")
+            raise TrainInputError(
+                f"{args.valid_feats}: {key}={facts[1][key]!r} differs "
+                f"from {args.train_feats}: {key}={facts[0][key]!r}"
+            )
     dim = int(attrs["dim"])
     if conf.enc_dim and conf.enc_dim != dim:
-        raise ConfigError(f"{config_source(args)}: enc_dim={conf.enc_dim} but "
-                          f"{args.train_feats} has dim {dim}")
+        raise ConfigError(
+            f"{config_source(args)}: enc_dim={conf.enc_dim} but {args.train_feats} has dim {dim}"
+        )
     conf.enc_dim, conf.encoder = dim, encoder_info_from_attrs(attrs)
     conf.tokenizer = str(Path(args.tokenizer).resolve())
     return conf
@@ -95,11 +105,11 @@ def available(pairs, feats, data_dir) -> list:
 def build_datasets(args, conf, tokenizer):
     """(train set, valid set, valid references) of the clips that have cached features."""
     max_len, k = conf.model.max_target_length, conf.downsample
-    train_pairs = available(read_caption_pairs(args.train_data), args.train_feats,
-                            args.train_data)
+    train_pairs = available(read_caption_pairs(args.train_data), args.train_feats, args.train_data)
     refs = read_references(args.valid_data)
-    valid_pairs = available([(c, r) for c, rs in refs.items() for r in rs],
-                            args.valid_feats, args.valid_data)
+    valid_pairs = available(
+        [(c, r) for c, rs in refs.items() for r in rs], args.valid_feats, args.valid_data
+    )
     kept = {c for c, _ in valid_pairs}
     refs = {c: rs for c, rs in refs.items() if c in kept}
     train_set = CaptionDataset(train_pairs, args.train_feats, tokenizer, max_len, k)

@@ -50,10 +50,13 @@ def finite_or_none(row: dict) -> dict:
 def build_optimizer(model: torch.nn.Module, optim_conf) -> torch.optim.Optimizer:
     """AdamW; biases and norm weights (1-d tensors) get no weight decay."""
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": optim_conf.weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=optim_conf.lr, betas=tuple(optim_conf.betas),
-                             eps=optim_conf.eps)
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": optim_conf.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=optim_conf.lr, betas=tuple(optim_conf.betas), eps=optim_conf.eps
+    )
 
 
 def cider_d_score(hyps: list, refs: list) -> float:
@@ -86,8 +89,19 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list:
 
 
 class Trainer:
-    def __init__(self, conf, model, train_set, valid_set, valid_refs: dict, valid_feats,
-                 tokenizer, exp_dir, dist: DistInfo, sampler):
+    def __init__(
+        self,
+        conf,
+        model,
+        train_set,
+        valid_set,
+        valid_refs: dict,
+        valid_feats,
+        tokenizer,
+        exp_dir,
+        dist: DistInfo,
+        sampler,
+    ):
         self.conf, self.tokenizer, self.dist = conf, tokenizer, dist
         self.exp_dir = Path(exp_dir)
         self.ckpt_dir = self.exp_dir / "checkpoints"
@@ -99,11 +113,14 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self.sampler = sampler
         self.loader = torch.utils.data.DataLoader(
-            train_set, batch_sampler=sampler, num_workers=conf.num_workers,
+            train_set,
+            batch_sampler=sampler,
+            num_workers=conf.num_workers,
             collate_fn=functools.partial(collate_captions, pad_id=tokenizer.pad_id),
             # own generator: creating an iterator must not draw from the global RNG, or a
             # resumed run would see different dropout masks than an uninterrupted one
-            generator=torch.Generator().manual_seed(conf.seed))
+            generator=torch.Generator().manual_seed(conf.seed),
+        )
         self.valid_set, self.valid_refs, self.valid_feats = valid_set, valid_refs, valid_feats
         self.batches_per_epoch = math.ceil(len(train_set) / conf.optim.batch_size)
         steps_per_epoch = math.ceil(self.batches_per_epoch / conf.optim.accum_grad)
@@ -112,19 +129,32 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, conf.optim, self.total_steps)
         self.use_amp = conf.optim.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.state = {"epoch": 1, "batch": 0, "step": 0, "nll": 0.0, "tokens": 0.0,
-                      "history": [], "epoch_time": 0.0}
+        self.state = {
+            "epoch": 1,
+            "batch": 0,
+            "step": 0,
+            "nll": 0.0,
+            "tokens": 0.0,
+            "history": [],
+            "epoch_time": 0.0,
+        }
 
     # ---- checkpoints -------------------------------------------------------------
     def save_last(self) -> None:
         if not self.dist.is_main:
             return
-        ckpt.save_atomic({
-            "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "state": dict(self.state), "rng": ckpt.rng_state(),
-            "config": dataclasses.asdict(self.conf),
-        }, self.ckpt_dir / "last.pt")
+        ckpt.save_atomic(
+            {
+                "model": self.module.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "state": dict(self.state),
+                "rng": ckpt.rng_state(),
+                "config": dataclasses.asdict(self.conf),
+            },
+            self.ckpt_dir / "last.pt",
+        )
 
     def resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"
@@ -137,15 +167,22 @@ class Trainer:
         self.scaler.load_state_dict(saved["scaler"])
         self.state = dict(saved["state"])
         ckpt.set_rng_state(saved["rng"])
-        logger.info("resumed from %s: epoch %d, batch %d, step %d", path,
-                    self.state["epoch"], self.state["batch"], self.state["step"])
+        logger.info(
+            "resumed from %s: epoch %d, batch %d, step %d",
+            path,
+            self.state["epoch"],
+            self.state["batch"],
+            self.state["step"],
+        )
         return True
 
     def init_from(self, weights: dict) -> None:
         missing, unexpected = self.module.load_state_dict(weights, strict=False)
         if missing or unexpected:
-            raise ValueError(f"--init-from weights do not fit this model: missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]}")
+            raise ValueError(
+                f"--init-from weights do not fit this model: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}"
+            )
 
     # ---- training ----------------------------------------------------------------
     def _micro_batch(self, batch: dict, sync: bool) -> torch.Tensor:
@@ -154,8 +191,9 @@ class Trainer:
         no_sync = self.model.no_sync if (self.dist.enabled and not sync) else contextlib.nullcontext
         with no_sync():
             with torch.autocast(self.device.type, enabled=self.use_amp):
-                nll, count = self.model(batch["feats"], batch["feat_mask"], batch["labels"],
-                                        reduce=False)
+                nll, count = self.model(
+                    batch["feats"], batch["feat_mask"], batch["labels"], reduce=False
+                )
             stats = torch.stack([nll.detach().double(), count.double()])
             all_reduce_sum(stats, self.dist)  # global sums over ranks
             # DDP averages gradients over ranks, hence * world_size: the gradient is that of
@@ -179,8 +217,14 @@ class Trainer:
         self.sampler.set_epoch(epoch, s["batch"])
         self.model.train()
         start = time.time()
-        bar = tqdm(total=self.batches_per_epoch, initial=s["batch"], desc=f"epoch {epoch}",
-                   disable=not self.dist.is_main, dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=self.batches_per_epoch,
+            initial=s["batch"],
+            desc=f"epoch {epoch}",
+            disable=not self.dist.is_main,
+            dynamic_ncols=True,
+            leave=False,
+        )
         try:  # close the bar on errors too, so an error message starts on its own line
             for batch in self.loader:
                 last = s["batch"] + 1 == self.batches_per_epoch
@@ -191,7 +235,8 @@ class Trainer:
                         f"training loss is {float(stats[0])} at epoch {epoch}, step {s['step'] + 1}, "
                         f"batch {s['batch'] + 1}: stopped before the optimizer step; the last "
                         f"checkpoint ({self.ckpt_dir / 'last.pt'}) and best.pt hold only finite "
-                        f"weights. Check the features for NaN/Inf and lower the learning rate")
+                        f"weights. Check the features for NaN/Inf and lower the learning rate"
+                    )
                 s["nll"] += float(stats[0])
                 s["tokens"] += float(stats[1])
                 s["batch"] += 1
@@ -202,10 +247,18 @@ class Trainer:
                 step_loss = float(stats[0] / stats[1].clamp(min=1))
                 bar.set_postfix(loss=f"{step_loss:.3f}")
                 if s["step"] % self.conf.log_interval == 0:
-                    logger.info("epoch %d step %d loss %.6f lr %.3e", epoch, s["step"], step_loss,
-                                self.scheduler.get_last_lr()[0])
-                if (self.conf.checkpoint_interval and not last
-                        and s["step"] % self.conf.checkpoint_interval == 0):
+                    logger.info(
+                        "epoch %d step %d loss %.6f lr %.3e",
+                        epoch,
+                        s["step"],
+                        step_loss,
+                        self.scheduler.get_last_lr()[0],
+                    )
+                if (
+                    self.conf.checkpoint_interval
+                    and not last
+                    and s["step"] % self.conf.checkpoint_interval == 0
+                ):
                     s["epoch_time"] += time.time() - start
                     start = time.time()
                     self.save_last()
@@ -220,8 +273,10 @@ class Trainer:
         """(valid loss, valid metric) on rank 0."""
         self.module.eval()
         loader = torch.utils.data.DataLoader(
-            self.valid_set, batch_size=self.conf.valid.batch_size,
-            collate_fn=functools.partial(collate_captions, pad_id=self.tokenizer.pad_id))
+            self.valid_set,
+            batch_size=self.conf.valid.batch_size,
+            collate_fn=functools.partial(collate_captions, pad_id=self.tokenizer.pad_id),
+        )
         nll = tokens = 0.0
         for batch in loader:
             batch = {k: v.to(self.device) for k, v in batch.items()}
@@ -238,45 +293,83 @@ class Trainer:
         if self.conf.valid.max_clips > 0:
             clips = clips[: self.conf.valid.max_clips]
         reader = open_features(self.valid_feats)
-        engine = CaptionEngine(self.module, self.tokenizer, stride=self.conf.downsample,
-                               beam=self.conf.valid.beam, max_length=self.conf.valid.max_length)
-        hyps = engine.run({c: reader.shape(c)[0] for c in clips}, self.conf.valid.batch_size,
-                          lambda ids: [reader[c] for c in ids], source="features")
+        engine = CaptionEngine(
+            self.module,
+            self.tokenizer,
+            stride=self.conf.downsample,
+            beam=self.conf.valid.beam,
+            max_length=self.conf.valid.max_length,
+        )
+        hyps = engine.run(
+            {c: reader.shape(c)[0] for c in clips},
+            self.conf.valid.batch_size,
+            lambda ids: [reader[c] for c in ids],
+            source="features",
+        )
         return cider_d_score([hyps[c] for c in clips], [self.valid_refs[c] for c in clips])
 
     # ---- bookkeeping -------------------------------------------------------------
     def end_epoch(self, epoch: int, train_loss: float) -> None:
         valid_loss, metric = self.validate()
         s = self.state
-        row = {"epoch": epoch, "step": s["step"], "train_loss": train_loss,
-               "valid_loss": valid_loss, "valid_metric": metric,
-               "metric": self.conf.valid.metric, "lr": self.scheduler.get_last_lr()[0],
-               "time_s": round(s["epoch_time"], 3)}
+        row = {
+            "epoch": epoch,
+            "step": s["step"],
+            "train_loss": train_loss,
+            "valid_loss": valid_loss,
+            "valid_metric": metric,
+            "metric": self.conf.valid.metric,
+            "lr": self.scheduler.get_last_lr()[0],
+            "time_s": round(s["epoch_time"], 3),
+        }
         s["history"] = [h for h in s["history"] if h["epoch"] < epoch] + [row]
-        logger.info("epoch %d done: train_loss %.4f valid_loss %.4f valid_%s %.4f (%.1f s)",
-                    epoch, train_loss, valid_loss, row["metric"], metric, row["time_s"])
+        logger.info(
+            "epoch %d done: train_loss %.4f valid_loss %.4f valid_%s %.4f (%.1f s)",
+            epoch,
+            train_loss,
+            valid_loss,
+            row["metric"],
+            metric,
+            row["time_s"],
+        )
         higher = self.conf.valid.metric != "loss"
         if not all(math.isfinite(v) for v in (train_loss, valid_loss, metric)):
             # A NaN score would win or poison every later comparison: never best, never kept.
             self.write_metrics()
             raise NonFiniteLossError(
                 f"epoch {epoch}: non-finite result (train_loss {train_loss}, valid_loss "
-                f"{valid_loss}, valid_{row['metric']} {metric}); not saved as best or last")
+                f"{valid_loss}, valid_{row['metric']} {metric}); not saved as best or last"
+            )
         scored = [{"epoch": h["epoch"], "score": h["valid_metric"]} for h in s["history"]]
-        best = ckpt.update_nbest(self.ckpt_dir, self.module.state_dict(), epoch, metric,
-                                 self.conf.valid.keep_nbest, higher, scored)
+        best = ckpt.update_nbest(
+            self.ckpt_dir,
+            self.module.state_dict(),
+            epoch,
+            metric,
+            self.conf.valid.keep_nbest,
+            higher,
+            scored,
+        )
         if best["epoch"] == epoch:
-            ckpt.save_atomic({"model": self.module.state_dict(), "epoch": epoch,
-                              "score": metric, "metric": row["metric"]},
-                             self.exp_dir / "best.pt")
+            ckpt.save_atomic(
+                {
+                    "model": self.module.state_dict(),
+                    "epoch": epoch,
+                    "score": metric,
+                    "metric": row["metric"],
+                },
+                self.exp_dir / "best.pt",
+            )
         self.write_metrics()
         s.update(epoch=epoch + 1, batch=0, nll=0.0, tokens=0.0, epoch_time=0.0)
 
     def write_metrics(self) -> None:
         rows = self.state["history"]
         # strict JSON: a NaN would make the file unreadable for every JSON parser
-        write_text_atomic(self.exp_dir / "metrics.jsonl", "".join(
-            json.dumps(finite_or_none(r), allow_nan=False) + "\n" for r in rows))
+        write_text_atomic(
+            self.exp_dir / "metrics.jsonl",
+            "".join(json.dumps(finite_or_none(r), allow_nan=False) + "\n" for r in rows),
+        )
         if rows:
             plot_history(rows, self.exp_dir / "images", self.conf.valid.metric)
 
@@ -309,5 +402,6 @@ def check_previous_run(exp_dir, conf) -> bool:
         raise ValueError(
             f"{path} was trained with another configuration ({'; '.join(changed[:5])}): "
             f"resuming would mix the two. Use a new --output-dir, or move {exp_dir} aside "
-            "(the recipe does this with --force true)")
+            "(the recipe does this with --force true)"
+        )
     return saved["state"]["epoch"] > conf.optim.epochs and (Path(exp_dir) / "best.pt").is_file()
