@@ -28,7 +28,9 @@ eval_device=cpu
 help_message=$(sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//')
 . utils/parse_options.sh
 [ $# -eq 0 ] || die "unexpected arguments: $*"
+# shellcheck source=../aac1/path.sh
 . ./path.sh
+# shellcheck source=../aac1/cmd.sh
 . ./cmd.sh
 
 case "${task}" in atcl|mlac) ;; *) die "--task must be atcl or mlac (got ${task})";; esac
