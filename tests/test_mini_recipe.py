@@ -52,7 +52,8 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
     assert len({h.split(None, 1)[1] for h in hyps}) > 10  # not one caption for everything
     baseline = scores["constant_baseline"]["cider_d"]
     print(f"mini recipe CIDEr-D {scores['cider_d']:.3f} vs best constant caption {baseline:.3f}")
-    assert scores["cider_d"] > 2 * baseline
+    # measured 3.05 vs 0.892 (3.4x); the references' own agreement caps it near 4.5x
+    assert scores["cider_d"] >= 3 * baseline
     results = (exp / "RESULTS.md").read_text()
     assert "Table 1" in results and "Table 2" in results and "logmel" in results
     rtf = json.loads((decode / "rtf.json").read_text())
