@@ -12,7 +12,6 @@ Rank 0 validates (retrieval or tagging, aac.pretrain.evaluate) and writes
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math
@@ -30,6 +29,7 @@ from aac.pretrain.evaluate import main_metric, retrieval_eval, tagging_eval
 from aac.pretrain.losses import gather_with_grad, info_nce
 from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
+from aac.train.loop import ResumableLoop
 from aac.train.plots import plot_history
 from aac.train.scheduler import build_scheduler
 from aac.train.trainer import build_optimizer
@@ -37,7 +37,7 @@ from aac.train.trainer import build_optimizer
 logger = logging.getLogger("aac.pretrain")
 
 
-class PretrainTrainer:
+class PretrainTrainer(ResumableLoop):
     """`task` holds the data: train_set, sampler, and for ATCL train_text (per-clip lists of
     caption rows into text_table) / for MLAC train_labels; valid_set and valid targets."""
 
@@ -75,39 +75,12 @@ class PretrainTrainer:
             "epoch_time": 0.0,
         }
 
-    # ---- checkpoints -------------------------------------------------------------
-    def save_last(self) -> None:
-        if self.dist.is_main:
-            ckpt.save_atomic(
-                {
-                    "model": self.module.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                    "scaler": self.scaler.state_dict(),
-                    "state": dict(self.state),
-                    "rng": ckpt.rng_state(),
-                    "mask_rng": self.module.mask_rng.get_state(),
-                    "config": dataclasses.asdict(self.conf),
-                },
-                self.ckpt_dir / "last.pt",
-            )
+    # ---- checkpoints (save_last, resume: aac.train.loop) --------------------------
+    def extra_state(self) -> dict:
+        return {"mask_rng": self.module.mask_rng.get_state()}
 
-    def resume(self) -> bool:
-        path = self.ckpt_dir / "last.pt"
-        if not path.is_file():
-            return False
-        saved = ckpt.load_checkpoint(path, map_location=self.device)
-        self.module.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.scaler.load_state_dict(saved["scaler"])
-        self.state = dict(saved["state"])
-        ckpt.set_rng_state(saved["rng"])
+    def load_extra_state(self, saved: dict) -> None:
         self.module.mask_rng.set_state(saved["mask_rng"].cpu())
-        logger.info(
-            "resumed from %s: epoch %d, step %d", path, self.state["epoch"], self.state["step"]
-        )
-        return True
 
     # ---- training ----------------------------------------------------------------
     def _loss(self, index, wave, lengths, epoch):
@@ -199,16 +172,6 @@ class PretrainTrainer:
 
     def _tau(self) -> float:
         return float(self.module.tau.detach()) if self.conf.task == "atcl" else 0.0
-
-    def _optimizer_step(self) -> None:
-        if self.conf.optim.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.conf.optim.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        self.state["step"] += 1
 
     # ---- validation and bookkeeping ----------------------------------------------
     def validate(self):

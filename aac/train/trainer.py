@@ -29,6 +29,7 @@ from aac.feature_info import open_features
 from aac.text import normalize_caption
 from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
+from aac.train.loop import ResumableLoop
 from aac.train.plots import plot_history
 from aac.train.scheduler import build_scheduler
 
@@ -88,7 +89,7 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list:
     return out
 
 
-class Trainer:
+class Trainer(ResumableLoop):
     def __init__(
         self,
         conf,
@@ -139,43 +140,7 @@ class Trainer:
             "epoch_time": 0.0,
         }
 
-    # ---- checkpoints -------------------------------------------------------------
-    def save_last(self) -> None:
-        if not self.dist.is_main:
-            return
-        ckpt.save_atomic(
-            {
-                "model": self.module.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "state": dict(self.state),
-                "rng": ckpt.rng_state(),
-                "config": dataclasses.asdict(self.conf),
-            },
-            self.ckpt_dir / "last.pt",
-        )
-
-    def resume(self) -> bool:
-        path = self.ckpt_dir / "last.pt"
-        if not path.is_file():
-            return False
-        saved = ckpt.load_checkpoint(path, map_location=self.device)
-        self.module.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.scaler.load_state_dict(saved["scaler"])
-        self.state = dict(saved["state"])
-        ckpt.set_rng_state(saved["rng"])
-        logger.info(
-            "resumed from %s: epoch %d, batch %d, step %d",
-            path,
-            self.state["epoch"],
-            self.state["batch"],
-            self.state["step"],
-        )
-        return True
-
+    # ---- checkpoints (save_last, resume: aac.train.loop) --------------------------
     def init_from(self, weights: dict) -> None:
         missing, unexpected = self.module.load_state_dict(weights, strict=False)
         if missing or unexpected:
@@ -201,16 +166,6 @@ class Trainer:
             loss = nll * self.dist.world_size / stats[1].clamp(min=1) / self.conf.optim.accum_grad
             self.scaler.scale(loss).backward()
         return stats
-
-    def _optimizer_step(self) -> None:
-        if self.conf.optim.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.conf.optim.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        self.state["step"] += 1
 
     def train_epoch(self, epoch: int) -> float:
         s, accum = self.state, self.conf.optim.accum_grad
