@@ -168,6 +168,8 @@ scenarios:
     assert set(results["scenarios"][0]["recall_by_snr"]) == {"10", "0"}
     summary = (out / "summary.md").read_text()
     assert "| siren |" in summary and "| horn |" in summary and "recall 10 dB" in summary
+    table = [line for line in summary.splitlines() if line.startswith("|")]
+    assert len({line.count("|") for line in table}) == 1  # header, rule and rows: same columns
     assert (out / "recall_vs_snr.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.glob("*.tmp*"))
     capsys.readouterr()

@@ -25,7 +25,7 @@ def summary_markdown(results: List[dict], header: dict) -> str:
         "| scenario | "
         + " | ".join(f"recall {s:g} dB" for s in snrs)
         + " | false alarms | latency p50 / p99 (budget) | compute p99 | skipped | result |",
-        "|---|" + "---|" * (len(snrs) + 6),
+        "|---|" + "---|" * (len(snrs) + 5),
     ]
     for r in results:
         recall = [_fmt(r["recall_by_snr"].get(f"{s:g}")) for s in snrs]
