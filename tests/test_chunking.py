@@ -89,3 +89,21 @@ def test_captioning_encodes_long_clips_in_the_chunks_the_cache_recorded(monkeypa
     assert seen == [1.5]
     assert torch.equal(feat_len, (full_len + 1) // 2)
     assert torch.equal(feats, full[:, ::2])
+
+
+def test_every_registered_encoder_has_a_chunking_rule():
+    from aac.encoders import ENCODERS
+
+    for name, entry in ENCODERS.items():
+        enc = build_encoder(name, random_init=entry.has_weights)
+        step, _, context, _ = chunk_geometry(enc)
+        assert step > 0 and context >= 0, name
+
+
+def test_cnn_small_chunks_match_the_whole_clip():
+    enc = build_encoder("cnn_small", random_init=True)
+    wave, lengths = waves(16000, [13.0, 7.0])
+    full, full_len = enc(wave, lengths)
+    feats, feat_len = encode_chunked(enc, wave, lengths, chunk_seconds=2.0)
+    assert torch.equal(feat_len, full_len)
+    assert torch.allclose(feats, full, atol=1e-6 * float(full.abs().max()))

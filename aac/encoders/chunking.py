@@ -43,7 +43,14 @@ from typing import Optional, Tuple
 import torch
 
 # encoder name -> context steps each side (see the module docstring)
-CHUNK_CONTEXT = {"logmel": 1, "pann_cnn14": 6, "pann_cnn14_16k": 6, "dcase23_cnn14": 4, "beats": 0}
+CHUNK_CONTEXT = {
+    "logmel": 1,
+    "pann_cnn14": 6,
+    "pann_cnn14_16k": 6,
+    "dcase23_cnn14": 4,
+    "beats": 0,
+    "cnn_small": 2,  # 3x3 convolutions between 3 poolings: under 2 output steps each side
+}
 
 
 def chunk_geometry(encoder) -> Tuple[int, int, int, int]:

@@ -24,7 +24,8 @@ log "experiments (row:downsample): ${experiments}"
 for experiment in ${experiments}; do
     row=${experiment%:*}; downsample=${experiment#*:}
     log "${row} at downsample ${downsample}: ./run.sh $* --paper_row ${row} --downsample ${downsample}"
-    ./run.sh "$@" --paper_row "${row}" --downsample "${downsample}"
+    # Scenario tests (stage 8) are not part of the paper's tables: off unless asked for.
+    ./run.sh --scenario_suite "" "$@" --paper_row "${row}" --downsample "${downsample}"
 done
 
 log "tables: exp/finetune_<row>_ds<k>/decode_*/${PAPER_SET:-clotho_evaluation}/ -> exp/paper/RESULTS.md"
