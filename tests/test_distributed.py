@@ -6,6 +6,7 @@ import torch
 from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
+from aac.checkpoint_io import load_checkpoint
 from aac.dataset import GlobalBatchSampler
 from aac.train.distributed import SRUN_MARK, first_host, launch_command
 
@@ -24,8 +25,8 @@ def test_two_cpu_processes_match_one(tmp_path):
     one, two = step_losses(tmp_path / "one"), step_losses(tmp_path / "two")
     assert len(one) == len(two) == 16
     assert one == pytest.approx(two, rel=1e-4, abs=1e-5)
-    a = torch.load(tmp_path / "one/checkpoints/last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "two/checkpoints/last.pt", weights_only=False)["model"]
+    a = load_checkpoint(tmp_path / "one/checkpoints/last.pt")["model"]
+    b = load_checkpoint(tmp_path / "two/checkpoints/last.pt")["model"]
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-4), key
     assert "launching" not in (tmp_path / "two/train.log").read_text()

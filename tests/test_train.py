@@ -5,6 +5,7 @@ import torch
 from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
+from aac.checkpoint_io import load_checkpoint
 from aac.train.trainer import Trainer
 
 
@@ -14,7 +15,7 @@ def inputs(tmp_path_factory):
 
 
 def weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint(path)["model"]
 
 
 def same_weights(a, b):
@@ -47,7 +48,7 @@ def test_train_writes_experiment_dir(tmp_path, inputs):
     assert "aac-train" in (out / "cmd.txt").read_text()
     assert not list(out.rglob("*.tmp"))
     best_epoch = max(rows, key=lambda r: r["valid_metric"])["epoch"]
-    assert torch.load(out / "best.pt", weights_only=False)["epoch"] == best_epoch
+    assert load_checkpoint(out / "best.pt")["epoch"] == best_epoch
     # a finished run returns without training again
     before = (out / "checkpoints" / "last.pt").stat().st_mtime_ns
     assert train_main(train_argv(inputs, cfg, out)) == 0
@@ -69,7 +70,7 @@ def test_resume_after_kill_gives_same_weights(tmp_path, inputs, monkeypatch):
 
     monkeypatch.setattr(Trainer, "_optimizer_step", dying_step)
     assert train_main(train_argv(inputs, cfg, tmp_path / "killed", *extra)) == 130
-    state = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=False)["state"]
+    state = load_checkpoint(tmp_path / "killed/checkpoints/last.pt")["state"]
     assert (state["epoch"], state["step"]) == (2, 9)
     monkeypatch.setattr(Trainer, "_optimizer_step", real_step)
     train_main(train_argv(inputs, cfg, tmp_path / "killed", *extra))
