@@ -167,7 +167,8 @@ def _table2(rows, exp_dir, set_name, notes) -> List[str]:
     for row in rows:
         for point in row.sweep:
             for s in _scored(exp_dir, row, point.downsample, set_name):
-                rtf = (s.rtf or {}) if s else {}
+                # the paper's setting (audio in, one clip at a time, beam 4): rtf.json "paper"
+                rtf = ((s.rtf or {}).get("paper") or {}) if s else {}
                 rate = s.encoder.get("frame_rate") if s else None
                 cells = [_num(rate / point.downsample) if rate else "n/a"]
                 for key in ("mean", "median", "p10"):

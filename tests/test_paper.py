@@ -124,7 +124,10 @@ def test_results_put_ours_beside_the_paper(conf, tmp_path, capsys):
         exp,
         "row_b_ds4",
         {"cider_d": 0.4, "unavailable": {"spider_fl": "no FENSE checkpoint"}},
-        {"mean": 12.5, "median": 12.0, "p10": 9.0, "mode": "audio"},
+        {  # rtf.json as aac-decode writes it: Table 2 reads the paper setting, not "batched"
+            "batched": {"mean": 99.0, "median": 99.0, "p10": 99.0, "mode": "features"},
+            "paper": {"mean": 12.5, "median": 12.0, "p10": 9.0, "mode": "audio"},
+        },
     )
     text = render_results(load_rows(conf), exp, "evalset")
     table1, table2 = text.split("## Table 2")
