@@ -1,6 +1,6 @@
 """The pre-training loop, built from the captioning trainer's pieces.
 
-Reused: `aac.train.trainer.build_optimizer` (AdamW, no decay on 1-d tensors),
+Reused: `aac.train.loop.build_optimizer` (AdamW, no decay on 1-d tensors),
 `aac.train.scheduler` (warm-up + decay), `aac.train.checkpoints` (atomic weights-only
 files, RNG state, n-best), `aac.train.distributed` (DDP, all-reduce, barrier),
 `aac.train.plots` and the `aac.dataset.GlobalBatchSampler` family. AMP on CUDA.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -31,8 +30,6 @@ from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
 from aac.train.loop import ResumableLoop
 from aac.train.plots import plot_history
-from aac.train.scheduler import build_scheduler
-from aac.train.trainer import build_optimizer
 
 logger = logging.getLogger("aac.pretrain")
 
@@ -58,13 +55,7 @@ class PretrainTrainer(ResumableLoop):
             generator=torch.Generator().manual_seed(conf.seed),
         )
         self.batches_per_epoch = len(task.sampler.global_batches())
-        self.total_steps = (
-            math.ceil(self.batches_per_epoch / conf.optim.accum_grad) * conf.optim.epochs
-        )
-        self.optimizer = build_optimizer(self.module, conf.optim)
-        self.scheduler = build_scheduler(self.optimizer, conf.optim, self.total_steps)
-        self.use_amp = conf.optim.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.build_optimization(self.batches_per_epoch)
         self.state = {
             "epoch": 1,
             "batch": 0,

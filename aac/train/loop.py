@@ -4,7 +4,8 @@
 encoder pre-trainer (`aac.pretrain.trainer.PretrainTrainer`). It expects the attributes
 `module` (the unwrapped model), `optimizer`, `scheduler`, `scaler` (GradScaler), `state`
 (dict with at least epoch and step), `conf` (a dataclass with `optim.grad_clip`),
-`ckpt_dir`, `dist` (DistInfo) and `device`. `checkpoints/last.pt` holds the model,
+`ckpt_dir`, `dist` (DistInfo) and `device`; `build_optimization` makes the optimizer,
+scheduler and scaler. `checkpoints/last.pt` holds the model,
 optimizer, scheduler, scaler, loop state, RNG states and the config, written atomically and
 read weights-only; a subclass adds its own entries through `extra_state`/`load_extra_state`.
 """
@@ -13,15 +14,38 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 import torch
 
 from aac.train import checkpoints as ckpt
+from aac.train.scheduler import build_scheduler
 
 logger = logging.getLogger("aac.train")
 
 
+def build_optimizer(model: torch.nn.Module, optim_conf) -> torch.optim.Optimizer:
+    """AdamW; biases and norm weights (1-d tensors) get no weight decay."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": optim_conf.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=optim_conf.lr, betas=tuple(optim_conf.betas), eps=optim_conf.eps
+    )
+
+
 class ResumableLoop:
+    def build_optimization(self, batches_per_epoch: int) -> None:
+        """AdamW, its schedule over all optimizer steps, and the AMP scaler (CUDA only)."""
+        optim = self.conf.optim
+        self.total_steps = math.ceil(batches_per_epoch / optim.accum_grad) * optim.epochs
+        self.optimizer = build_optimizer(self.module, optim)
+        self.scheduler = build_scheduler(self.optimizer, optim, self.total_steps)
+        self.use_amp = optim.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
     def extra_state(self) -> dict:
         """More entries for last.pt (e.g. a private RNG)."""
         return {}

@@ -31,7 +31,6 @@ from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
 from aac.train.loop import ResumableLoop
 from aac.train.plots import plot_history
-from aac.train.scheduler import build_scheduler
 
 logger = logging.getLogger("aac.train")
 
@@ -46,18 +45,6 @@ def finite_or_none(row: dict) -> dict:
     if not bad:
         return row
     return {**{k: (None if k in bad else v) for k, v in row.items()}, "non_finite": bad}
-
-
-def build_optimizer(model: torch.nn.Module, optim_conf) -> torch.optim.Optimizer:
-    """AdamW; biases and norm weights (1-d tensors) get no weight decay."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": optim_conf.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(
-        groups, lr=optim_conf.lr, betas=tuple(optim_conf.betas), eps=optim_conf.eps
-    )
 
 
 def cider_d_score(hyps: list, refs: list) -> float:
@@ -124,12 +111,7 @@ class Trainer(ResumableLoop):
         )
         self.valid_set, self.valid_refs, self.valid_feats = valid_set, valid_refs, valid_feats
         self.batches_per_epoch = math.ceil(len(train_set) / conf.optim.batch_size)
-        steps_per_epoch = math.ceil(self.batches_per_epoch / conf.optim.accum_grad)
-        self.total_steps = steps_per_epoch * conf.optim.epochs
-        self.optimizer = build_optimizer(self.module, conf.optim)
-        self.scheduler = build_scheduler(self.optimizer, conf.optim, self.total_steps)
-        self.use_amp = conf.optim.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.build_optimization(self.batches_per_epoch)
         self.state = {
             "epoch": 1,
             "batch": 0,
