@@ -129,26 +129,28 @@ class _Attention(nn.Module):
             self.grep_a = nn.Parameter(torch.ones(1, heads, 1, 1))
 
     def forward(self, x, pos_bias, key_mask):  # x (B, T, C), pos_bias (H, T, T), key_mask (B, T)
+        # The official code scales q by 1/32, subtracts the row maximum and scales logits
+        # back up to stay in fp16 range; softmax is invariant to both, so one fused
+        # scaled_dot_product_attention computes the same thing (to float rounding) without
+        # five passes over the (B, H, T, T) logits.
         b, t, c = x.shape
-        alpha = 32.0  # the official code scales q down and logits up by 32 for fp16 range
-        q = self.q_proj(x) * self.scaling / alpha
-        q = q.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, d)
+        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, d)
         k = self.k_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        logits = q @ k.transpose(-1, -2)  # (B, H, T, T)
-        logits = (logits - logits.max(dim=-1, keepdim=True)[0]) * alpha
-        if key_mask is not None:
-            logits = logits.masked_fill(key_mask[:, None, None, :], float("-inf"))
+        bias = None
         if pos_bias is not None:
             bias = pos_bias[None]  # (1, H, T, T)
-            if self.gru_rel_pos:
-                query = q * alpha / self.scaling
-                gates = torch.sigmoid(self.grep_linear(query).view(b, self.heads, t, 2, 4).sum(-1))
+            if self.gru_rel_pos:  # gates from the unscaled query
+                gates = torch.sigmoid(self.grep_linear(q).view(b, self.heads, t, 2, 4).sum(-1))
                 gate_a, gate_b = gates.chunk(2, dim=-1)  # (B, H, T, 1) each
                 bias = (gate_a * (gate_b * self.grep_a - 1.0) + 2.0) * bias
-            logits = logits + bias
-        attn = F.softmax(logits, dim=-1) @ v  # (B, H, T, d)
-        return self.out_proj(attn.transpose(1, 2).reshape(b, t, c))
+            bias = bias.to(q.dtype)
+        if key_mask is not None:
+            pad = torch.zeros(b, 1, 1, t, dtype=q.dtype, device=q.device)
+            pad = pad.masked_fill(key_mask[:, None, None, :], float("-inf"))  # (B, 1, 1, T)
+            bias = pad if bias is None else bias + pad
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scaling)
+        return self.out_proj(attn.transpose(1, 2).reshape(b, t, c))  # (B, T, C)
 
 
 class _Layer(nn.Module):
