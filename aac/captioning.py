@@ -27,6 +27,7 @@ import torch
 
 from aac.feature_info import extract_stride as extract_stride_of
 from aac.frames import stride_frames
+from aac.model import beam_shared_attention
 
 EMPTY_CAPTION = "<empty>"  # Kaldi text needs a non-empty value
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
@@ -101,7 +102,8 @@ def generate_captions(
     device = next(model.parameters()).device
     feats, lengths = stride_frames(feats.to(device), torch.as_tensor(lengths).to(device), stride)
     mask = torch.arange(feats.size(1), device=device)[None, :] < lengths[:, None]  # (B, T)
-    ids = model.bart.generate(**model.generation_inputs(feats, mask, beam, max_length))  # (B, L)
+    with beam_shared_attention(model.bart):  # cross-attention keys/values once per clip
+        ids = model.bart.generate(**model.generation_inputs(feats, mask, beam, max_length))
     return [tokenizer.decode(row.tolist()) or EMPTY_CAPTION for row in ids]
 
 

@@ -8,7 +8,8 @@ through this one adapter.
     model = CaptionModel(enc_dim=2048, vocab_size=5000, model_conf=ModelConf(), pad_id=1,
                          bos_id=0, eos_id=2)
     loss = model(feats, feat_mask, labels)            # labels padded with pad_id
-    kwargs = model.generation_inputs(feats, feat_mask, num_beams=4)
+    with beam_shared_attention(model.bart):
+        ids = model.bart.generate(**model.generation_inputs(feats, feat_mask, num_beams=4))
 
 Captions are generated in one place only, `aac.captioning.generate_captions`, which hands
 these inputs to HF's `generate` of `model.bart`.
@@ -17,6 +18,7 @@ these inputs to HF's `generate` of `model.bart`.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -47,14 +49,60 @@ class ModelConf:
     audio_positions: str = "sinusoidal"
 
 
-def beam_search_cache():
-    """An encoder-decoder KV cache whose cross-attention half is never reordered.
+# Name of the HF attention function registered below (transformers' AttentionInterface).
+BEAM_SHARED_SDPA = "aac_beam_shared_sdpa"
 
-    Beam search reorders the whole cache after every step. Every beam of a clip attends to
-    the same (repeated) encoder output, so its cross-attention keys/values are equal across
-    the clip's beams and reordering them changes nothing, but it costs an index_select over
-    all frames in every layer at every step: a third of decoding time for BEATs' 50 Hz
-    features. Results are bit-identical to the default cache.
+
+def beam_shared_sdpa(module, query, key, value, attention_mask, **kwargs):
+    """HF attention function: SDPA, where the keys/values of B clips serve their B*k beams.
+
+    Beam search hands every beam of a clip the same encoder output, so cross-attention
+    keys/values are equal across a clip's k beams. `beam_search_cache` stores them once
+    per clip (B, H, T, d); here a clip's beams become k query rows against them, so the
+    frames are projected once instead of k times and read once per step instead of k
+    times. Same-size inputs (self-attention, greedy search, training) go to plain SDPA.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    rows, clips = query.shape[0], key.shape[0]
+    if rows == clips:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    beams = rows // clips
+    _, heads, length, dim = query.shape  # (B*k, H, L, d)
+    q = query.view(clips, beams, heads, length, dim).transpose(1, 2)
+    q = q.reshape(clips, heads, beams * length, dim)  # (B, H, k*L, d)
+    if attention_mask is not None:  # (B*k, 1, L, T): the clip's frame mask, equal per beam
+        mask = attention_mask[::beams]  # (B, 1, L, T)
+        mask = mask.unsqueeze(2).expand(-1, -1, beams, -1, -1)  # (B, 1, k, L, T)
+        attention_mask = mask.reshape(clips, mask.shape[1], beams * length, mask.shape[-1])
+    kwargs["is_causal"] = False
+    out, _ = sdpa_attention_forward(module, q, key, value, attention_mask, **kwargs)
+    # out (B, k*L, H, d) -> (B*k, L, H, d), the layout HF's attention functions return
+    return out.reshape(clips, beams, length, heads, dim).reshape(rows, length, heads, dim), None
+
+
+@contextmanager
+def beam_shared_attention(bart):
+    """Within the block, `bart`'s attention runs through `beam_shared_sdpa`."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(BEAM_SHARED_SDPA, beam_shared_sdpa)
+    before = bart.config._attn_implementation
+    bart.config._attn_implementation = BEAM_SHARED_SDPA
+    try:
+        yield
+    finally:
+        bart.config._attn_implementation = before
+
+
+def beam_search_cache(bart, hidden: torch.Tensor):
+    """Encoder-decoder KV cache holding each clip's cross-attention keys/values once.
+
+    `hidden` (B, T, d_model) is the projected audio. Its keys/values are computed here per
+    clip, (B, H, T, d) per layer, and marked done, so the decoder never projects the
+    beam-expanded copy; `beam_shared_sdpa` lets the B*k beams attend to them. Beam
+    search reorders the cache after every step; the cross-attention half is left alone:
+    beams never move between clips and a clip's keys/values are the same for all its beams.
     """
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
@@ -62,7 +110,15 @@ def beam_search_cache():
         def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
             self.self_attention_cache.reorder_cache(beam_idx)
 
-    return SharedCrossAttentionCache(DynamicCache(), DynamicCache())
+    cross = DynamicCache()
+    b, t, _ = hidden.shape
+    for i, layer in enumerate(bart.model.decoder.layers):
+        attn = layer.encoder_attn
+        shape = (b, t, attn.num_heads, attn.head_dim)
+        keys = attn.k_proj(hidden).view(shape).transpose(1, 2)  # (B, H, T, d)
+        values = attn.v_proj(hidden).view(shape).transpose(1, 2)
+        cross.update(keys, values, i)
+    return SharedCrossAttentionCache(DynamicCache(), cross)  # marks layers with keys done
 
 
 def sinusoidal_positions(length: int, dim: int, like: torch.Tensor) -> torch.Tensor:
@@ -190,11 +246,14 @@ class CaptionModel(nn.Module):
     ) -> dict:
         """Keyword arguments of HF `generate` for token ids (B, L') starting with bos.
 
-        Beam search (num_beams > 1) or greedy; the beam cache never reorders cross-attention.
+        Beam search (num_beams > 1) or greedy. Beam search needs `beam_shared_attention`
+        around `generate`: its cache holds cross-attention keys/values once per clip.
         """
         enc = self.encode(feats, feat_mask)
         max_length = max_length or self.conf.max_target_length
-        cache = {"past_key_values": beam_search_cache()} if num_beams > 1 else {}
+        cache = {}
+        if num_beams > 1:
+            cache["past_key_values"] = beam_search_cache(self.bart, enc.last_hidden_state)
         return dict(
             encoder_outputs=enc,
             attention_mask=feat_mask.long(),

@@ -178,9 +178,10 @@ def test_from_audio_runs_the_encoder(tmp_path):
     assert load_model_from_expdir(root / "exp").encoder_info["name"] == "logmel"
 
 
-def test_beam_search_cache_gives_the_default_caches_tokens(trained):
-    """The cache that skips reordering cross-attention changes speed, never tokens."""
+def test_beam_shared_cross_attention_gives_the_default_tokens(trained):
+    """Cross-attention keys/values held once per clip change speed, never tokens."""
     from aac.expdir import load_model_from_expdir
+    from aac.model import beam_shared_attention
 
     root, data, feats = trained
     model = load_model_from_expdir(root / "exp").model
@@ -188,7 +189,12 @@ def test_beam_search_cache_gives_the_default_caches_tokens(trained):
         clips = [torch.from_numpy(f[k][()]) for k in sorted(f)]
     frames = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)  # (B, T, D)
     mask = torch.arange(frames.size(1))[None] < torch.tensor([len(c) for c in clips])[:, None]
-    ours = model.bart.generate(**model.generation_inputs(frames, mask, num_beams=4))
+    inputs = model.generation_inputs(frames, mask, num_beams=4)
+    cross = inputs["past_key_values"].cross_attention_cache
+    assert cross.layers[0].keys.shape[0] == len(clips)  # (B, H, T, d): not x4 beams
+    with beam_shared_attention(model.bart):
+        ours = model.bart.generate(**inputs)
+    assert model.bart.config._attn_implementation == "sdpa"  # restored after the block
     enc = model.encode(frames, mask)
     default = model.bart.generate(
         encoder_outputs=enc,

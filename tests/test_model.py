@@ -1,6 +1,6 @@
 import torch
 
-from aac.model import CaptionModel, ModelConf
+from aac.model import CaptionModel, ModelConf, beam_shared_attention
 
 PAD, BOS, EOS = 1, 0, 2
 
@@ -66,7 +66,8 @@ def test_training_reduces_loss_and_label_smoothing_raises_it():
     smooth = tiny_model(label_smoothing=0.1)
     smooth.load_state_dict(model.state_dict())
     assert smooth(feats, mask, labels).item() > model(feats, mask, labels).item()
-    out = model.bart.generate(**model.generation_inputs(feats, mask, num_beams=4))
+    with beam_shared_attention(model.bart):
+        out = model.bart.generate(**model.generation_inputs(feats, mask, num_beams=4))
     assert out[0, 0] == BOS and out.shape[1] <= 9
     assert out[0, 1:5].tolist() == [5, 6, 7, EOS] and out[1, 1:3].tolist() == [8, EOS]
 
