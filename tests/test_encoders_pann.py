@@ -183,3 +183,24 @@ def test_own_frontend_matches_torchlibrosa():
     ):
         diff = (enc.state_dict()[key] - ref.state_dict()[key]).abs().max().item()
         assert diff < 1e-5, key
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 40, 16), (3, 64, 6, 2)], ids=["conv", "matmul"])
+def test_inference_conv_block_equals_module_path(shape):
+    """The folded/unfolded inference path (both branches) equals conv -> bn -> relu."""
+    from aac.encoders.pann import ConvBlock
+
+    torch.manual_seed(0)
+    block = ConvBlock(64, 32).eval()
+    for bn in (block.bn1, block.bn2):  # non-trivial running statistics
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    x = torch.randn(shape)
+    with torch.enable_grad():
+        expected = block(x, pool=2)  # grad mode: the module path
+    with torch.inference_mode():
+        got = block(x, pool=2)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected.detach(), atol=1e-5, rtol=1e-5)
