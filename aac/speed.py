@@ -205,11 +205,23 @@ def matmul_gflops(n: int = 2048, dtype=torch.float32, seconds: float = 1.0) -> f
     return 2 * n**3 / best / 1e9
 
 
+def _cpu_flash_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """softmax(Q K^T) V: two products of (B, H, Lq, Lk); shapes as FlopCounterMode hands them."""
+    b, h, lq, d = query
+    return 2 * b * h * lq * key[2] * (d + value[3])
+
+
 def encoder_flops(captioner, wave: np.ndarray) -> float:
-    """FLOPs of one encoder call on `wave` (convolutions, matmuls, attention)."""
+    """FLOPs of one encoder call on `wave` (convolutions, matmuls, attention).
+
+    torch's counter knows the CUDA attention kernels only; the CPU one is added here.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    cpu_attention = {
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops
+    }
+    with FlopCounterMode(display=False, custom_mapping=cpu_attention) as counter:
         captioner.encode([wave])
     return float(counter.get_total_flops())
 

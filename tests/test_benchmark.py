@@ -103,3 +103,20 @@ def test_cli_reports_both_settings_and_variants(tiny_model_and_clips, tmp_path, 
     assert record["clips"] == 3 and record["audio_s"] == pytest.approx(1.5)
     assert record["settings"]["paper"]["captions"] == record["settings"]["fastest"]["captions"]
     assert record["matmul_gflops_fp32"] > 0
+
+
+def test_encoder_flops_count_cpu_attention():
+    """The floor figure counts attention on CPU: Q K^T and A V of a known size, by hand."""
+    from types import SimpleNamespace
+
+    from aac.speed import encoder_flops
+
+    b, h, t, d = 1, 2, 10, 4
+    q, k, v = torch.randn(b, h, t, d), torch.randn(b, h, t, d), torch.randn(b, h, t, d)
+    bias = torch.randn(b, h, t, t)
+    fake = SimpleNamespace(
+        encode=lambda waves: torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias
+        )
+    )
+    assert encoder_flops(fake, np.zeros(1)) == 2 * (2 * b * h * t * t * d)
