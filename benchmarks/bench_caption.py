@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--encoders", nargs="+", default=["pann_cnn14", "beats"])
     p.add_argument("--num-clips", type=int, default=16)
     p.add_argument("--clip-seconds", type=float, default=10.0)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=20)
     p.add_argument("--no-variants", action="store_true", help="skip the int8 and bf16 rows")
     p.add_argument("--workdir", help="keep models, clips and JSON here")

@@ -84,3 +84,19 @@ def test_truncated_and_wrong_files_name_file_and_key(tmp_path):
         build_encoder("pann_cnn14_16k", checkpoint=str(wrong))
     with pytest.raises(CheckpointError, match="not found"):
         build_encoder("beats", checkpoint=str(tmp_path / "missing.pt"))
+
+
+def test_max_batch_splits_equal_length_groups_without_changing_frames():
+    enc = build_encoder("logmel")
+    waves = torch.randn(5, 4000)
+    lengths = torch.tensor([4000, 4000, 4000, 3000, 4000])
+    whole, whole_lengths = enc(waves, lengths)
+    calls = []
+    encode = enc.encode
+    enc.encode = lambda w: calls.append(w.shape[0]) or encode(w)
+    enc.max_batch = 2
+    split, split_lengths = enc(waves, lengths)
+    assert sorted(calls) == [1, 2, 2]  # 4 clips of 4000 in pairs, the 3000 one alone
+    assert torch.equal(split_lengths, whole_lengths)
+    torch.testing.assert_close(split, whole)
+    assert build_encoder("beats", random_init=True).max_batch == 2

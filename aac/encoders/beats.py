@@ -233,6 +233,7 @@ class Beats(AudioEncoder):
     name = "beats"
     sample_rate = 16000
     min_samples = 400 + 15 * 160  # 16 fbank frames make one patch
+    max_batch = 2  # 2 cores: 0.356 s per 10 s clip in pairs, 0.410 s in calls of 8
 
     def __init__(self, cfg: dict, conf: BeatsConf):
         super().__init__()
