@@ -6,7 +6,8 @@ For each encoder it builds an experiment directory the way `aac-train` leaves on
 decoder weights: 6 layers, d_model 768, 12 heads, FFN 3072, a 5000-piece tokenizer) over
 a random-initialised encoder (speed does not depend on the weights' values), writes
 `--num-clips` synthetic clips of `--clip-seconds` (a Kaldi data dir), and runs
-`aac-benchmark` on them, which prints the table, the profile and the encoder's floor.
+`aac-benchmark` on them (a fresh process per encoder), which prints the table, the
+profile and the encoder's floor.
 Random decoders never emit end-of-sentence, so every caption runs to `--max-length`
 tokens; 20 is about the length of a trained model's Clotho/AudioCaps captions plus eos.
 Writes everything under --workdir (default: a temporary directory), one JSON per encoder.
@@ -15,6 +16,7 @@ Writes everything under --workdir (default: a temporary directory), one JSON per
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -23,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from aac.bin.benchmark import main as benchmark_main
 from aac.model import ModelConf
 from aac.speed import make_random_exp_dir
 
@@ -78,8 +79,13 @@ def main(argv=None) -> int:
             flush=True,
         )
         variants = [] if args.no_variants else ["--quantize", "int8", "--compute-dtype", "bfloat16"]
-        benchmark_main(
+        # a fresh process per encoder: what ran before in this one (writing the clips,
+        # the other encoder) moved the figures by up to 30% through allocator state
+        subprocess.run(
             [
+                sys.executable,
+                "-m",
+                "aac.bin.benchmark",
                 str(exp),
                 "--data-dir",
                 str(work / "data"),
@@ -92,7 +98,8 @@ def main(argv=None) -> int:
                 *variants,
                 "--json",
                 str(work / f"bench_{encoder}.json"),
-            ]
+            ],
+            check=True,
         )
     print(f"\nfiles in {work}")
     return 0
