@@ -108,6 +108,9 @@ def conv_bn_relu(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.
 
 class PannCnn14(AudioEncoder):
     output_dim = 2048
+    # Block 1's maps are 16 MB per 10 s clip at 32 kHz: in calls of 16 clips the fastest
+    # setting ran at 0.24 s per clip, in calls of 4 at 0.18 s with 25% less peak memory.
+    max_batch = 4
 
     def __init__(self, name: str, sample_rate: int):
         super().__init__()
