@@ -70,7 +70,7 @@ def test_text_embeddings_are_normalised_and_cached(text_model, tmp_path):
     assert torch.equal(again[0], first[1])
 
 
-def test_atcl_grid_resume_export_and_retrieval(text_model, tmp_path):
+def test_atcl_grid_resume_export_and_retrieval(text_model, tmp_path, capsys):
     train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
     out = tmp_path / "exp"
     args = [
@@ -120,6 +120,7 @@ def test_atcl_grid_resume_export_and_retrieval(text_model, tmp_path):
     assert scores["metrics"]["num_clips"] == 4 and scores["metrics"]["num_captions"] == 8
     assert "text-to-audio" in (out / "RESULTS.md").read_text()
     assert eval_tagging.main([str(out), "--data-dir", str(valid)]) == 2  # wrong task: user error
+    assert "an ATCL run; this needs an MLAC one (aac-eval-retrieval?)" in capsys.readouterr().err
 
 
 def test_mlac_learns_two_tones_and_reports_map(tmp_path):

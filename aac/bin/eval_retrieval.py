@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aac.atomic import write_json_atomic
 from aac.cli import parse_device, run_main
-from aac.config import ConfigError
 from aac.pretrain.data import WaveCrops, read_clip_captions
 from aac.pretrain.evaluate import flatten_captions, retrieval_eval, retrieval_table
-from aac.pretrain.expdir import load_run, selected_run
-from aac.pretrain.results import write_results
+from aac.pretrain.expdir import load_task_run
+from aac.pretrain.results import write_eval
 from aac.pretrain.tasks import paired_clips
 from aac.pretrain.text_encoder import cached_embeddings
 
@@ -41,12 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def _main(argv) -> int:
     args = get_parser().parse_args(argv)
-    run = selected_run(args.exp_dir)
-    conf, model = load_run(run)
-    if conf.task != "atcl":
-        raise ConfigError(
-            f"{run}: a {conf.task} run; retrieval needs an ATCL one (aac-eval-tagging?)"
-        )
+    run, conf, model = load_task_run(args.exp_dir, "atcl", "aac-eval-tagging")
     captions = read_clip_captions(args.data_dir)
     clips = paired_clips(args.data_dir, captions, "captions")
     texts, owner = flatten_captions([c for c, _ in clips], captions)
@@ -56,18 +49,8 @@ def _main(argv) -> int:
     metrics, _ = retrieval_eval(
         model.to(args.device), crops, text, owner, args.device, args.batch_size
     )
-    name = Path(args.data_dir).name
-    write_json_atomic(
-        Path(args.exp_dir) / "eval" / name / "scores.json",
-        {
-            "task": "atcl",
-            "data_dir": str(Path(args.data_dir).resolve()),
-            "run": str(run.resolve()),
-            "metrics": metrics,
-        },
-    )
-    write_results(args.exp_dir)
-    print(retrieval_table(metrics, f"ATCL on {name}"))
+    write_eval(args.exp_dir, args.data_dir, run, "atcl", metrics)
+    print(retrieval_table(metrics, f"ATCL on {Path(args.data_dir).name}"))
     return 0
 
 

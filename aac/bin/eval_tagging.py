@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aac.atomic import write_json_atomic
 from aac.cli import parse_device, run_main
-from aac.config import ConfigError
 from aac.pretrain.data import WaveCrops, multi_hot, read_labels
 from aac.pretrain.evaluate import tagging_eval, tagging_table
-from aac.pretrain.expdir import load_run, selected_run
-from aac.pretrain.results import write_results
+from aac.pretrain.expdir import load_task_run
+from aac.pretrain.results import write_eval
 from aac.pretrain.tasks import paired_clips
 
 
@@ -37,12 +35,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def _main(argv) -> int:
     args = get_parser().parse_args(argv)
-    run = selected_run(args.exp_dir)
-    conf, model = load_run(run)
-    if conf.task != "mlac":
-        raise ConfigError(
-            f"{run}: a {conf.task} run; tagging needs an MLAC one (aac-eval-retrieval?)"
-        )
+    run, conf, model = load_task_run(args.exp_dir, "mlac", "aac-eval-retrieval")
     labels = read_labels(args.data_dir)
     clips = paired_clips(args.data_dir, labels, "labels")
     index = {name: k for k, name in enumerate(conf.classes)}
@@ -51,19 +44,8 @@ def _main(argv) -> int:
     )
     crops = WaveCrops(clips, model.encoder.sample_rate, conf.crop_seconds, train=False)
     metrics, _ = tagging_eval(model.to(args.device), crops, targets, args.device, args.batch_size)
-    name = Path(args.data_dir).name
-    write_json_atomic(
-        Path(args.exp_dir) / "eval" / name / "scores.json",
-        {
-            "task": "mlac",
-            "data_dir": str(Path(args.data_dir).resolve()),
-            "run": str(run.resolve()),
-            "num_clips": len(clips),
-            "metrics": metrics,
-        },
-    )
-    write_results(args.exp_dir)
-    print(tagging_table(metrics, f"MLAC on {name}", len(clips)))
+    write_eval(args.exp_dir, args.data_dir, run, "mlac", metrics, num_clips=len(clips))
+    print(tagging_table(metrics, f"MLAC on {Path(args.data_dir).name}", len(clips)))
     return 0
 
 

@@ -57,3 +57,16 @@ def encoder_state(model: PretrainModel) -> dict:
 def check_loadable(name: str, path, conf: dict) -> AudioEncoder:
     """Load an exported file the way aac-extract-feats does (strict, weights-only)."""
     return build_encoder(name, str(path), False, False, conf)
+
+
+def load_task_run(exp_dir, task: str, other_tool: str):
+    """(run dir, conf, model) of EXP_DIR's selected run, which must be a `task` run."""
+    from aac.config import ConfigError
+
+    run = selected_run(exp_dir)
+    conf, model = load_run(run)
+    if conf.task != task:
+        raise ConfigError(
+            f"{run}: an {conf.task.upper()} run; this needs an {task.upper()} one ({other_tool}?)"
+        )
+    return run, conf, model

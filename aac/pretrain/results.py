@@ -43,3 +43,14 @@ def write_results(exp_dir) -> Path:
     path = Path(exp_dir) / "RESULTS.md"
     write_text_atomic(path, results_markdown(exp_dir))
     return path
+
+
+def write_eval(exp_dir, data_dir, run: Path, task: str, metrics: dict, **facts) -> Path:
+    """EXP_DIR/eval/<set>/scores.json of one evaluation, then EXP_DIR/RESULTS.md again."""
+    from aac.atomic import write_json_atomic
+
+    path = Path(exp_dir) / "eval" / Path(data_dir).name / "scores.json"
+    record = {"task": task, "data_dir": str(Path(data_dir).resolve()), "run": str(run.resolve())}
+    write_json_atomic(path, {**record, **facts, "metrics": metrics})
+    write_results(exp_dir)
+    return path
