@@ -150,14 +150,7 @@ def load_model_from_expdir(
     if conf.enc_dim <= 0:
         raise ConfigError(f"{conf_path}: enc_dim missing; was this written by aac-train?")
     tokenizer = CaptionTokenizer(exp_dir / "tokenizer.model")
-    model = CaptionModel(
-        conf.enc_dim,
-        tokenizer.vocab_size,
-        conf.model,
-        tokenizer.pad_id,
-        tokenizer.bos_id,
-        tokenizer.eos_id,
-    )
+    model = CaptionModel.for_tokenizer(conf.enc_dim, conf.model, tokenizer)
     ckpt_path = resolve_checkpoint(exp_dir, checkpoint)
     state = load_checkpoint(ckpt_path, trust=trust)
     if "model" not in state:

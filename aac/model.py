@@ -184,6 +184,18 @@ class CaptionModel(nn.Module):
         ):
             p.requires_grad_(False)
 
+    @classmethod
+    def for_tokenizer(cls, enc_dim: int, model_conf: ModelConf, tokenizer) -> "CaptionModel":
+        """A model whose vocabulary and special ids are those of `tokenizer`."""
+        return cls(
+            enc_dim,
+            tokenizer.vocab_size,
+            model_conf,
+            tokenizer.pad_id,
+            tokenizer.bos_id,
+            tokenizer.eos_id,
+        )
+
     def encode(self, feats: torch.Tensor, feat_mask: torch.Tensor):
         """(B, T, enc_dim), (B, T) bool -> BaseModelOutput with (B, T, d_model)."""
         from transformers.modeling_outputs import BaseModelOutput

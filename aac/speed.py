@@ -330,9 +330,7 @@ def make_random_exp_dir(
     tok = CaptionTokenizer(exp_dir / "tokenizer.model")
     model_conf = model_conf or ModelConf()
     torch.manual_seed(seed)
-    model = CaptionModel(
-        enc.output_dim, tok.vocab_size, model_conf, tok.pad_id, tok.bos_id, tok.eos_id
-    )
+    model = CaptionModel.for_tokenizer(enc.output_dim, model_conf, tok)
     state = {
         k: v * weight_scale if v.dim() == 2 and "embed_positions" not in k else v
         for k, v in model.state_dict().items()

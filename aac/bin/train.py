@@ -97,14 +97,7 @@ def build_trainer(args, conf, dist, tokenizer, datasets) -> Trainer:
     """Model, sampler and Trainer; restores last.pt or the --init-from weights."""
     train_set, valid_set, refs = datasets
     torch.manual_seed(conf.seed)  # identical initial weights on every rank and rerun
-    model = CaptionModel(
-        conf.enc_dim,
-        tokenizer.vocab_size,
-        conf.model,
-        tokenizer.pad_id,
-        tokenizer.bos_id,
-        tokenizer.eos_id,
-    )
+    model = CaptionModel.for_tokenizer(conf.enc_dim, conf.model, tokenizer)
     sampler = GlobalBatchSampler(
         len(train_set), conf.optim.batch_size, conf.seed, dist.rank, dist.world_size
     )

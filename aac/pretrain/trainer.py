@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from aac.atomic import write_text_atomic
 from aac.pretrain.data import collate_waves, multi_hot, pick_captions
@@ -28,6 +27,7 @@ from aac.pretrain.evaluate import main_metric, retrieval_eval, tagging_eval
 from aac.pretrain.losses import gather_with_grad, info_nce
 from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
+from aac.train.logs import epoch_bar
 from aac.train.loop import ResumableLoop
 from aac.train.plots import plot_history
 
@@ -122,14 +122,7 @@ class PretrainTrainer(ResumableLoop):
         self.task.train_set.set_epoch(epoch)
         self.model.train()
         start = time.time()
-        bar = tqdm(
-            total=self.batches_per_epoch,
-            initial=s["batch"],
-            desc=f"epoch {epoch}",
-            disable=not self.dist.is_main,
-            dynamic_ncols=True,
-            leave=False,
-        )
+        bar = epoch_bar(epoch, self.batches_per_epoch, s["batch"], self.dist.is_main)
         for index, wave, lengths in self.loader:
             sync = (s["batch"] + 1) % accum == 0 or s["batch"] + 1 == self.batches_per_epoch
             no_sync = (

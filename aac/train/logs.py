@@ -31,3 +31,15 @@ def setup_logging(log_path: Path, is_main: bool) -> None:
         handler.setFormatter(fmt)
         logger.addHandler(handler)
     logger.propagate = False
+
+
+def epoch_bar(epoch: int, total: int, done: int, is_main: bool) -> tqdm:
+    """The console progress bar of one training epoch (batches; resumed at `done`)."""
+    return tqdm(
+        total=total,
+        initial=done,
+        desc=f"epoch {epoch}",
+        disable=not is_main,
+        dynamic_ncols=True,
+        leave=False,
+    )

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from aac.atomic import write_text_atomic
 from aac.captioning import CaptionEngine
@@ -29,6 +28,7 @@ from aac.feature_info import open_features
 from aac.text import normalize_caption
 from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
+from aac.train.logs import epoch_bar
 from aac.train.loop import ResumableLoop
 from aac.train.plots import plot_history
 
@@ -154,14 +154,7 @@ class Trainer(ResumableLoop):
         self.sampler.set_epoch(epoch, s["batch"])
         self.model.train()
         start = time.time()
-        bar = tqdm(
-            total=self.batches_per_epoch,
-            initial=s["batch"],
-            desc=f"epoch {epoch}",
-            disable=not self.dist.is_main,
-            dynamic_ncols=True,
-            leave=False,
-        )
+        bar = epoch_bar(epoch, self.batches_per_epoch, s["batch"], self.dist.is_main)
         try:  # close the bar on errors too, so an error message starts on its own line
             for batch in self.loader:
                 last = s["batch"] + 1 == self.batches_per_epoch
