@@ -192,3 +192,18 @@ def make_audio_set(root: Path, name: str, n_clips: int, seed: int, training: boo
     for k, lines in spk.items():
         (data / f"text_spk{k}").write_text("".join(lines))
     return data
+
+
+def tiny_decoder(d_model: int = 32, layers: int = 2, max_length: int = 10):
+    """A ModelConf small enough for tests: 2 heads, FFN 2 x d_model, no dropout."""
+    from aac.model import ModelConf
+
+    return ModelConf(
+        d_model=d_model,
+        decoder_layers=layers,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=2 * d_model,
+        dropout=0.0,
+        attention_dropout=0.0,
+        max_target_length=max_length,
+    )

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from caption_fixtures import tiny_decoder
 
 from aac.bin.benchmark import main
-from aac.model import ModelConf
 from aac.speed import PeakRss, SettingResult, count_changed, format_table, rtf_stats
 
 
@@ -51,15 +51,7 @@ def tiny_model_and_clips(tmp_path):
     from aac.speed import make_random_exp_dir
 
     torch.set_num_threads(1)
-    conf = ModelConf(
-        d_model=32,
-        decoder_layers=1,
-        decoder_attention_heads=2,
-        decoder_ffn_dim=64,
-        dropout=0.0,
-        attention_dropout=0.0,
-        max_target_length=6,
-    )
+    conf = tiny_decoder(d_model=32, layers=1, max_length=6)
     exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=conf)
     rng = np.random.default_rng(0)
     data = tmp_path / "data"

@@ -8,20 +8,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from caption_fixtures import tiny_decoder
 
 from aac.bin.caption import main
-from aac.model import ModelConf
 from aac.speed import make_random_exp_dir
 
-TINY = ModelConf(
-    d_model=32,
-    decoder_layers=1,
-    decoder_attention_heads=2,
-    decoder_ffn_dim=64,
-    dropout=0.0,
-    attention_dropout=0.0,
-    max_target_length=8,
-)
+TINY = tiny_decoder(d_model=32, layers=1, max_length=8)
 
 
 @pytest.fixture(scope="module")

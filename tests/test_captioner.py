@@ -7,22 +7,14 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from caption_fixtures import tiny_decoder
 
 from aac import Captioner
-from aac.model import ModelConf
 from aac.packing import PackError, pack_model
 from aac.speed import make_random_exp_dir
 
 RATE = 16000
-TINY = ModelConf(
-    d_model=32,
-    decoder_layers=2,
-    decoder_attention_heads=2,
-    decoder_ffn_dim=64,
-    dropout=0.0,
-    attention_dropout=0.0,
-    max_target_length=10,
-)
+TINY = tiny_decoder(d_model=32, layers=2, max_length=10)
 
 
 def make_waves(n, seed=0):

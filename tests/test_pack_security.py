@@ -9,24 +9,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from caption_fixtures import tiny_decoder
 
 from aac.bin.caption import main as caption_main
 from aac.bin.pack import main as pack_main
 from aac.captioner import Captioner
 from aac.checkpoint_io import CheckpointError, file_sha256
-from aac.model import ModelConf
 from aac.packing import PackError, pack_model, unpack_model
 from aac.speed import make_random_exp_dir
 
-TINY = ModelConf(
-    d_model=16,
-    decoder_layers=1,
-    decoder_attention_heads=2,
-    decoder_ffn_dim=32,
-    dropout=0.0,
-    attention_dropout=0.0,
-    max_target_length=6,
-)
+TINY = tiny_decoder(d_model=16, layers=1, max_length=6)
 
 
 class Payload:

@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from caption_fixtures import tiny_decoder
 
 from aac.bin.scenarios import main
 from aac.config import ConfigError
-from aac.model import ModelConf
 from aac.scenarios.run import run_scenario
 from aac.scenarios.suite import ScenarioConf, SourceConf, SuiteConf, detects, load_suite
 from aac.scenarios.synth import SPEED_OF_SOUND, Trial, approach, render_trial
@@ -131,15 +131,7 @@ def test_run_scenario_measures_recall_false_alarms_and_latency():
     assert len(result["clips"]) == 2 * 3  # trials x (SNRs + background alone)
 
 
-TINY = ModelConf(
-    d_model=16,
-    decoder_layers=1,
-    decoder_attention_heads=2,
-    decoder_ffn_dim=32,
-    dropout=0.0,
-    attention_dropout=0.0,
-    max_target_length=6,
-)
+TINY = tiny_decoder(d_model=16, layers=1, max_length=6)
 
 
 def test_stage_writes_results_summary_and_plot(tmp_path, capsys):

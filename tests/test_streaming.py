@@ -10,24 +10,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from caption_fixtures import tiny_decoder
 
 from aac import Captioner
 from aac.audio import AudioError, resample
-from aac.model import ModelConf
 from aac.speed import make_random_exp_dir
 from aac.streaming import pcm_chunks, read_wav_header, stream_captions
 from aac.windows import sliding_windows
 
 RATE = 16000
-TINY = ModelConf(
-    d_model=32,
-    decoder_layers=2,
-    decoder_attention_heads=2,
-    decoder_ffn_dim=64,
-    dropout=0.0,
-    attention_dropout=0.0,
-    max_target_length=10,
-)
+TINY = tiny_decoder(d_model=32, layers=2, max_length=10)
 
 
 @pytest.fixture(scope="module")
