@@ -9,7 +9,9 @@ Reads (aac-datasets layout under --root):
              AUDIOCAPS/csv_files_v1/<split>.csv
 Writes data/<corpus>_<split>/{wav.scp,utt2dur,text_spk1..5} for every split, plus `text`
 (one line per caption, `<clip_id>#<k>`) for the training split. Rows with missing or
-unreadable audio and malformed CSV rows are skipped with a count; a missing CSV is an error.
+unreadable audio, audio that is not a regular file (a FIFO) and malformed CSV rows are
+skipped with a count; a missing CSV is an error, and so is an audio file name that wav.scp
+would read as a pipe (`... |`) or an `ark:offset` spec (it is named; nothing runs).
 
 Usage: aac-prep-data --utt2dur-for data/myset
 (re)writes utt2dur for an existing wav.scp (paths, `... |` pipes, `file.ark:offset`).

@@ -3,6 +3,11 @@
 A corpus reader turns its CSVs and audio folder into a list of `Clip`s (id, audio path,
 captions); `write_data_dir` then measures durations (skipping unreadable audio with a
 count and the reason) and writes `wav.scp`, `utt2dur`, `text` and `text_spk1..5`.
+
+A corpus file name is data, never a command: a path that `wav.scp` would read back as a
+pipe (`... |`), an `ark:offset` spec or another path (leading/trailing whitespace, a line
+break) is refused with the file named, before any audio is opened. Entries that are not
+regular files (a FIFO, a device) are skipped with a warning, as missing files are.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +26,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from aac.audio import AudioError, audio_duration, load_audio
+from aac.audio import AudioError, audio_duration, load_audio, spec_kind
 from aac.datadir import CAPTION_SEP, NUM_REFS, read_kaldi_text, write_kaldi_text
 from aac.errors import AacError
 
@@ -148,15 +154,42 @@ def read_csv_rows(path: Path, columns: Sequence[str]) -> Iterator[Tuple[int, Dic
 
 
 def find_audio(folder: Path, name: str, listing: Optional[Dict[str, str]] = None) -> Optional[Path]:
-    """Path of `name` in `folder`, tolerating NFC/NFD differences between CSV and disk."""
+    """Path of `name` in `folder`, tolerating NFC/NFD differences between CSV and disk;
+    None when it is missing or not a regular file (a FIFO would block the reader)."""
     path = folder / name
-    if path.is_file():
-        return path
-    if listing is not None:
+    if not os.path.lexists(path) and listing is not None:
         on_disk = listing.get(unicodedata.normalize("NFC", name))
-        if on_disk is not None:
-            return folder / on_disk
+        path = folder / on_disk if on_disk is not None else path
+    try:
+        mode = os.stat(path).st_mode  # follows links: a link to a FIFO is a FIFO
+    except OSError:
+        return None
+    if not stat.S_ISREG(mode):
+        log.warning("%s: not a regular file (FIFO, device or directory), skipped", path)
+        return None
+    return path
+
+
+def wav_scp_problem(value: str) -> Optional[str]:
+    """Why `value` would not read back from wav.scp as this very file (None when it does)."""
+    if "\n" in value or "\r" in value:
+        return "its name holds a line break"
+    if value != value.strip():
+        return "its name starts or ends with whitespace, which wav.scp drops"
+    kind = spec_kind(value)
+    if kind == "pipe":
+        return "wav.scp would run it as a shell command (a name ending in '|')"
+    if kind == "ark":
+        return "wav.scp would read it as an 'ark:offset' spec (a name ending in ':<digits>')"
     return None
+
+
+def check_wav_values(clips: Sequence[Clip]) -> None:
+    """PrepError naming the first clip whose audio path would act in wav.scp."""
+    for clip in clips:
+        problem = wav_scp_problem(clip.wav)
+        if problem:
+            raise PrepError(f"{clip.wav!r}: refused as audio file: {problem}; rename the file")
 
 
 def nfc_listing(folder: Path) -> Dict[str, str]:
@@ -207,6 +240,7 @@ def write_data_dir(
     dupes = [k for k, n in Counter(ids).items() if n > 1]
     if dupes:
         raise PrepError(f"{out_dir}: duplicate clip ids {dupes[:5]}")
+    check_wav_values(clips)  # before any audio is opened
     kept, skipped = measure_durations(clips, verify=verify, desc=out_dir.name)
     if skipped:
         summary = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
