@@ -116,20 +116,21 @@ def not_a_checkpoint(path: Path, entry: OfficialCheckpoint) -> Optional[str]:
 
 def _pin_mismatch(entry: OfficialCheckpoint, size: int, digests, recorded) -> Optional[str]:
     """What fails the pin (or the first-download record), naming both values and the source."""
-    pin, got = entry.pin, digests["sha256"]
-    if pin.sha256 and got != pin.sha256:
-        extra = f"; size {size} bytes, pinned {pin.size}" if pin.size not in (None, size) else ""
-        return f"SHA-256 mismatch: got {got}, pinned {pin.sha256}{extra} (pin: {pin.source})"
-    if pin.size is not None and size != pin.size:
-        return f"size mismatch: {size} bytes, pinned {pin.size} (SHA-256 {got}; pin: {pin.source})"
-    if pin.md5 and digests["md5"] != pin.md5:
-        return (
-            f"MD5 mismatch: got {digests['md5']}, pinned {pin.md5} (SHA-256 {got}; "
-            f"pin: {pin.source})"
-        )
-    if not pin.sha256 and recorded and recorded.sha256 != got:
+    pin, sha = entry.pin, digests["sha256"]
+    checks = (
+        ("SHA-256", bool(pin.sha256) and sha != pin.sha256),
+        ("MD5", bool(pin.md5) and digests.get("md5") != pin.md5),
+        ("size", pin.size is not None and size != pin.size),
+    )
+    failed = [kind for kind, bad in checks if bad]
+    if failed:
+        facts = [f"SHA-256 {sha}" + (f", pinned {pin.sha256}" if pin.sha256 else "")]
+        facts += [f"MD5 {digests['md5']}, pinned {pin.md5}"] if pin.md5 else []
+        facts += [f"size {size} bytes, pinned {pin.size}"] if "size" in failed else []
+        return f"{failed[0]} mismatch: got {'; '.join(facts)} (pin: {pin.source})"
+    if not pin.sha256 and recorded and recorded.sha256 != sha:
         how = "accepted with " + ACCEPT_FLAG if recorded.accepted else UNVERIFIED
-        return f"SHA-256 mismatch: got {got}, expected {recorded.sha256} from {SUMS}, {how}"
+        return f"SHA-256 mismatch: got {sha}, expected {recorded.sha256} from {SUMS}, {how}"
     return None
 
 
@@ -229,7 +230,8 @@ def _download(entry, directory, urls, fetch, accept_sha256):
         if reason.startswith("refused: "):
             part.unlink(missing_ok=True)  # wrong bytes: never resume them from another URL
         failures.append((url, reason))
-        log.warning("%s: %s%s", url, reason, "; trying the next URL" if url != urls[-1] else "")
+        if len(failures) < len(urls):  # the last failure is in the error itself
+            log.warning("%s: %s; trying the next URL", url, reason)
     if not any(r.startswith("refused: ") for _, r in failures):
         url, reason = failures[-1]  # nothing answered with bytes: most likely offline
         raise DownloadError(offline_message(url, entry, dest, reason))
