@@ -9,8 +9,7 @@ import torch
 import yaml
 
 from aac.bin.pack import main as pack_main
-from aac.checkpoint_io import load_checkpoint
-from aac.encoders.checkpoint import file_sha256
+from aac.checkpoint_io import file_sha256, load_checkpoint
 from aac.packing import PackError, pack_model, resolve_encoder_checkpoint, unpack_model
 
 ENC_BYTES = b"pretend cnn14 weights" * 100
