@@ -112,6 +112,16 @@ def test_weightless_and_random_init_need_no_checkpoint(tmp_path):
         assert resolve_encoder_checkpoint({"name": "beats", "random_init": True}, "x.pt") is None
 
 
+def test_whether_an_encoder_has_weights_comes_from_its_class(monkeypatch):
+    from aac.encoders import ENCODERS
+
+    monkeypatch.setattr(ENCODERS["logmel"].cls, "has_weights", True)
+    with pytest.raises(PackError):  # now a checkpoint is needed, and none is recorded
+        resolve_encoder_checkpoint({"name": "logmel"})
+    with pytest.raises(PackError, match="unknown encoder 'nope'"):
+        resolve_encoder_checkpoint({"name": "nope"})
+
+
 def test_cli_pack_and_include_encoder_refuses_wrong_file(exp_dir, tmp_path, capsys):
     assert pack_main([str(exp_dir), str(tmp_path / "m.zip")]) == 0
     assert "pann_cnn14" in capsys.readouterr().out
