@@ -14,7 +14,7 @@ Clips shorter than `min_samples` are zero-padded at the end up to `min_samples`.
 What an encoder is, said once on its class (tests/test_encoders.py checks that every
 registered encoder declares each of ENCODER_FACTS itself, not through this base class):
   - `has_weights`: False for a fixed signal-processing frontend (no checkpoint, no random
-    init; `logmel`); packing and feature extraction read it.
+    init; `logmel`); `build_encoder` and packing read it.
   - `chunk_context`: steps of real audio on each side of a chunk (`aac.encoders.chunking`);
     `frames_per_step` output frames per step (1, or BEATs' 8 frequency tokens).
   - `pretraining`: its pre-training tasks as results tables print them
