@@ -214,7 +214,7 @@ def test_source_errors_reach_the_consumer_and_early_stop_releases_reader(caption
     def readers():
         return [t for t in threading.enumerate() if t.name == "aac-stream-reader"]
 
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + WAIT_S  # a hang guard, not a speed bound
     while readers() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not readers()
