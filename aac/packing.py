@@ -11,15 +11,16 @@ Layout of `model.zip` (all names at the top level):
 A packed model holds no pickle: a shared file can therefore never run code when it is
 loaded. The manifest's SHA-256 values only catch corruption (whoever crafts a zip
 writes a matching manifest), so safety comes from the loading itself: member names are
-checked (no absolute paths, no `..`), and an old-format zip (version 1, `best.pt`) is
-read weights-only like every checkpoint (`aac.checkpoint_io.load_checkpoint`).
+checked (no absolute paths, no `..`), and only this format's version 2 is read (a zip
+of any other version is refused with the version it holds).
 Unpacking writes `best.pt` (plain tensors, weights-only loadable) next to the extracted
 files, so an unpacked model has the usual experiment-directory layout.
 
 The encoder reference is its registry name plus the SHA-256 of the checkpoint the
 features were extracted with. Loading refuses an encoder checkpoint whose SHA-256
 differs: a different checkpoint gives different features and silently wrong captions.
-`logmel` has no weights and random-init encoders are rebuilt from a fixed seed.
+Encoders without weights (`has_weights` on the encoder class: `logmel`) and random-init
+encoders are rebuilt from a fixed seed.
 """
 
 from __future__ import annotations
@@ -34,27 +35,25 @@ from pathlib import Path
 from typing import Optional
 
 from aac.checkpoint_io import (
-    CheckpointError,
     CheckpointNotFoundError,
+    file_sha256,
     load_checkpoint,
     load_safetensors,
     save_atomic,
     save_safetensors_atomic,
 )
 from aac.config import load_yaml
-from aac.encoders.checkpoint import file_sha256
+from aac.encoders import encoder_class
 from aac.errors import AacError
 from aac.expdir import resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
 PACK_FORMAT = "aac-packed-model"
-PACK_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1: decoder weights as best.pt (read weights-only)
+PACK_VERSION = 2  # the only version read; nothing was ever released in another
 MANIFEST = "manifest.json"
 DECODER_FILE = "best.safetensors"
 UNPACKED_DECODER = "best.pt"
-WEIGHTLESS_ENCODERS = ("logmel",)
 
 
 class PackError(AacError, RuntimeError):
@@ -67,6 +66,15 @@ def encoder_block(config: dict, source: str) -> dict:
     if not isinstance(enc, dict) or not enc.get("name"):
         raise PackError(f"{source}: config has no `encoder:` block with a `name`")
     return enc
+
+
+def needs_encoder_checkpoint(enc: dict) -> bool:
+    """Whether the model's encoder reads a checkpoint: it has weights and is not random-init."""
+    try:
+        has_weights = encoder_class(enc["name"]).has_weights
+    except ValueError as e:  # an encoder this version does not register
+        raise PackError(str(e)) from None
+    return has_weights and not enc.get("random_init")
 
 
 def _decoder_weights_only(src: Path, dst: Path, trust: bool = False) -> dict:
@@ -106,7 +114,7 @@ def pack_model(
     except CheckpointNotFoundError as e:
         raise PackError(str(e)) from None
     enc_file = None
-    if include_encoder and enc["name"] not in WEIGHTLESS_ENCODERS and not enc.get("random_init"):
+    if include_encoder and needs_encoder_checkpoint(enc):
         enc_file = Path(encoder_checkpoint or enc.get("checkpoint") or "")
         if not enc_file.is_file():
             raise PackError(
@@ -179,9 +187,8 @@ def _extract_member(
 def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
     """Extract a packed model into `dest` (an exp-dir layout), verifying every SHA-256.
 
-    Leaves `dest/best.pt` for the loaders: version 2 rebuilds it from best.safetensors
-    (tensors and the manifest's scalar facts only); version 1 keeps the packed best.pt,
-    which is then read weights-only like any checkpoint.
+    Leaves `dest/best.pt` for the loaders, rebuilt from best.safetensors (tensors and the
+    manifest's scalar facts only).
     """
     zip_path, dest = Path(zip_path), Path(dest)
     try:
@@ -199,39 +206,27 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
             raise PackError(f"{zip_path}: unreadable {MANIFEST} ({e})") from None
         if not isinstance(manifest, dict):
             raise PackError(f"{zip_path}: {MANIFEST} is not a JSON object")
-        if (
-            manifest.get("format") != PACK_FORMAT
-            or manifest.get("version") not in READABLE_VERSIONS
-        ):
+        if manifest.get("format") != PACK_FORMAT or manifest.get("version") != PACK_VERSION:
             raise PackError(
                 f"{zip_path}: unsupported pack format {manifest.get('format')!r} "
-                f"version {manifest.get('version')!r}"
+                f"version {manifest.get('version')!r} (this aac reads {PACK_FORMAT!r} "
+                f"version {PACK_VERSION} only; pack the experiment again with aac-pack)"
             )
         dest.mkdir(parents=True, exist_ok=True)
         files = manifest.get("files") or {}
         for name, expected in files.items():
             _check_member_name(zip_path, name)
             _extract_member(zf, zip_path, dest, name, expected)
-    if manifest["version"] == 1 and UNPACKED_DECODER in files:
-        try:  # refuse here, naming the zip rather than a temporary directory
-            load_checkpoint(dest / UNPACKED_DECODER)
-        except CheckpointError as e:
-            raise CheckpointError(
-                str(e).replace(
-                    str(dest / UNPACKED_DECODER), f"{zip_path} (member {UNPACKED_DECODER})"
-                )
-            ) from None
-    if manifest["version"] >= 2:
-        decoder = manifest.get("decoder") or {}
-        if decoder.get("file") != DECODER_FILE or DECODER_FILE not in files:
-            raise PackError(f"{zip_path}: manifest names no {DECODER_FILE} decoder weights")
-        facts = {
-            k: v
-            for k, v in (decoder.get("facts") or {}).items()
-            if isinstance(v, (int, float, str, bool, type(None))) and k != "model"
-        }
-        weights = load_safetensors(dest / DECODER_FILE)
-        save_atomic({**facts, "model": weights}, dest / UNPACKED_DECODER)
+    decoder = manifest.get("decoder") or {}
+    if decoder.get("file") != DECODER_FILE or DECODER_FILE not in files:
+        raise PackError(f"{zip_path}: manifest names no {DECODER_FILE} decoder weights")
+    facts = {
+        k: v
+        for k, v in (decoder.get("facts") or {}).items()
+        if isinstance(v, (int, float, str, bool, type(None))) and k != "model"
+    }
+    weights = load_safetensors(dest / DECODER_FILE)
+    save_atomic({**facts, "model": weights}, dest / UNPACKED_DECODER)
     return manifest
 
 
@@ -262,7 +257,7 @@ def resolve_encoder_checkpoint(
     if the user passes a checkpoint, since the model never saw its features.
     """
     name = enc["name"]
-    if name in WEIGHTLESS_ENCODERS or enc.get("random_init"):
+    if not needs_encoder_checkpoint(enc):
         if user_checkpoint:
             warnings.warn(
                 f"encoder {name!r} of this model needs no checkpoint (random_init="

@@ -2,7 +2,7 @@
 
 import json
 import mmap
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 from caption_fixtures import tiny_decoder
 
+from aac import speed
 from aac.bin.benchmark import main
 from aac.speed import PeakRss, SettingResult, count_changed, format_table, rtf_stats
 
@@ -22,18 +23,35 @@ def test_rtf_stats_by_hand():
     assert s["throughput"] == pytest.approx(45 / 14)
 
 
-def test_peak_rss_sees_an_allocation():
-    with PeakRss() as idle:
-        pass
-    with PeakRss() as busy:
-        # 80 MiB of fresh pages from mmap, every page written: malloc could hand back pages
-        # that an earlier test left resident, which would not raise RSS at all
-        block = mmap.mmap(-1, 80 * 2**20)
-        for offset in range(0, len(block), mmap.PAGESIZE):
-            block[offset] = 1
-        time.sleep(0.1)  # the sampler thread runs every 5 ms; let it see the block
-        block.close()
-    assert busy.peak - idle.peak > 60
+def test_rss_sees_an_allocation():
+    before = speed._rss_mb()
+    # 80 MiB of fresh pages from mmap, every page written: malloc could hand back pages
+    # that an earlier test left resident, which would not raise RSS at all
+    block = mmap.mmap(-1, 80 * 2**20)
+    for offset in range(0, len(block), mmap.PAGESIZE):
+        block[offset] = 1
+    during = speed._rss_mb()
+    block.close()
+    assert during - before > 60
+
+
+def test_peak_rss_keeps_a_peak_only_its_sampler_thread_saw(monkeypatch):
+    """A spike that is over before the block ends: only the sampler can have seen it, and
+    the test waits for it to have done so instead of sleeping and hoping."""
+    spike, seen = threading.Event(), threading.Event()
+
+    def fake_rss():
+        if spike.is_set() and threading.current_thread() is not threading.main_thread():
+            seen.set()
+            return 500.0
+        return 100.0
+
+    monkeypatch.setattr(speed, "_rss_mb", fake_rss)
+    with PeakRss() as rss:
+        spike.set()
+        assert seen.wait(60), "the sampler thread never sampled"
+        spike.clear()
+    assert rss.peak == 500.0
 
 
 def test_table_ratio_and_changed_captions():

@@ -86,7 +86,7 @@ def test_truncated_and_wrong_files_name_file_and_key(tmp_path):
         build_encoder("beats", checkpoint=str(tmp_path / "missing.pt"))
 
 
-def test_max_batch_splits_equal_length_groups_without_changing_frames():
+def test_clips_per_call_splits_equal_length_groups_per_device_without_changing_frames():
     enc = build_encoder("logmel")
     waves = torch.randn(5, 4000)
     lengths = torch.tensor([4000, 4000, 4000, 3000, 4000])
@@ -94,9 +94,47 @@ def test_max_batch_splits_equal_length_groups_without_changing_frames():
     calls = []
     encode = enc.encode
     enc.encode = lambda w: calls.append(w.shape[0]) or encode(w)
-    enc.max_batch = 2
+    enc.clips_per_call = {"cpu": 2, "cuda": None}
     split, split_lengths = enc(waves, lengths)
     assert sorted(calls) == [1, 2, 2]  # 4 clips of 4000 in pairs, the 3000 one alone
     assert torch.equal(split_lengths, whole_lengths)
-    torch.testing.assert_close(split, whole)
-    assert build_encoder("beats", random_init=True).max_batch == 2
+    torch.testing.assert_close(split, whole)  # other call shapes: equal to float rounding
+    enc.clips_per_call = {"cpu": None, "cuda": 2}  # a limit for another device type
+    calls.clear()
+    enc(waves, lengths)
+    assert sorted(calls) == [1, 4]
+    pann = ENCODERS["pann_cnn14"].cls
+    assert pann.clips_per_call == {"cpu": 4, "cuda": None}
+    assert ENCODERS["beats"].cls.clips_per_call == {"cpu": 2, "cuda": None}
+
+
+def test_every_registered_encoder_declares_its_facts_on_its_class():
+    """ENCODER_FACTS are stated by each encoder class itself, never inherited from the base;
+    the built encoder then gives each a usable value (and a chunking geometry)."""
+    from aac.encoders.base import ENCODER_FACTS, AudioEncoder
+    from aac.encoders.chunking import chunk_geometry
+
+    for name, entry in ENCODERS.items():
+        own = entry.cls.__mro__[: entry.cls.__mro__.index(AudioEncoder)]
+        for fact in ENCODER_FACTS:
+            assert any(fact in vars(k) for k in own), f"{name} does not declare {fact}"
+        enc = build_encoder(name, random_init=entry.has_weights)
+        assert isinstance(enc, entry.cls) and enc.has_weights is entry.has_weights
+        assert isinstance(enc.chunk_context, int) and enc.chunk_context >= 0, name
+        assert isinstance(enc.pretraining, str) and enc.pretraining, name
+        assert set(enc.clips_per_call) == {"cpu", "cuda"}, name
+        assert all(v is None or v >= 1 for v in enc.clips_per_call.values()), name
+        step, fps, context, _ = chunk_geometry(enc)
+        assert step > 0 and fps >= 1 and context == enc.chunk_context, name
+    assert [n for n, e in ENCODERS.items() if not e.has_weights] == ["logmel"]
+
+
+def test_pretraining_label_comes_from_the_class_and_the_checkpoint():
+    from aac.encoders import pretraining_of
+
+    assert pretraining_of("pann_cnn14") == "AudioSet tagging"
+    assert pretraining_of("beats", "/w/BEATs_iter3_plus_AS2M.pt") == "masked audio-token prediction"
+    assert pretraining_of("beats", "/w/BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt1.pt") == (
+        "masked audio-token prediction + AudioSet tagging"
+    )
+    assert pretraining_of("not_registered") == "unknown"

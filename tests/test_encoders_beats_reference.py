@@ -62,7 +62,10 @@ CFGS = {
         activation_fn="relu",
     ),
 }
-ATOL = 1e-5
+# The README's bound, relative to the largest reference output. Measured (AMD EPYC, 1
+# thread): 1.4e-6 to 2.4e-6 absolute at outputs of 2.6 to 3.9, at most 9.4e-7 relative
+# (the padded batch's 1.23 s clip).
+REL_TOL = 3e-6
 
 
 def reference_model(cfg, seed=0):
@@ -125,13 +128,13 @@ def test_single_clip_matches_reference(tmp_path, name, legacy):
     expected = reference_frames(ref, wave)  # (496, 48)
     with torch.no_grad():
         got, lengths = enc(wave[None])
-    diff = (got[0] - expected).abs().max().item()
+    diff, scale = (got[0] - expected).abs().max().item(), expected.abs().max().item()
     print(
         f"beats {name} ({'weight_g/v' if legacy else 'parametrizations'}): max abs diff "
-        f"{diff:.3g} vs reference (scale {expected.abs().max():.3g})"
+        f"{diff:.3g} vs reference (scale {scale:.3g})"
     )
     assert got.shape == (1, 496, 48) and lengths.tolist() == [496] == [expected.shape[0]]
-    assert diff < ATOL
+    assert diff <= REL_TOL * scale
 
 
 @pytest.mark.parametrize("padding", ["group", "mask"])
@@ -150,9 +153,12 @@ def test_padded_batch_matches_reference_clip_by_clip(tmp_path, padding):
     for i, wave in enumerate(waves):
         expected = reference_frames(ref, wave)
         n = int(lengths[i])
-        diff = (got[i, :n] - expected).abs().max().item()
-        print(f"beats padded batch ({padding}) clip {i}: {n} tokens, max abs diff {diff:.3g}")
-        assert n == expected.shape[0] and diff < ATOL
+        diff, scale = (got[i, :n] - expected).abs().max().item(), expected.abs().max().item()
+        print(
+            f"beats padded batch ({padding}) clip {i}: {n} tokens, max abs diff {diff:.3g} "
+            f"(scale {scale:.3g})"
+        )
+        assert n == expected.shape[0] and diff <= REL_TOL * scale
         assert torch.all(got[i, n:] == 0)
 
 

@@ -120,6 +120,9 @@ def test_pinned_output(tmp_path):
 
 
 PINNED = [0.589856, 0.918784, 1.483531]
+# The README's bound against panns-inference, relative to the largest output. Measured
+# 2.2e-8 at outputs up to 0.18 (AMD EPYC, 1 thread): float32 summation order only.
+REL_TOL = 1e-6
 
 
 def _import_reference():
@@ -163,12 +166,10 @@ def test_matches_panns_inference_reference(tmp_path, rate, cfg):
             )
         expected = x.mean(dim=3).transpose(1, 2)
         got, _ = enc(wave)
-    diff = (got - expected).abs().max().item()
-    print(
-        f"PANN {rate} Hz max abs diff vs panns_inference: {diff:.3g} (scale {expected.abs().max():.3g})"
-    )
+    diff, scale = (got - expected).abs().max().item(), expected.abs().max().item()
+    print(f"PANN {rate} Hz max abs diff vs panns_inference: {diff:.3g} (scale {scale:.3g})")
     assert got.shape == expected.shape
-    assert diff <= 1e-4 * max(1.0, expected.abs().max().item())
+    assert diff <= REL_TOL * scale  # README: "within 1e-6 of the largest output"
 
 
 def test_own_frontend_matches_torchlibrosa():

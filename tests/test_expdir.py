@@ -18,5 +18,15 @@ def test_record_experiment_writes_config_command_and_versions(tmp_path):
 
 
 def test_environment_has_date_and_python():
+    """The date is when the record was made, in UTC (not just any string starting "20")."""
+    import datetime
+    import platform
+
+    utc = datetime.timezone.utc
+    before = datetime.datetime.now(utc).replace(microsecond=0)
     env = environment()
-    assert env["date"][:2] == "20" and env["versions"]["python"].count(".") == 2
+    after = datetime.datetime.now(utc)
+    date = datetime.datetime.fromisoformat(env["date"])
+    assert date.utcoffset() == datetime.timedelta(0)
+    assert before <= date <= after
+    assert env["versions"]["python"] == platform.python_version()

@@ -9,8 +9,7 @@ import torch
 import yaml
 
 from aac.bin.pack import main as pack_main
-from aac.checkpoint_io import load_checkpoint
-from aac.encoders.checkpoint import file_sha256
+from aac.checkpoint_io import file_sha256, load_checkpoint
 from aac.packing import PackError, pack_model, resolve_encoder_checkpoint, unpack_model
 
 ENC_BYTES = b"pretend cnn14 weights" * 100
@@ -111,6 +110,16 @@ def test_weightless_and_random_init_need_no_checkpoint(tmp_path):
     assert resolve_encoder_checkpoint({"name": "logmel"}) is None
     with pytest.warns(UserWarning, match="needs no checkpoint"):
         assert resolve_encoder_checkpoint({"name": "beats", "random_init": True}, "x.pt") is None
+
+
+def test_whether_an_encoder_has_weights_comes_from_its_class(monkeypatch):
+    from aac.encoders import ENCODERS
+
+    monkeypatch.setattr(ENCODERS["logmel"].cls, "has_weights", True)
+    with pytest.raises(PackError):  # now a checkpoint is needed, and none is recorded
+        resolve_encoder_checkpoint({"name": "logmel"})
+    with pytest.raises(PackError, match="unknown encoder 'nope'"):
+        resolve_encoder_checkpoint({"name": "nope"})
 
 
 def test_cli_pack_and_include_encoder_refuses_wrong_file(exp_dir, tmp_path, capsys):

@@ -93,25 +93,17 @@ def test_aac_caption_refuses_and_names_the_flag(evil_exp, tmp_path, capsys):
     assert not marker.exists()
 
 
-def test_old_format_zip_with_pickle_payload_is_refused(evil_exp, tmp_path):
+def test_old_format_zip_is_refused_before_anything_is_read(evil_exp, tmp_path):
+    """Version 1 (decoder weights as a pickle, best.pt) was never released: refused by its
+    version, even when its best.pt hides a payload."""
     exp, marker = evil_exp
     zip_path = old_format_zip(exp, tmp_path / "evil.zip")
-    with pytest.raises(
-        CheckpointError,
-        match=r"evil\.zip \(member best\.pt\).*GLOBAL io\.open"
-        r".*--trust-checkpoint",
-    ):
+    with pytest.raises(PackError, match=r"evil\.zip: unsupported pack format .* version 1 "):
         Captioner.from_pretrained(zip_path)
-    assert not marker.exists()
-
-
-def test_old_format_zip_still_loads_weights_only(tiny_exp, tmp_path):
-    old = Captioner.from_pretrained(old_format_zip(tiny_exp, tmp_path / "old.zip"))
-    new = Captioner.from_pretrained(tiny_exp)
-    for (k, a), (_, b) in zip(
-        old.loaded.model.state_dict().items(), new.loaded.model.state_dict().items()
-    ):
-        assert torch.equal(a, b), k
+    dest = tmp_path / "out"
+    with pytest.raises(PackError, match="reads 'aac-packed-model' version 2 only"):
+        unpack_model(zip_path, dest)
+    assert not marker.exists() and not dest.exists()
 
 
 def test_aac_pack_refuses_a_pickle_payload(evil_exp, tmp_path, capsys):

@@ -127,19 +127,16 @@ def test_run_scenario_measures_recall_false_alarms_and_latency():
     assert result["false_alarm_rate"] == 0.0
     assert not result["passed"] and result["reasons"] == ["recall 0.00 < 1.0 at -20 dB"]
     lat = result["detection_latency_s"]
-    assert 0.5 <= lat["p50"] <= lat["p99"] < 2.0  # first window ending after the onset: 1.0 s
+    # the first window ending after the onset ends at 1.0 s, 0.5 s after it; the wall
+    # time its caption took comes on top (not bounded: the machine may be busy)
+    assert 0.5 <= lat["p50"] <= lat["p99"]
     assert len(result["clips"]) == 2 * 3  # trials x (SNRs + background alone)
 
 
 TINY = tiny_decoder(d_model=16, layers=1, max_length=6)
 
 
-def test_stage_writes_results_summary_and_plot(tmp_path, capsys):
-    torch.set_num_threads(1)
-    exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=TINY)
-    suite = write(
-        tmp_path / "suite.yaml",
-        """\
+SUITE_HEAD = """\
 clip_s: 2.0
 onset_s: 0.5
 trials: 1
@@ -148,14 +145,27 @@ hop: 0.5
 pace: 20.0
 rate: 16000
 scenarios:
-  - {name: siren, target: {sound: siren}, snr_db: [10, 0], detect: [siren]}
-  - {name: horn, target: {sound: horn}, background: {sound: rain}, snr_db: [0], detect: [horn]}
+"""
+
+
+def test_stage_writes_results_summary_and_plot_and_exits_0_when_all_pass(tmp_path, capsys):
+    """Thresholds every outcome meets (a random model's captions are arbitrary): exit 0."""
+    torch.set_num_threads(1)
+    exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=TINY)
+    lenient = "min_recall: 0.0, max_false_alarm: 1.0, latency_budget_s: 1000.0"
+    suite = write(
+        tmp_path / "suite.yaml",
+        SUITE_HEAD
+        + f"""\
+  - {{name: siren, target: {{sound: siren}}, snr_db: [10, 0], detect: [siren], {lenient}}}
+  - {{name: horn, target: {{sound: horn}}, background: {{sound: rain}}, snr_db: [0],
+     detect: [horn], {lenient}}}
 """,
     )
     out = tmp_path / "out"
     rc = main([str(exp), "--suite", str(suite), "--output-dir", str(out)])
     results = json.loads((out / "results.json").read_text())
-    assert rc == (0 if results["passed"] else 1)
+    assert rc == 0 and results["passed"] is True
     assert [s["name"] for s in results["scenarios"]] == ["siren", "horn"]
     assert set(results["scenarios"][0]["recall_by_snr"]) == {"10", "0"}
     summary = (out / "summary.md").read_text()
@@ -164,11 +174,28 @@ scenarios:
     assert len({line.count("|") for line in table}) == 1  # header, rule and rows: same columns
     assert (out / "recall_vs_snr.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.glob("*.tmp*"))
-    capsys.readouterr()
+    assert "siren: PASS" in capsys.readouterr().out
     assert (
         main([str(exp), "--suite", str(tmp_path / "missing.yaml"), "--output-dir", str(out)]) == 2
     )
     assert "aac-scenarios: error: config file not found" in capsys.readouterr().err
+
+
+def test_stage_exits_1_when_a_scenario_fails(tmp_path, capsys):
+    """A phrase no caption holds (not in the tokenizer's words) at min_recall 1: it fails."""
+    torch.set_num_threads(1)
+    exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=TINY)
+    suite = write(
+        tmp_path / "suite.yaml",
+        SUITE_HEAD + "  - {name: bell, target: {sound: siren}, snr_db: [0], detect: [xylophone], "
+        "min_recall: 1.0}\n",
+    )
+    out = tmp_path / "out"
+    assert main([str(exp), "--suite", str(suite), "--output-dir", str(out)]) == 1
+    results = json.loads((out / "results.json").read_text())
+    assert results["passed"] is False
+    assert results["scenarios"][0]["reasons"] == ["recall 0.00 < 1.0 at 0 dB"]
+    assert "bell: FAIL recall 0.00 < 1.0 at 0 dB" in capsys.readouterr().out
 
 
 def test_shipped_suites_load():

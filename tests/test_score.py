@@ -87,14 +87,19 @@ def scored(cache, tmp_path_factory):
     return root, json.loads((root / "out" / "scores.json").read_text())
 
 
-def test_scores_json_holds_values_unavailable_java_and_count(scored):
+def test_scores_json_holds_values_unavailable_java_and_count(scored, cache):
     _, result = scored
     assert {"bleu_4", "meteor", "cider_d"} <= set(result)
     assert result["num_clips"] == 3
     assert result["num_refs"] == {"min": 5, "max": 5, "histogram": {"5": 3}}
     assert result["java"] == assets.java_version("java")
-    if "spice" not in result:  # CoreNLP 3.6.0 absent: a reason, never a placeholder value
-        assert "spice" in result["unavailable"] and "install" in result["unavailable"]["spice"]
+    # Whether SPICE can run here is decided apart from aac-score: scored, or the reason
+    spice_missing = assets.asset_status(cache, assets.resolve_java())["spice"]
+    if spice_missing:  # e.g. CoreNLP 3.6.0 absent: the reason, never a placeholder value
+        assert "spice" not in result and result["unavailable"]["spice"] == spice_missing
+        assert "install" in spice_missing
+    else:
+        assert 0.0 <= result["spice"] <= 1.0 and "spice" not in result["unavailable"]
     assert not list(scored[0].glob("out/*.tmp"))  # atomic writes leave no temp files
 
 

@@ -211,8 +211,8 @@ def test_feature_caching_through_slurm_array_equals_run_pl(tmp_path):
     merged, merged_attrs = read_h5(tmp_path / "slurm" / "feats.h5")
     single, single_attrs = read_h5(tmp_path / "local" / "feats.h5")
     assert sorted(merged) == sorted(single) == [f"clip{i:02d}" for i in range(5)]
-    for key in single:
-        np.testing.assert_array_equal(merged[key], single[key])
+    for key in single:  # 1 s clips batched 5 together vs 2+2+1: other matrix shapes
+        np.testing.assert_allclose(merged[key], single[key], rtol=0, atol=1e-6)
     assert merged_attrs.keys() == single_attrs.keys()
     assert os.path.getsize(tmp_path / "slurm" / "log" / "extract.2.log") > 0
 

@@ -70,6 +70,17 @@ def test_check_window_refuses_windows_that_cannot_work(window, hop, rate, min_sa
     assert message in str(e.value)
 
 
-def test_check_window_accepts_overlap_and_a_window_of_exactly_the_minimum():
-    check_window(2.0, 1.0)
-    check_window(0.025, None, 16000, 400)
+@pytest.mark.parametrize(
+    "accepted, refused, message",
+    [
+        # hop == window is the longest hop without gaps; one sample longer leaves one
+        ((2.0, 2.0, None, None), (2.0, 2.0 + 1 / 16000, None, None), "longer than --window"),
+        # a window of exactly the encoder's smallest input; one sample shorter is too short
+        ((0.025, None, 16000, 400), (399 / 16000, None, 16000, 400), "smallest input"),
+    ],
+    ids=["hop", "min_samples"],
+)
+def test_check_window_limits_are_exactly_where_they_are_said_to_be(accepted, refused, message):
+    check_window(*accepted)  # no error
+    with pytest.raises(InputError, match=message):
+        check_window(*refused)

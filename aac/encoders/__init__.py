@@ -18,6 +18,11 @@ and sets `enc.random_init` (recorded in every feature cache). Checkpoints load w
 `torch.load(weights_only=True)`; full unpickling needs `trust_checkpoint=True`.
 Encoders are built frozen (eval mode, no gradients); `set_trainable(enc)` unfreezes one
 for pre-training (`aac.pretrain`).
+
+What an encoder is (weights or none, chunking context, pre-training label, clips per call
+by device) is declared once on its class (`aac.encoders.base`); `ENCODERS[name].cls`
+reaches it without building a model. Adding an encoder: its module here, one line in
+ENCODERS, and its official checkpoints in `aac/official_encoders.py`.
 """
 
 from __future__ import annotations
@@ -26,18 +31,20 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from aac.checkpoint_io import CheckpointError, file_sha256, load_checkpoint
 from aac.config import ConfigError, build
 from aac.encoders.base import AudioEncoder, set_trainable
-from aac.encoders.beats import BeatsConf, build_beats
-from aac.encoders.checkpoint import CheckpointError, file_sha256, load_checkpoint
-from aac.encoders.dcase23 import Dcase23Conf, build_dcase23
-from aac.encoders.logmel import LogMelConf, build_logmel
-from aac.encoders.pann import PannConf, build_pann
-from aac.encoders.small_cnn import SmallCnnConf, build_small_cnn
+from aac.encoders.beats import Beats, BeatsConf, build_beats
+from aac.encoders.dcase23 import Dcase23Cnn14, Dcase23Conf, build_dcase23
+from aac.encoders.logmel import LogMel, LogMelConf, build_logmel
+from aac.encoders.pann import PannCnn14, PannConf, build_pann
+from aac.encoders.small_cnn import SmallCnn, SmallCnnConf, build_small_cnn
 
 __all__ = [
     "ENCODERS",
     "build_encoder",
+    "encoder_class",
+    "pretraining_of",
     "AudioEncoder",
     "CheckpointError",
     "set_trainable",
@@ -46,19 +53,40 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EncoderEntry:
+    cls: type  # the AudioEncoder subclass; its class attributes are the encoder's facts
     conf: type  # dataclass validating `encoder_conf`
     build: Callable  # (checkpoint, random_init, trust, conf, load) -> AudioEncoder
-    has_weights: bool = True
+
+    @property
+    def has_weights(self) -> bool:
+        return self.cls.has_weights
 
 
 ENCODERS = {
-    "pann_cnn14": EncoderEntry(PannConf, lambda *a: build_pann("pann_cnn14", 32000, *a)),
-    "pann_cnn14_16k": EncoderEntry(PannConf, lambda *a: build_pann("pann_cnn14_16k", 16000, *a)),
-    "dcase23_cnn14": EncoderEntry(Dcase23Conf, build_dcase23),
-    "beats": EncoderEntry(BeatsConf, build_beats),
-    "logmel": EncoderEntry(LogMelConf, build_logmel, has_weights=False),
-    "cnn_small": EncoderEntry(SmallCnnConf, build_small_cnn),
+    "pann_cnn14": EncoderEntry(PannCnn14, PannConf, lambda *a: build_pann("pann_cnn14", 32000, *a)),
+    "pann_cnn14_16k": EncoderEntry(
+        PannCnn14, PannConf, lambda *a: build_pann("pann_cnn14_16k", 16000, *a)
+    ),
+    "dcase23_cnn14": EncoderEntry(Dcase23Cnn14, Dcase23Conf, build_dcase23),
+    "beats": EncoderEntry(Beats, BeatsConf, build_beats),
+    "logmel": EncoderEntry(LogMel, LogMelConf, build_logmel),
+    "cnn_small": EncoderEntry(SmallCnn, SmallCnnConf, build_small_cnn),
 }
+
+
+def encoder_class(name: str) -> type:
+    """The AudioEncoder subclass registered as `name` (ValueError naming the known ones)."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
+    return ENCODERS[name].cls
+
+
+def pretraining_of(name: str, checkpoint: Optional[str] = None) -> str:
+    """Pre-training tasks of encoder `name` with weights from `checkpoint`; "unknown" for
+    a name this registry does not hold (an experiment from another toolkit version)."""
+    if name not in ENCODERS:
+        return "unknown"
+    return ENCODERS[name].cls.pretraining_tasks(checkpoint or "")
 
 
 def _load(path, trust):
@@ -73,8 +101,7 @@ def build_encoder(
     conf: Optional[dict] = None,
 ) -> AudioEncoder:
     """Build a frozen encoder in eval mode; see the module docstring."""
-    if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
+    encoder_class(name)  # refuses an unknown name
     entry = ENCODERS[name]
     enc_conf: Any = build(entry.conf, conf or {}, source=f"encoder_conf of {name}")
     if not entry.has_weights:

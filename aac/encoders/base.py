@@ -7,20 +7,34 @@ the padded tail through their receptive field and through batch-norm shifts, so
 cropping the output of a padded batch is not exact. `forward` therefore runs each
 group of clips with the same valid length as one batch on exactly those samples; a
 batch of equal-length clips (AudioCaps' 10 s clips) stays one batch, mixed lengths
-cost one call per length (and one per `max_batch` clips). Outputs are zero beyond each
+cost one call per length (and one per `clips_per_call` clips). Outputs are zero beyond each
 clip's `feat_lengths`.
 Clips shorter than `min_samples` are zero-padded at the end up to `min_samples`.
+
+What an encoder is, said once on its class (tests/test_encoders.py checks that every
+registered encoder declares each of ENCODER_FACTS itself, not through this base class):
+  - `has_weights`: False for a fixed signal-processing frontend (no checkpoint, no random
+    init; `logmel`); `build_encoder` and packing read it.
+  - `chunk_context`: steps of real audio on each side of a chunk (`aac.encoders.chunking`);
+    `frames_per_step` output frames per step (1, or BEATs' 8 frequency tokens).
+  - `pretraining`: its pre-training tasks as results tables print them
+    (`pretraining_tasks(checkpoint)` when the checkpoint file decides, as for BEATs).
+  - `clips_per_call`: most clips per encoder call by device type (`max_clips(device)`);
+    None or a missing device type: a whole equal-length group (the caller's batch).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+
+# Declared by every registered encoder class (see the module docstring).
+ENCODER_FACTS = ("has_weights", "chunk_context", "pretraining", "clips_per_call")
 
 
 class AudioEncoder(nn.Module):
@@ -31,10 +45,12 @@ class AudioEncoder(nn.Module):
     frame_rate: float = 1.0  # frames per second of output, before any downsampling
     output_dim: int = 0
     min_samples: int = 1
-    # Most clips per encoder call (None: a whole equal-length group). Larger calls can be
-    # slower per clip when per-clip intermediates outgrow the CPU caches (BEATs' attention
-    # bias is 12 MB per 10 s clip): subclasses set what they measured.
-    max_batch: Optional[int] = None
+    frames_per_step: int = 1
+    # ENCODER_FACTS: no defaults here, each encoder class states its own.
+    has_weights: bool
+    chunk_context: int
+    pretraining: str
+    clips_per_call: Dict[str, Optional[int]]
 
     def __init__(self):
         super().__init__()
@@ -49,6 +65,15 @@ class AudioEncoder(nn.Module):
     def encode(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, T) equal-length clips -> (B, T', D)."""
         raise NotImplementedError
+
+    @classmethod
+    def pretraining_tasks(cls, checkpoint: str = "") -> str:
+        """Pre-training tasks of this encoder with weights from `checkpoint` (a path)."""
+        return cls.pretraining
+
+    def max_clips(self, device: torch.device) -> Optional[int]:
+        """Most clips per `encode` call on `device` (None: no limit)."""
+        return self.clips_per_call.get(torch.device(device).type)
 
     def pad_short(self, wave: torch.Tensor, lengths: torch.Tensor):
         """Zero-pad clips shorter than `min_samples` (the model cannot see less)."""
@@ -66,9 +91,10 @@ class AudioEncoder(nn.Module):
         wave_lengths = wave_lengths.to("cpu", torch.long)
         wave, wave_lengths = self.pad_short(wave, wave_lengths)
         outputs, out_lengths = [None] * wave.shape[0], torch.zeros_like(wave_lengths)
+        limit = self.max_clips(wave.device)
         for length in torch.unique(wave_lengths).tolist():
             group = (wave_lengths == length).nonzero().squeeze(1)
-            for idx in group.split(self.max_batch or len(group)):
+            for idx in group.split(limit or len(group)):
                 feats = self.encode(wave[idx.to(wave.device), :length])  # (b, T', D)
                 for j, i in enumerate(idx.tolist()):
                     outputs[i] = feats[j]

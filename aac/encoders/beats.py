@@ -30,6 +30,7 @@ frequency tokens per step), so a partial last patch is half masked: see
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -37,8 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aac.checkpoint_io import CheckpointError
 from aac.encoders.base import AudioEncoder, mark_random_init
-from aac.encoders.checkpoint import CheckpointError, load_strict, state_dict_of
+from aac.encoders.state_dict import load_strict, state_dict_of
 
 FBANK_MEAN, FBANK_STD = 15.41663, 6.55582
 # BEATsConfig defaults, overridden by ckpt["cfg"]; the iter3 values only for random init.
@@ -233,7 +235,14 @@ class Beats(AudioEncoder):
     name = "beats"
     sample_rate = 16000
     min_samples = 400 + 15 * 160  # 16 fbank frames make one patch
-    max_batch = 2  # 2 cores: 0.356 s per 10 s clip in pairs, 0.410 s in calls of 8
+    has_weights = True
+    pretraining = "masked audio-token prediction"
+    # Attention over the whole clip: no finite context makes chunks exact, so chunks are
+    # independent windows (see aac.encoders.chunking).
+    chunk_context = 0
+    # CPU (2 cores): 0.356 s per 10 s clip in pairs, 0.410 s in calls of 8 (the attention
+    # bias is 12 MB per clip). CUDA: not measured, so calls are not split.
+    clips_per_call = {"cpu": 2, "cuda": None}
 
     def __init__(self, cfg: dict, conf: BeatsConf):
         super().__init__()
@@ -251,6 +260,18 @@ class Beats(AudioEncoder):
         self.layer_norm = nn.LayerNorm(embed)
         if cfg["finetuned_model"]:  # AudioSet classifier: loaded, not used for frames
             self.predictor = nn.Linear(dim, cfg["predictor_class"])
+
+    @property
+    def frames_per_step(self) -> int:
+        """Output frames per 16-frame patch: its 8 frequency tokens, or 1 when pooled."""
+        return 1 if self.conf.freq_pool else self.freq_tokens
+
+    @classmethod
+    def pretraining_tasks(cls, checkpoint: str = "") -> str:
+        """The fine-tuned checkpoints (`..._finetuned_on_AS2M...`) also did AudioSet tagging."""
+        name = os.path.basename(checkpoint).lower()
+        tuned = "finetuned" in name or "fine_tuned" in name
+        return cls.pretraining + (" + AudioSet tagging" if tuned else "")
 
     def fbank_frames(self, num_samples: int) -> int:
         return 1 + (max(num_samples, self.min_samples) - 400) // 160

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from aac.encoders.base import AudioEncoder, mark_random_init
-from aac.encoders.checkpoint import load_strict, state_dict_of
 from aac.encoders.frontends import hann_periodic, mel_filterbank
+from aac.encoders.state_dict import load_strict, state_dict_of
 
 SAMPLE_RATE = 44100
 WIN, HOP, N_FFT, NUM_MELS = 1764, 882, 2048, 64
@@ -60,6 +60,11 @@ class Dcase23Cnn14(AudioEncoder):
     frame_rate = SAMPLE_RATE / HOP / 64
     output_dim = 2048
     min_samples = 63 * HOP  # 64 STFT frames survive six (2, 2) poolings as one frame
+    has_weights = True
+    pretraining = "AudioSet tagging + audio-text contrastive"
+    # Cnn14's 12 3x3 convolutions between 6 2x2 poolings: under 2 output steps each side.
+    chunk_context = 4
+    clips_per_call = {"cpu": None, "cuda": None}  # not measured: calls are not split
 
     def __init__(self, conf: Dcase23Conf):
         super().__init__()

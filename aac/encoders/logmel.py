@@ -37,6 +37,9 @@ class LogMelConf:
 class LogMel(AudioEncoder):
     name = "logmel"
     sample_rate = 16000
+    has_weights = False
+    pretraining = "none"
+    clips_per_call = {"cpu": None, "cuda": None}  # per-clip work is small: never split
 
     def __init__(self, conf: LogMelConf):
         super().__init__()
@@ -53,6 +56,11 @@ class LogMel(AudioEncoder):
         )
         mel = mel_filterbank(self.sample_rate, WIN, conf.n_mels, conf.fmin, conf.fmax)
         self.register_buffer("mel_matrix", torch.from_numpy(mel), persistent=False)  # (M, F)
+
+    @property
+    def chunk_context(self) -> int:
+        """One step covers a frame's window overlap; deltas read one more frame each side."""
+        return 2 if self.conf.deltas else 1
 
     def num_frames(self, num_samples: int) -> int:
         return (1 + (max(num_samples, self.min_samples) - WIN) // HOP) // self.conf.group

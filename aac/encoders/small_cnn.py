@@ -26,8 +26,8 @@ from torch import nn
 
 from aac.config import ConfigError
 from aac.encoders.base import AudioEncoder, mark_random_init
-from aac.encoders.checkpoint import load_strict, state_dict_of
 from aac.encoders.logmel import HOP, WIN, LogMel, LogMelConf
+from aac.encoders.state_dict import load_strict, state_dict_of
 
 GROUP = 4  # log-mel frames averaged by the frontend: 100 Hz -> 25 Hz
 
@@ -43,6 +43,10 @@ class SmallCnnConf:
 class SmallCnn(AudioEncoder):
     name = "cnn_small"
     sample_rate = 16000
+    has_weights = True
+    pretraining = "ATCL or MLAC (aac-pretrain-encoder)"
+    chunk_context = 2  # 3x3 convolutions between 3 poolings: under 2 output steps each side
+    clips_per_call = {"cpu": None, "cuda": None}  # small maps: calls are not split
 
     def __init__(self, conf: SmallCnnConf):
         super().__init__()

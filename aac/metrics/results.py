@@ -13,22 +13,15 @@ A figure that was not computed shows `n/a` with a footnote giving the reason.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from aac.config import ConfigError, load_yaml
+from aac.encoders import pretraining_of
 from aac.errors import AacError
 from aac.feature_info import extract_stride
 
-PRETRAIN_TASKS = {
-    "pann_cnn14": "AudioSet tagging",
-    "pann_cnn14_16k": "AudioSet tagging",
-    "dcase23_cnn14": "AudioSet tagging + audio-text contrastive",
-    "beats": "masked audio-token prediction",
-    "logmel": "none",
-}
 TABLE1 = [
     ("bleu_4", "BLEU-4"),
     ("rouge_l", "ROUGE-L"),
@@ -68,15 +61,10 @@ class Row:
 
 
 def pretraining_tasks(encoder: dict) -> str:
-    """Pre-training tasks of an encoder block; fine-tuned BEATs also did AudioSet tagging."""
+    """Pre-training tasks of an encoder block, as its encoder class states them."""
     if encoder.get("random_init"):
         return "none (random init)"
-    name = str(encoder.get("name", ""))
-    tasks = PRETRAIN_TASKS.get(name, "unknown")
-    checkpoint = os.path.basename(str(encoder.get("checkpoint") or "")).lower()
-    if name == "beats" and ("finetuned" in checkpoint or "fine_tuned" in checkpoint):
-        tasks += " + AudioSet tagging"
-    return tasks
+    return pretraining_of(str(encoder.get("name", "")), str(encoder.get("checkpoint") or ""))
 
 
 def _read_json(path: Path) -> dict:

@@ -1,8 +1,8 @@
 """Strict state-dict checks for encoder checkpoints, with messages that name the file.
 
-Reading goes through `aac.checkpoint_io.load_checkpoint` (weights-only unless trusted).
-Mismatches report the first offending key and shape instead of PyTorch's wall of 300
-missing keys.
+Reading goes through `aac.checkpoint_io.load_checkpoint` (weights-only unless trusted);
+this module only checks what was read. Mismatches report the first offending key and
+shape instead of PyTorch's wall of 300 missing keys.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Dict, Mapping
 
 import torch
 
-from aac.checkpoint_io import CheckpointError, file_sha256, load_checkpoint  # noqa: F401 (re-exported)
+from aac.checkpoint_io import CheckpointError
 
 
 def state_dict_of(obj, path: str, container_key: str | None) -> Dict[str, torch.Tensor]:
