@@ -24,12 +24,14 @@ differs: a different checkpoint gives different features and silently wrong capt
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -45,6 +47,7 @@ from aac.config import load_yaml
 from aac.encoders.checkpoint import file_sha256
 from aac.errors import AacError
 from aac.expdir import resolve_checkpoint
+from aac.limits import CONFIG_BYTES, InputTooLarge, MiB, copy_capped, size_text
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,12 @@ MANIFEST = "manifest.json"
 DECODER_FILE = "best.safetensors"
 UNPACKED_DECODER = "best.pt"
 WEIGHTLESS_ENCODERS = ("logmel",)
+# What a member may inflate to, by kind, so a crafted zip (a deflate bomb, a header that
+# understates) is refused before it costs more than this. Any member is also bounded by the
+# size the manifest records (packs made before sizes were recorded have none).
+MEMBER_BYTES = {MANIFEST: 4 * MiB, "config.yaml": CONFIG_BYTES, "tokenizer.model": 64 * MiB}
+WEIGHTS_BYTES = 4096 * MiB  # decoder or encoder weights (BEATs, the largest, is ~350 MB)
+MAX_MEMBERS = 64
 
 
 class PackError(AacError, RuntimeError):
@@ -133,6 +142,7 @@ def pack_model(
             },
             "decoder": {"file": DECODER_FILE, "facts": facts},
             "files": {name: file_sha256(path) for name, path in members.items()},
+            "sizes": {name: path.stat().st_size for name, path in members.items()},
         }
         partial = out_zip.with_name(out_zip.name + ".partial")
         with zipfile.ZipFile(partial, "w") as zf:
@@ -155,19 +165,68 @@ def _check_member_name(zip_path: Path, name: str) -> None:
         )
 
 
+def member_limit(name: str, manifest: dict) -> int:
+    """Bytes member `name` may hold: its kind's limit, or the size the manifest records."""
+    limit = MEMBER_BYTES.get(name, WEIGHTS_BYTES)
+    sizes = manifest.get("sizes")
+    recorded = sizes.get(name) if isinstance(sizes, dict) else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 0:
+        limit = min(limit, recorded)
+    return limit
+
+
+def _copy_member(zf: zipfile.ZipFile, zip_path: Path, name: str, limit: int, out) -> None:
+    """Copy member `name` into file object `out`, refusing it when its header declares
+    more than `limit` bytes or when it inflates past that (a header that lies)."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
+    what = f"{zip_path}: member {name!r}"
+    if info.file_size > limit:
+        raise PackError(
+            f"{what} declares {size_text(info.file_size)}, more than the "
+            f"{size_text(limit)} allowed for it; refused before reading"
+        )
+    try:
+        with zf.open(info) as src:
+            copy_capped(src, out, min(limit, info.file_size), what)
+    except InputTooLarge as e:
+        raise PackError(str(e)) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise PackError(
+            f"{what} is corrupt or its header lies about its size "
+            f"({size_text(info.file_size)} declared): {e}"
+        ) from None
+
+
+def _read_manifest(zf: zipfile.ZipFile, zip_path: Path) -> dict:
+    buffer = io.BytesIO()
+    if MANIFEST not in zf.NameToInfo:
+        raise PackError(f"{zip_path}: no {MANIFEST}; not made by aac-pack")
+    _copy_member(zf, zip_path, MANIFEST, MEMBER_BYTES[MANIFEST], buffer)
+    try:
+        manifest = json.loads(buffer.getvalue())
+    except ValueError as e:
+        raise PackError(f"{zip_path}: unreadable {MANIFEST} ({e})") from None
+    if not isinstance(manifest, dict):
+        raise PackError(f"{zip_path}: {MANIFEST} is not a JSON object")
+    return manifest
+
+
 def _extract_member(
-    zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str, expected: str
+    zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str, expected: str, limit: int
 ) -> Path:
     target = (dest / name).resolve()
     if dest.resolve() not in target.parents:
         raise PackError(f"{zip_path}: member {name!r} points outside the archive")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with zf.open(name) as src, open(target, "wb") as out:
-            while block := src.read(1 << 20):
-                out.write(block)
-    except KeyError:
-        raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
+        with open(target, "wb") as out:
+            _copy_member(zf, zip_path, name, limit, out)
+    except PackError:
+        target.unlink(missing_ok=True)
+        raise
     actual = file_sha256(target)
     if actual != expected:
         raise PackError(
@@ -189,16 +248,14 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
     except (OSError, zipfile.BadZipFile) as e:
         raise PackError(f"{zip_path}: not a packed model ({e})") from None
     with zf:
+        if len(zf.infolist()) > MAX_MEMBERS:
+            raise PackError(
+                f"{zip_path}: {len(zf.infolist())} members, more than a packed model's "
+                f"{MAX_MEMBERS}; not made by aac-pack"
+            )
         for name in zf.namelist():
             _check_member_name(zip_path, name)
-        try:
-            manifest = json.loads(zf.read(MANIFEST))
-        except KeyError:
-            raise PackError(f"{zip_path}: no {MANIFEST}; not made by aac-pack") from None
-        except ValueError as e:
-            raise PackError(f"{zip_path}: unreadable {MANIFEST} ({e})") from None
-        if not isinstance(manifest, dict):
-            raise PackError(f"{zip_path}: {MANIFEST} is not a JSON object")
+        manifest = _read_manifest(zf, zip_path)
         if (
             manifest.get("format") != PACK_FORMAT
             or manifest.get("version") not in READABLE_VERSIONS
@@ -209,9 +266,11 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
             )
         dest.mkdir(parents=True, exist_ok=True)
         files = manifest.get("files") or {}
+        if not isinstance(files, dict):
+            raise PackError(f"{zip_path}: {MANIFEST} `files` is not a mapping")
         for name, expected in files.items():
             _check_member_name(zip_path, name)
-            _extract_member(zf, zip_path, dest, name, expected)
+            _extract_member(zf, zip_path, dest, name, expected, member_limit(name, manifest))
     if manifest["version"] == 1 and UNPACKED_DECODER in files:
         try:  # refuse here, naming the zip rather than a temporary directory
             load_checkpoint(dest / UNPACKED_DECODER)
