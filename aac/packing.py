@@ -13,6 +13,9 @@ loaded. The manifest's SHA-256 values only catch corruption (whoever crafts a zi
 writes a matching manifest), so safety comes from the loading itself: member names are
 checked (no absolute paths, no `..`), and an old-format zip (version 1, `best.pt`) is
 read weights-only like every checkpoint (`aac.checkpoint_io.load_checkpoint`).
+Every member is checked against a size limit for its kind (MEMBER_BYTES, and the size
+the manifest records) before it is read and copied with that cap, so a deflate bomb or
+a zip header that understates a member is refused before it costs memory or disk.
 Unpacking writes `best.pt` (plain tensors, weights-only loadable) next to the extracted
 files, so an unpacked model has the usual experiment-directory layout.
 
@@ -47,7 +50,7 @@ from aac.config import load_yaml
 from aac.encoders.checkpoint import file_sha256
 from aac.errors import AacError
 from aac.expdir import resolve_checkpoint
-from aac.limits import CONFIG_BYTES, InputTooLarge, MiB, copy_capped, size_text
+from aac.limits import CONFIG_BYTES, InputTooLarge, MiB, copy_capped, short_repr, size_text
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +205,7 @@ def _copy_member(zf: zipfile.ZipFile, zip_path: Path, name: str, limit: int, out
 
 def _read_manifest(zf: zipfile.ZipFile, zip_path: Path) -> dict:
     buffer = io.BytesIO()
-    if MANIFEST not in zf.NameToInfo:
+    if MANIFEST not in zf.namelist():
         raise PackError(f"{zip_path}: no {MANIFEST}; not made by aac-pack")
     _copy_member(zf, zip_path, MANIFEST, MEMBER_BYTES[MANIFEST], buffer)
     try:
@@ -261,8 +264,8 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
             or manifest.get("version") not in READABLE_VERSIONS
         ):
             raise PackError(
-                f"{zip_path}: unsupported pack format {manifest.get('format')!r} "
-                f"version {manifest.get('version')!r}"
+                f"{zip_path}: unsupported pack format {short_repr(manifest.get('format'))} "
+                f"version {short_repr(manifest.get('version'))}"
             )
         dest.mkdir(parents=True, exist_ok=True)
         files = manifest.get("files") or {}
