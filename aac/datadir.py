@@ -16,6 +16,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from aac.atomic import write_text_atomic
 from aac.errors import AacError
+from aac.limits import LINE_CHARS, InputTooLarge, bounded_lines, short_repr
 
 NUM_REFS = 5
 CAPTION_SEP = "#"
@@ -26,16 +27,22 @@ class DataDirError(AacError, ValueError):
 
 
 def _numbered_lines(path: str | os.PathLike) -> Iterator[Tuple[int, str, str]]:
-    """(line number, key, value) of a Kaldi key-value file; value may contain spaces."""
+    """(line number, key, value) of a Kaldi key-value file; value may contain spaces.
+    A line longer than LINE_CHARS is refused before more of it is read."""
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            parts = line.split(None, 1)
-            if len(parts) != 2 or not parts[1].strip():
-                raise DataDirError(f"{path}:{lineno}: expected '<key> <value>', got {line!r}")
-            yield lineno, parts[0], parts[1].strip()
+        try:
+            for lineno, line in enumerate(bounded_lines(f, path, LINE_CHARS), 1):
+                line = line.rstrip("\n").rstrip("\r")
+                if not line.strip():
+                    continue
+                parts = line.split(None, 1)
+                if len(parts) != 2 or not parts[1].strip():
+                    raise DataDirError(
+                        f"{path}:{lineno}: expected '<key> <value>', got {short_repr(line)}"
+                    )
+                yield lineno, parts[0], parts[1].strip()
+        except InputTooLarge as e:
+            raise DataDirError(str(e)) from None
 
 
 def iter_kaldi_lines(path: str | os.PathLike) -> Iterator[Tuple[str, str]]:
@@ -51,7 +58,7 @@ def read_kaldi_text(path: str | os.PathLike) -> Dict[str, str]:
     for lineno, key, value in _numbered_lines(path):
         if key in out:
             raise DataDirError(
-                f"{path}:{lineno}: duplicate id {key!r} (first on line {first_line[key]})"
+                f"{path}:{lineno}: duplicate id {short_repr(key)} (first on line {first_line[key]})"
             )
         out[key], first_line[key] = value, lineno
     return out
@@ -151,5 +158,7 @@ def read_utt2dur(data_dir: str | os.PathLike) -> Dict[str, float]:
         try:
             out[key] = float(value)
         except ValueError:
-            raise DataDirError(f"{path}: duration {value!r} of {key!r} is not a number") from None
+            raise DataDirError(
+                f"{path}: duration {short_repr(value)} of {short_repr(key)} is not a number"
+            ) from None
     return out

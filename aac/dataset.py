@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from array import array
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -76,21 +77,39 @@ class _LazyFeatures:
 
 
 class CaptionDataset(torch.utils.data.Dataset):
-    """Item i -> (frames (T, D) float32, token ids ending with eos)."""
+    """Item i -> (frames (T, D) float32, token ids ending with eos).
+
+    Captions are held as token ids in one flat int32 array with offsets (and one clip
+    index per caption), not as Python lists: about 4 bytes per token instead of ~1.6 kB
+    per caption, so a WavCaps-sized training set fits in memory."""
 
     def __init__(self, pairs, feats_path, tokenizer, max_target_length: int, downsample: int = 1):
-        self.pairs = list(pairs)
         self.feats = _LazyFeatures(feats_path, downsample)
-        self.tokens = [
-            tokenizer.encode(cap)[: max_target_length - 1] + [tokenizer.eos_id]
-            for _, cap in self.pairs
-        ]
+        self.clip_ids: List[str] = []  # distinct clips, in first-seen order
+        index: Dict[str, int] = {}
+        item_clip, flat, ends = array("i"), array("i"), array("q")
+        for clip, caption in pairs:
+            item_clip.append(index.setdefault(clip, len(index)))
+            if len(index) > len(self.clip_ids):
+                self.clip_ids.append(clip)
+            flat.extend(tokenizer.encode(caption)[: max_target_length - 1])
+            flat.append(tokenizer.eos_id)
+            ends.append(len(flat))
+        self.item_clip = np.frombuffer(item_clip, dtype=np.int32)  # (N,)
+        self.token_ids = np.frombuffer(flat, dtype=np.int32)  # (sum of caption lengths,)
+        self.offsets = np.concatenate([[0], np.frombuffer(ends, dtype=np.int64)])  # (N + 1,)
 
     def __len__(self):
-        return len(self.pairs)
+        return len(self.item_clip)
+
+    def clip_id(self, i: int) -> str:
+        return self.clip_ids[self.item_clip[i]]
+
+    def tokens(self, i: int) -> List[int]:
+        return self.token_ids[self.offsets[i] : self.offsets[i + 1]].tolist()
 
     def __getitem__(self, i):
-        return self.feats.frames(self.pairs[i][0]), self.tokens[i]
+        return self.feats.frames(self.clip_id(i)), self.tokens(i)
 
 
 def pad_frames(frames: Sequence[np.ndarray]) -> Tuple[torch.Tensor, torch.Tensor]:

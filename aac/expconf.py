@@ -37,7 +37,9 @@ class OptimConf:
 
 @dataclass
 class ValidConf:
-    metric: str = "cider_d"  # cider_d | loss (lower is better for loss)
+    # cider_d_simple: CIDEr-D on normalised text without the PTB tokenizer (not the
+    # scored CIDEr-D, which aac-score computes after PTB tokenization) | loss (lower is better)
+    metric: str = "cider_d_simple"
     keep_nbest: int = 3
     beam: int = 1  # 1 = greedy, faster for per-epoch model selection
     max_clips: int = 0  # 0 = the whole validation set
@@ -136,7 +138,10 @@ def check_conf(conf: TrainConf, source: str) -> None:
             "optim.epochs, optim.batch_size and optim.accum_grad must be >= 1",
         ),
         (len(o.betas) == 2, "optim.betas must have two values"),
-        (conf.valid.metric in ("cider_d", "loss"), "valid.metric must be cider_d or loss"),
+        (
+            conf.valid.metric in ("cider_d_simple", "loss"),
+            "valid.metric must be cider_d_simple or loss",
+        ),
         (
             m.audio_positions in ("sinusoidal", "none"),
             "model.audio_positions must be sinusoidal or none",

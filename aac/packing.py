@@ -13,6 +13,9 @@ loaded. The manifest's SHA-256 values only catch corruption (whoever crafts a zi
 writes a matching manifest), so safety comes from the loading itself: member names are
 checked (no absolute paths, no `..`), and only this format's version 2 is read (a zip
 of any other version is refused with the version it holds).
+Every member is checked against a size limit for its kind (MEMBER_BYTES, and the size
+the manifest records) before it is read and copied with that cap, so a deflate bomb or
+a zip header that understates a member is refused before it costs memory or disk.
 Unpacking writes `best.pt` (plain tensors, weights-only loadable) next to the extracted
 files, so an unpacked model has the usual experiment-directory layout.
 
@@ -25,12 +28,14 @@ encoders are rebuilt from a fixed seed.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -46,6 +51,7 @@ from aac.config import load_yaml
 from aac.encoders import encoder_class
 from aac.errors import AacError
 from aac.expdir import resolve_checkpoint
+from aac.limits import CONFIG_BYTES, InputTooLarge, MiB, copy_capped, short_repr, size_text
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,12 @@ PACK_VERSION = 2  # the only version read; nothing was ever released in another
 MANIFEST = "manifest.json"
 DECODER_FILE = "best.safetensors"
 UNPACKED_DECODER = "best.pt"
+# What a member may inflate to, by kind, so a crafted zip (a deflate bomb, a header that
+# understates) is refused before it costs more than this. Any member is also bounded by the
+# size the manifest records (packs made before sizes were recorded have none).
+MEMBER_BYTES = {MANIFEST: 4 * MiB, "config.yaml": CONFIG_BYTES, "tokenizer.model": 64 * MiB}
+WEIGHTS_BYTES = 4096 * MiB  # decoder or encoder weights (BEATs, the largest, is ~350 MB)
+MAX_MEMBERS = 64
 
 
 class PackError(AacError, RuntimeError):
@@ -141,6 +153,7 @@ def pack_model(
             },
             "decoder": {"file": DECODER_FILE, "facts": facts},
             "files": {name: file_sha256(path) for name, path in members.items()},
+            "sizes": {name: path.stat().st_size for name, path in members.items()},
         }
         partial = out_zip.with_name(out_zip.name + ".partial")
         with zipfile.ZipFile(partial, "w") as zf:
@@ -163,19 +176,68 @@ def _check_member_name(zip_path: Path, name: str) -> None:
         )
 
 
+def member_limit(name: str, manifest: dict) -> int:
+    """Bytes member `name` may hold: its kind's limit, or the size the manifest records."""
+    limit = MEMBER_BYTES.get(name, WEIGHTS_BYTES)
+    sizes = manifest.get("sizes")
+    recorded = sizes.get(name) if isinstance(sizes, dict) else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 0:
+        limit = min(limit, recorded)
+    return limit
+
+
+def _copy_member(zf: zipfile.ZipFile, zip_path: Path, name: str, limit: int, out) -> None:
+    """Copy member `name` into file object `out`, refusing it when its header declares
+    more than `limit` bytes or when it inflates past that (a header that lies)."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
+    what = f"{zip_path}: member {name!r}"
+    if info.file_size > limit:
+        raise PackError(
+            f"{what} declares {size_text(info.file_size)}, more than the "
+            f"{size_text(limit)} allowed for it; refused before reading"
+        )
+    try:
+        with zf.open(info) as src:
+            copy_capped(src, out, min(limit, info.file_size), what)
+    except InputTooLarge as e:
+        raise PackError(str(e)) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise PackError(
+            f"{what} is corrupt or its header lies about its size "
+            f"({size_text(info.file_size)} declared): {e}"
+        ) from None
+
+
+def _read_manifest(zf: zipfile.ZipFile, zip_path: Path) -> dict:
+    buffer = io.BytesIO()
+    if MANIFEST not in zf.namelist():
+        raise PackError(f"{zip_path}: no {MANIFEST}; not made by aac-pack")
+    _copy_member(zf, zip_path, MANIFEST, MEMBER_BYTES[MANIFEST], buffer)
+    try:
+        manifest = json.loads(buffer.getvalue())
+    except ValueError as e:
+        raise PackError(f"{zip_path}: unreadable {MANIFEST} ({e})") from None
+    if not isinstance(manifest, dict):
+        raise PackError(f"{zip_path}: {MANIFEST} is not a JSON object")
+    return manifest
+
+
 def _extract_member(
-    zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str, expected: str
+    zf: zipfile.ZipFile, zip_path: Path, dest: Path, name: str, expected: str, limit: int
 ) -> Path:
     target = (dest / name).resolve()
     if dest.resolve() not in target.parents:
         raise PackError(f"{zip_path}: member {name!r} points outside the archive")
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with zf.open(name) as src, open(target, "wb") as out:
-            while block := src.read(1 << 20):
-                out.write(block)
-    except KeyError:
-        raise PackError(f"{zip_path}: manifest lists {name!r}, archive lacks it") from None
+        with open(target, "wb") as out:
+            _copy_member(zf, zip_path, name, limit, out)
+    except PackError:
+        target.unlink(missing_ok=True)
+        raise
     actual = file_sha256(target)
     if actual != expected:
         raise PackError(
@@ -196,27 +258,27 @@ def unpack_model(zip_path: str | os.PathLike, dest: str | os.PathLike) -> dict:
     except (OSError, zipfile.BadZipFile) as e:
         raise PackError(f"{zip_path}: not a packed model ({e})") from None
     with zf:
+        if len(zf.infolist()) > MAX_MEMBERS:
+            raise PackError(
+                f"{zip_path}: {len(zf.infolist())} members, more than a packed model's "
+                f"{MAX_MEMBERS}; not made by aac-pack"
+            )
         for name in zf.namelist():
             _check_member_name(zip_path, name)
-        try:
-            manifest = json.loads(zf.read(MANIFEST))
-        except KeyError:
-            raise PackError(f"{zip_path}: no {MANIFEST}; not made by aac-pack") from None
-        except ValueError as e:
-            raise PackError(f"{zip_path}: unreadable {MANIFEST} ({e})") from None
-        if not isinstance(manifest, dict):
-            raise PackError(f"{zip_path}: {MANIFEST} is not a JSON object")
+        manifest = _read_manifest(zf, zip_path)
         if manifest.get("format") != PACK_FORMAT or manifest.get("version") != PACK_VERSION:
             raise PackError(
-                f"{zip_path}: unsupported pack format {manifest.get('format')!r} "
-                f"version {manifest.get('version')!r} (this aac reads {PACK_FORMAT!r} "
+                f"{zip_path}: unsupported pack format {short_repr(manifest.get('format'))} "
+                f"version {short_repr(manifest.get('version'))} (this aac reads {PACK_FORMAT!r} "
                 f"version {PACK_VERSION} only; pack the experiment again with aac-pack)"
             )
         dest.mkdir(parents=True, exist_ok=True)
         files = manifest.get("files") or {}
+        if not isinstance(files, dict):
+            raise PackError(f"{zip_path}: {MANIFEST} `files` is not a mapping")
         for name, expected in files.items():
             _check_member_name(zip_path, name)
-            _extract_member(zf, zip_path, dest, name, expected)
+            _extract_member(zf, zip_path, dest, name, expected, member_limit(name, manifest))
     decoder = manifest.get("decoder") or {}
     if decoder.get("file") != DECODER_FILE or DECODER_FILE not in files:
         raise PackError(f"{zip_path}: manifest names no {DECODER_FILE} decoder weights")

@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, List, Sequence
+from typing import Iterable, Iterator, List, Sequence
 
 from aac.datadir import iter_kaldi_lines
 from aac.text import normalize_caption
@@ -25,6 +25,9 @@ from aac.text import normalize_caption
 logger = logging.getLogger(__name__)
 
 BOS_ID, PAD_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+# SentencePiece trains on at most this many captions (a uniform sample when there are more):
+# captions stream from the text files, so memory follows the sample, not the corpus.
+SAMPLE_CAPTIONS = 2_000_000
 _MAX_VOCAB = re.compile(r"value <= (\d+)")
 
 
@@ -52,26 +55,26 @@ class CaptionTokenizer:
         return self.sp.decode([int(i) for i in ids if int(i) not in special]).strip()
 
 
-def read_caption_texts(paths: Iterable[str | os.PathLike]) -> List[str]:
-    """Normalised captions from Kaldi `text`/`text_spkN` files (value column), empties dropped."""
-    out = []
+def iter_caption_texts(paths: Iterable[str | os.PathLike]) -> Iterator[str]:
+    """Normalised captions from Kaldi `text`/`text_spkN` files (value column), empties
+    dropped, one at a time."""
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"caption file not found: {path}")
         for _, caption in iter_kaldi_lines(path):
             norm = normalize_caption(caption)
             if norm:
-                out.append(norm)
-    if not out:
-        raise ValueError(f"no captions found in {', '.join(map(str, paths))}")
-    return out
+                yield norm
 
 
-def _train_spm(sentences: List[str], prefix: str, vocab_size: int, model_type: str) -> None:
+def _train_spm(paths: Sequence, prefix: str, vocab_size: int, model_type: str) -> None:
     import sentencepiece as spm
 
+    spm.set_random_generator_seed(0)  # the sample of a corpus over SAMPLE_CAPTIONS is fixed
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
+        sentence_iterator=iter_caption_texts(paths),
+        input_sentence_size=SAMPLE_CAPTIONS,
+        shuffle_input_sentence=True,
         model_prefix=prefix,
         vocab_size=vocab_size,
         model_type=model_type,
@@ -98,20 +101,22 @@ def train_tokenizer(
     """
     if model_type not in ("unigram", "bpe"):
         raise ValueError(f"model type must be unigram or bpe, got {model_type!r}")
-    sentences = read_caption_texts(text_files)
+    paths = list(text_files)
+    if next(iter_caption_texts(paths), None) is None:
+        raise ValueError(f"no captions found in {', '.join(map(str, paths))}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".tok") as tmp:
         prefix = os.path.join(tmp, "tokenizer")
         try:
-            _train_spm(sentences, prefix, vocab_size, model_type)
+            _train_spm(paths, prefix, vocab_size, model_type)
         except RuntimeError as e:
             match = _MAX_VOCAB.search(str(e))
             if not match:
                 raise
             limit = int(match.group(1))
             logger.warning("vocab_size %d too large for this corpus; using %d", vocab_size, limit)
-            _train_spm(sentences, prefix, limit, model_type)
+            _train_spm(paths, prefix, limit, model_type)
         for ext in ("vocab", "model"):  # model last: its presence marks a finished run
             shutil.move(f"{prefix}.{ext}", output_dir / f".tokenizer.{ext}.tmp")
             os.replace(output_dir / f".tokenizer.{ext}.tmp", output_dir / f"tokenizer.{ext}")

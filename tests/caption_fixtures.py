@@ -106,7 +106,7 @@ optim:
   batch_size: {batch_size}
   grad_clip: 1.0
 valid:
-  metric: cider_d
+  metric: cider_d_simple
   keep_nbest: 2
   beam: 1
 seed: 3

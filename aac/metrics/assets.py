@@ -28,11 +28,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Dict, Optional
 
 from aac.errors import AacError
 from aac.hashing import file_sha256
+from aac.limits import ARCHIVE_MEMBER_BYTES, ARCHIVE_MEMBERS, InputTooLarge, copy_capped, size_text
 
 CACHE_ENV = "AAC_METRICS_CACHE"
 JAVA_ENV = "AAC_METRICS_JAVA_PATH"  # aac-metrics' own variable for the java executable
@@ -216,19 +218,47 @@ def fetch_wheel(dest_dir: Path, wheel: Optional[Path] = None) -> Path:
     return target
 
 
+def _open_archive(path: Path) -> zipfile.ZipFile:
+    """A zip to install from, refused when it lists more than ARCHIVE_MEMBERS members."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise AssetError(f"{path}: not a readable zip archive ({e})") from None
+    if len(zf.infolist()) > ARCHIVE_MEMBERS:
+        zf.close()
+        raise AssetError(
+            f"{path}: {len(zf.infolist())} members, more than the {ARCHIVE_MEMBERS} accepted"
+        )
+    return zf
+
+
 def _extract(zf: zipfile.ZipFile, member: str, dest: Path) -> None:
-    """Extract one member atomically (temp name in the same dir, then rename)."""
+    """Extract one member atomically (temp name in the same dir, then rename), refused
+    when its header declares more than ARCHIVE_MEMBER_BYTES or it inflates past its header."""
+    what = f"{zf.filename}: member {member!r}"
+    info = zf.getinfo(member)
+    if info.file_size > ARCHIVE_MEMBER_BYTES:
+        raise AssetError(
+            f"{what} declares {size_text(info.file_size)}, more than the "
+            f"{size_text(ARCHIVE_MEMBER_BYTES)} an asset may hold"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".")
-    with os.fdopen(fd, "wb") as out, zf.open(member) as src:
-        shutil.copyfileobj(src, out)
+    try:
+        with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+            copy_capped(src, out, info.file_size, what)
+    except (InputTooLarge, zipfile.BadZipFile, zlib.error, EOFError) as e:
+        os.unlink(tmp)
+        raise AssetError(
+            f"{what} is corrupt or its header lies ({size_text(info.file_size)} declared): {e}"
+        ) from None
     os.replace(tmp, dest)
 
 
 def install_from_wheel(cache: Path, wheel: Path) -> list:
     """Build the aac-metrics cache from the wheel; returns the files written."""
     written = []
-    with zipfile.ZipFile(wheel) as zf:
+    with _open_archive(wheel) as zf:
         members = dict(WHEEL_MEMBERS)
         for name in zf.namelist():
             if name.startswith("pycocoevalcap/spice/lib/") and name.endswith(".jar"):
@@ -248,7 +278,7 @@ def install_corenlp(cache: Path, source: Path) -> list:
     lib.mkdir(parents=True, exist_ok=True)
     written = []
     if source.is_file() and zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as zf:
+        with _open_archive(source) as zf:
             found = {Path(n).name: n for n in zf.namelist() if Path(n).name in CORENLP_JARS}
             for jar in CORENLP_JARS:
                 if jar not in found:

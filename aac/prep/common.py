@@ -29,6 +29,7 @@ from tqdm import tqdm
 from aac.audio import AudioError, audio_duration, load_audio, spec_kind
 from aac.datadir import CAPTION_SEP, NUM_REFS, read_kaldi_text, write_kaldi_text
 from aac.errors import AacError
+from aac.limits import InputTooLarge, bounded_lines
 
 log = logging.getLogger("aac.prep")
 
@@ -106,7 +107,8 @@ def open_csv_text(path: Path):
     """Open a corpus CSV; UTF-8 (with or without BOM), else ISO-8859-1 as older Clotho files."""
     try:
         with open(path, encoding="utf-8-sig") as f:
-            f.read()
+            while f.read(1 << 20):  # decoded in blocks: memory stays bounded
+                pass
         return open(path, encoding="utf-8-sig", newline="")
     except UnicodeDecodeError:
         log.warning("%s: not valid UTF-8, reading it as ISO-8859-1", path)
@@ -123,34 +125,41 @@ def read_csv_rows(path: Path, columns: Sequence[str]) -> Iterator[Tuple[int, Dic
     if not path.is_file():
         raise PrepError(f"{path}: CSV file not found")
     with open_csv_text(path) as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise PrepError(f"{path}: CSV file is empty (no header)")
-        header = [h.strip() for h in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise PrepError(f"{path}: header lacks column(s) {missing}; found {header}")
-        index = {c: header.index(c) for c in columns}
-        for fields in reader:
-            lineno = reader.line_num
-            if not fields or all(not x.strip() for x in fields):
-                continue
-            if len(fields) != len(header):
-                log.warning(
-                    "%s:%d: skipped row: %d fields, expected %d",
-                    path,
-                    lineno,
-                    len(fields),
-                    len(header),
-                )
-                continue
-            row = {c: fields[i] for c, i in index.items()}
-            empty = [c for c, v in row.items() if not v.strip()]
-            if empty:
-                log.warning("%s:%d: skipped row: empty %s", path, lineno, ", ".join(empty))
-                continue
-            yield lineno, row
+        reader = csv.reader(bounded_lines(f, path))  # a line over LINE_CHARS is refused
+        try:
+            yield from _csv_rows(reader, path, columns)
+        except (InputTooLarge, csv.Error) as e:
+            raise PrepError(f"{path}:{reader.line_num}: unreadable CSV: {e}") from None
+
+
+def _csv_rows(reader, path: Path, columns: Sequence[str]) -> Iterator[Tuple[int, Dict[str, str]]]:
+    header = next(reader, None)
+    if header is None:
+        raise PrepError(f"{path}: CSV file is empty (no header)")
+    header = [h.strip() for h in header]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise PrepError(f"{path}: header lacks column(s) {missing}; found {header}")
+    index = {c: header.index(c) for c in columns}
+    for fields in reader:
+        lineno = reader.line_num
+        if not fields or all(not x.strip() for x in fields):
+            continue
+        if len(fields) != len(header):
+            log.warning(
+                "%s:%d: skipped row: %d fields, expected %d",
+                path,
+                lineno,
+                len(fields),
+                len(header),
+            )
+            continue
+        row = {c: fields[i] for c, i in index.items()}
+        empty = [c for c, v in row.items() if not v.strip()]
+        if empty:
+            log.warning("%s:%d: skipped row: empty %s", path, lineno, ", ".join(empty))
+            continue
+        yield lineno, row
 
 
 def find_audio(folder: Path, name: str, listing: Optional[Dict[str, str]] = None) -> Optional[Path]:

@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 from typing import List
 
+# The validation metric's name on the plot: cider_d_simple skips the PTB tokenizer, so it
+# is not the CIDEr-D that aac-score reports.
+VALID_LABELS = {"cider_d_simple": "CIDEr-D (no PTB tokenization)"}
+
 
 def _save(fig, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.png")
@@ -34,7 +38,7 @@ def plot_history(rows: List[dict], image_dir: str | os.PathLike, metric: str) ->
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, [r["valid_metric"] for r in rows], marker="o")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"valid {metric}")
+    ax.set_ylabel(f"valid {VALID_LABELS.get(metric, metric)}")
     ax.grid(alpha=0.3)
     _save(fig, image_dir / "valid_metric.png")
     plt.close(fig)

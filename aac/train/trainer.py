@@ -48,7 +48,8 @@ def finite_or_none(row: dict) -> dict:
 
 
 def cider_d_score(hyps: list, refs: list) -> float:
-    """Corpus CIDEr-D on normalised text (no Java needed)."""
+    """Corpus CIDEr-D on normalised text without the PTB tokenizer (no Java needed): the
+    validation metric `cider_d_simple`, close to but not the CIDEr-D aac-score reports."""
     from aac_metrics.functional import cider_d
 
     cands = [normalize_caption(h) for h in hyps]
@@ -218,7 +219,7 @@ class Trainer(ResumableLoop):
         return valid_loss, self._valid_cider()
 
     def _valid_cider(self) -> float:
-        """Corpus CIDEr-D of captions written the way decoding writes them (aac.captioning)."""
+        """`cider_d_simple` of captions written the way decoding writes them (aac.captioning)."""
         clips = sorted(self.valid_refs)
         if self.conf.valid.max_clips > 0:
             clips = clips[: self.conf.valid.max_clips]
