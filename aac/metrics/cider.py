@@ -2,7 +2,6 @@
 
     cider = CiderD(refs_tokenized)          # [[ref, ...] per clip], PTB-tokenized strings
     cider.constant_score("rain is falling")  # corpus CIDEr-D if every clip got this caption
-    cider.sentence_scores(candidates)        # per-clip CIDEr-D, one candidate per clip
 
 The same numbers as `aac_metrics.functional.cider_d` (tests/test_cider.py checks it):
 n-grams 1..4 as tf-idf vectors, idf = log(#clips) - log(max(1, document frequency over
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -100,11 +99,3 @@ class CiderD:
             / self.refs_per_clip
         )
         return float(per_clip.mean() * self.scale)
-
-    def sentence_scores(self, candidates: List[str]) -> np.ndarray:
-        """Per-clip CIDEr-D (C,) of candidates[i] against clip i's references."""
-        out = np.empty(len(candidates))
-        for c, cand in enumerate(candidates):
-            mine = self.ref_clip == c
-            out[c] = self._per_reference(cand)[mine].sum() / mine.sum() * self.scale
-        return out
