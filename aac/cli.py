@@ -79,12 +79,19 @@ def run_main(
 
 
 # ---- the flag contract shared by every aac-* tool ----------------------------------------
-# --checkpoint          the captioning model's checkpoint: best | last | epochN | path
-# --encoder-checkpoint  the audio encoder's checkpoint file
-# --trust-checkpoint    allow full unpickling (never needed for files the toolkit wrote)
-# --device              cpu | cuda | cuda:N
-# --compute-dtype       float32 | bfloat16 (autocast at run time)
-# --storage-dtype       float32 | float16 (what a feature cache stores)
+# One helper per shared flag, so a flag means one thing in every tool; README.md's flag
+# table lists them with the tools that take them, and tests/test_cli_flags.py checks every
+# entry point's parser against that table (and that these flags come from these helpers).
+COMPUTE_DTYPES = ("float32", "bfloat16")
+STORAGE_DTYPES = ("float32", "float16")
+MODEL_CHECKPOINT_NAMES = ("best", "last")  # and epochN
+
+
+def _contract(p, flag: str, **kwargs):
+    """add_argument for a contract flag; the action remembers which helper made it."""
+    action = p.add_argument(flag, **kwargs)
+    action.contract_flag = flag
+    return action
 
 
 def parse_device(value: str) -> str:
@@ -97,23 +104,74 @@ def parse_device(value: str) -> str:
     return value
 
 
-def add_deprecated_alias(parser, old: str, dest: str, new: str, **kwargs) -> None:
-    """Keep an old option spelling for one release: it sets `dest` and warns when used."""
-    import argparse
-
-    class _Deprecated(argparse.Action):
-        def __call__(self, p, namespace, values, option_string=None):
-            print(
-                f"{p.prog}: warning: {old} is deprecated and will be removed in the next "
-                f"release; use {new}",
-                file=sys.stderr,
-            )
-            setattr(namespace, dest, values)
-
-    parser.add_argument(old, dest=dest, action=_Deprecated, help=argparse.SUPPRESS, **kwargs)
+def add_device(p, help: str = "cpu, cuda or cuda:N (default cpu)") -> None:
+    """--device cpu|cuda|cuda:N."""
+    _contract(p, "--device", type=parse_device, default="cpu", help=help)
 
 
-COMPUTE_DTYPES = ("float32", "bfloat16")
+def add_checkpoint(p, help: Optional[str] = None) -> None:
+    """--checkpoint: the captioning model's checkpoint of an experiment (never an encoder's)."""
+    _contract(
+        p,
+        "--checkpoint",
+        default="best",
+        help=help
+        or "captioning model checkpoint of the experiment: best, last, epochN or a path "
+        "(default best)",
+    )
+
+
+def add_encoder_checkpoint(p, help: Optional[str] = None) -> None:
+    """--encoder-checkpoint: the audio encoder's checkpoint file (never the caption model's)."""
+    _contract(
+        p,
+        "--encoder-checkpoint",
+        help=help
+        or "encoder checkpoint file; its SHA-256 must match the one the model was trained with",
+    )
+
+
+def add_trust_checkpoint(p, help: Optional[str] = None) -> None:
+    """--trust-checkpoint: allow full unpickling where weights-only loading refuses a file."""
+    _contract(
+        p,
+        "--trust-checkpoint",
+        action="store_true",
+        help=help or "allow full unpickling of checkpoints (only for files you trust)",
+    )
+
+
+def add_compute_dtype(
+    p,
+    default: Optional[str] = "float32",
+    help: str = "bfloat16 runs under autocast (faster, captions may change)",
+) -> None:
+    """--compute-dtype float32|bfloat16: the dtype the model computes in (autocast)."""
+    _contract(p, "--compute-dtype", choices=COMPUTE_DTYPES, default=default, help=help)
+
+
+def add_storage_dtype(p, help: str) -> None:
+    """--storage-dtype float32|float16: what a feature cache stores."""
+    _contract(p, "--storage-dtype", choices=STORAGE_DTYPES, default="float32", help=help)
+
+
+def add_exp_dir(p, help: str = "experiment directory written by aac-train (reads it)") -> None:
+    """--exp-dir: one experiment directory exp/NAME (a root of experiments is --exp-root)."""
+    _contract(p, "--exp-dir", required=True, help=help)
+
+
+def add_downsample(p, help: str) -> None:
+    """--downsample: the training frame stride (config.yaml `downsample`), nothing else."""
+    from aac.frames import STRIDE_FACTORS
+
+    _contract(p, "--downsample", type=int, choices=STRIDE_FACTORS, help=help)
+
+
+def add_launch_options(p) -> None:
+    """--ngpu, --nproc, --num-nodes: how a training run is spread over processes."""
+    _contract(p, "--ngpu", type=int, default=0, help="GPUs per node (>1: DDP via torchrun)")
+    _contract(p, "--nproc", type=int, default=1, help="CPU processes (gloo DDP) when ngpu=0")
+    _contract(p, "--num-nodes", type=int, default=1, help="nodes, launched through srun")
 
 
 def add_model_options(
@@ -121,40 +179,19 @@ def add_model_options(
     dtype_default: Optional[str] = "float32",
     dtype_help: str = "bfloat16 runs under autocast (faster, captions may change)",
 ) -> None:
-    """--checkpoint, --encoder-checkpoint, --trust-checkpoint, --compute-dtype (+ old names)
-    for the tools that load a captioning model with its encoder (aac-caption, aac-benchmark)."""
-    p.add_argument(
-        "--checkpoint",
-        default="best",
-        help="captioning model checkpoint of an experiment directory: best, last, "
-        "epochN or a path (default best)",
-    )
-    add_deprecated_alias(p, "--model-checkpoint", "checkpoint", "--checkpoint")
-    p.add_argument(
-        "--encoder-checkpoint",
-        help="encoder checkpoint file; its SHA-256 must match the one the model was trained with",
-    )
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="allow full unpickling of checkpoints (only for files you trust)",
-    )
-    p.add_argument(
-        "--compute-dtype", choices=COMPUTE_DTYPES, default=dtype_default, help=dtype_help
-    )
-    add_deprecated_alias(p, "--dtype", "compute_dtype", "--compute-dtype", choices=COMPUTE_DTYPES)
-
-
-MODEL_CHECKPOINT_NAMES = ("best", "last")  # and epochN
+    """--checkpoint, --encoder-checkpoint, --trust-checkpoint, --compute-dtype: the tools
+    that load a captioning model with its encoder (aac-caption, aac-benchmark, aac-scenarios)."""
+    add_checkpoint(p)
+    add_encoder_checkpoint(p)
+    add_trust_checkpoint(p)
+    add_compute_dtype(p, dtype_default, dtype_help)
 
 
 def check_model_checkpoint(value: Optional[str], trust: bool = False) -> None:
-    """Refuse an encoder file passed as --checkpoint (what the flag meant before).
+    """Refuse an encoder file passed as --checkpoint, before a confusing shape error.
 
-    aac-caption and aac-benchmark used to read --checkpoint as the encoder checkpoint; it now
-    names the captioning model's checkpoint. A `.pth` file, or an existing file holding no
-    caption-model weights, is therefore almost surely an old command line: say so rather
-    than fail later with a confusing shape error.
+    A `.pth` file (the official encoders' suffix), or an existing file holding no
+    caption-model weights, belongs to --encoder-checkpoint: say so.
     """
     import re
     from pathlib import Path
@@ -162,9 +199,8 @@ def check_model_checkpoint(value: Optional[str], trust: bool = False) -> None:
     if not value or value in MODEL_CHECKPOINT_NAMES or re.fullmatch(r"epoch\d+", value):
         return
     hint = (
-        f"--checkpoint {value}: not a captioning model checkpoint. --checkpoint now names "
-        "the captioning model's checkpoint (best, last, epochN or a path); pass an encoder "
-        "checkpoint with --encoder-checkpoint"
+        f"--checkpoint {value}: not a captioning model checkpoint (best, last, epochN or a "
+        "path); pass an encoder checkpoint with --encoder-checkpoint"
     )
     path = Path(value)
     if path.suffix == ".pth":
@@ -187,3 +223,29 @@ def check_model_checkpoint(value: Optional[str], trust: bool = False) -> None:
 
 class CheckpointUsageError(AacError):
     """A checkpoint given to the wrong flag."""
+
+
+class ModelLoadError(AacError):
+    """The model given to aac-caption / aac-benchmark / aac-scenarios cannot be loaded."""
+
+
+def load_captioner(args, **kwargs):
+    """Captioner.from_pretrained from the `add_model_options` flags, args.model and
+    args.beam; `kwargs` go to the Captioner (device, batch_size ...). Load failures are
+    one line."""
+    from aac.captioner import Captioner
+
+    check_model_checkpoint(args.checkpoint, args.trust_checkpoint)
+    try:
+        return Captioner.from_pretrained(
+            args.model,
+            encoder_checkpoint=args.encoder_checkpoint,
+            checkpoint=args.checkpoint,
+            trust_checkpoint=args.trust_checkpoint,
+            beam=args.beam,
+            **kwargs,
+        )
+    except AacError:
+        raise
+    except ValueError as e:  # loader checks not yet typed as AacError
+        raise ModelLoadError(f"cannot load model {args.model}: {e}") from e

@@ -27,7 +27,7 @@ from aac.errors import AacError
 from aac.feature_info import open_features
 from aac.speed import PAPER_BEAM, RTF_DEFINITION, paper_rtf, rtf_record
 
-SHARED_KEYS = ("beam", "device", "downsample", "extract_stride", "checkpoint")
+SHARED_KEYS = ("beam", "device", "downsample", "extract_stride", "checkpoint", "compute_dtype")
 
 
 def select_clips(data_dir: Path, keys_file: Optional[str]) -> Dict[str, float]:
@@ -105,17 +105,30 @@ def paper_sample(data_dir: Path, durations: Dict[str, float], rtf_clips: int) ->
     return [c for c in sample if c in durations]
 
 
-def measure_paper_rtf(loaded, data_dir: Path, ids: List[str], encoder=None) -> dict:
-    """rtf.json `paper` block for `ids`, or {"unavailable": reason} when audio cannot run."""
+def experiment_encoder(loaded, checkpoint=None, trust: bool = False):
+    """The experiment's encoder on its device; `checkpoint` replaces the recorded path
+    (`--encoder-checkpoint`: its SHA-256 must match the one recorded at extraction)."""
+    from aac.packing import resolve_encoder_checkpoint
+
+    path = resolve_encoder_checkpoint(loaded.encoder_info, checkpoint, None)
+    return build_encoder_from_info(loaded.encoder_info, loaded.device, checkpoint=path, trust=trust)
+
+
+def measure_paper_rtf(
+    loaded, data_dir: Path, ids: List[str], encoder=None, dtype: str = "float32", **encoder_opts
+) -> dict:
+    """rtf.json `paper` block for `ids`, or {"unavailable": reason} when audio cannot run.
+
+    Without `encoder`, the experiment's is built with `encoder_opts` (experiment_encoder)."""
     from aac.audio import load_mono
 
     try:
-        encoder = encoder or build_encoder_from_info(loaded.encoder_info, loaded.device)
+        encoder = encoder or experiment_encoder(loaded, **encoder_opts)
         specs = read_kaldi_text(data_dir / "wav.scp")
         waves = {c: load_mono(specs[c], encoder.sample_rate) for c in ids}
     except (AacError, OSError, KeyError) as e:
         return {"unavailable": f"{type(e).__name__}: {e}"}
-    engine = CaptionEngine.from_loaded(loaded, encoder, beam=PAPER_BEAM)
+    engine = CaptionEngine.from_loaded(loaded, encoder, beam=PAPER_BEAM, dtype=dtype)
     return paper_rtf(engine, waves, encoder.sample_rate)
 
 

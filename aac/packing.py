@@ -336,6 +336,6 @@ def resolve_encoder_checkpoint(
             raise PackError(f"encoder checkpoint {cand}: file not found")
     raise PackError(
         f"this model needs the {name} encoder checkpoint (SHA-256 {enc.get('checkpoint_sha256')}); "
-        f"the recorded path {recorded!r} does not exist. Pass it with --checkpoint PATH "
+        f"the recorded path {recorded!r} does not exist. Pass it with --encoder-checkpoint PATH "
         f"(Python: encoder_checkpoint=PATH) or pack the model with --include-encoder."
     )

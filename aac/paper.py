@@ -118,20 +118,20 @@ def _encoder_cell(row: PaperRow) -> str:
     return f"{what}, stand-in for {row.stand_in}" if row.stand_in else what
 
 
-def _scored(exp_dir: Path, row: PaperRow, ds: int, set_name: str):
+def _scored(exp_root: Path, row: PaperRow, ds: int, set_name: str):
     """Scored decodes of one experiment, or [None] when there is none yet."""
-    exp = Path(exp_dir) / f"finetune_{experiment_tag(row.name, ds)}"
+    exp = Path(exp_root) / f"finetune_{experiment_tag(row.name, ds)}"
     return (collect([str(exp)], set_name) if exp.is_dir() else []) or [None]
 
 
-def _table1(rows, exp_dir, set_name, notes) -> List[str]:
+def _table1(rows, exp_root, set_name, notes) -> List[str]:
     out = [
         "| # | Row | Encoder | Checkpoint | Downsample | SPIDEr-FL | Paper SPIDEr-FL | Diff "
         "| CIDEr-D | SPIDEr | Experiment |",
         "|" + "---|" * 11,
     ]
     for row in rows:
-        for s in _scored(exp_dir, row, row.downsample, set_name):
+        for s in _scored(exp_root, row, row.downsample, set_name):
             if s is None:
                 na = notes.na("all", f"not run yet: no decode_*/{set_name}/scores.json")
                 cells = [
@@ -158,7 +158,7 @@ def _table1(rows, exp_dir, set_name, notes) -> List[str]:
     return out
 
 
-def _table2(rows, exp_dir, set_name, notes) -> List[str]:
+def _table2(rows, exp_root, set_name, notes) -> List[str]:
     out = [
         "| Row | Downsample | Frame rate (Hz) | RTF mean | Paper | Diff | RTF median | Paper "
         "| Diff | RTF p10 | Paper | Diff | RTF mode | SPIDEr-FL | CIDEr-D | Experiment |",
@@ -166,11 +166,10 @@ def _table2(rows, exp_dir, set_name, notes) -> List[str]:
     ]
     for row in rows:
         for point in row.sweep:
-            for s in _scored(exp_dir, row, point.downsample, set_name):
+            for s in _scored(exp_root, row, point.downsample, set_name):
                 # the paper's setting (audio in, one clip at a time, beam 4): rtf.json "paper"
                 rtf = ((s.rtf or {}).get("paper") or {}) if s else {}
-                rate = s.encoder.get("frame_rate") if s else None
-                cells = [_num(rate / point.downsample) if rate else "n/a"]
+                cells = [_num(s.frame_rate) if s and s.frame_rate else "n/a"]
                 for key in ("mean", "median", "p10"):
                     paper = getattr(point, f"rtf_{key}")
                     paper_cell = (
@@ -201,13 +200,13 @@ def _table2(rows, exp_dir, set_name, notes) -> List[str]:
     return out
 
 
-def render_results(rows: List[PaperRow], exp_dir: Path, set_name: str) -> str:
+def render_results(rows: List[PaperRow], exp_root: Path, set_name: str) -> str:
     """RESULTS.md text: Table 1 and Table 2, ours beside the paper's figures."""
     notes = Footnotes("paper")
     out = [
         f"# Reproducing {PAPER}",
         "",
-        f"Set: {set_name}. Experiments: {exp_dir}/finetune_<row>_ds<k>/. Diff = ours - paper. "
+        f"Set: {set_name}. Experiments: {exp_root}/finetune_<row>_ds<k>/. Diff = ours - paper. "
         "RTF = seconds of audio per second of wall time (higher is faster).",
         "",
     ]
@@ -219,9 +218,9 @@ def render_results(rows: List[PaperRow], exp_dir: Path, set_name: str) -> str:
             + ". On this corpus our figures are not comparable with the paper's.",
             "",
         ]
-    out += ["## Table 1: caption quality", ""] + _table1(rows, exp_dir, set_name, notes)
+    out += ["## Table 1: caption quality", ""] + _table1(rows, exp_root, set_name, notes)
     out += ["", "## Table 2: speed against frame downsampling", ""]
-    out += _table2(rows, exp_dir, set_name, notes)
+    out += _table2(rows, exp_root, set_name, notes)
     sources = sorted({r.paper_source for r in rows if r.paper_source})
     out += ["", "Paper figures: " + ("; ".join(sources) or "none given"), ""]
     return "\n".join(out + notes.lines() + [""])

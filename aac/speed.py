@@ -4,8 +4,9 @@ RTF follows the paper's Table 2: seconds of audio per second of wall time (highe
 faster), encoder + decoder, audio loading excluded. Every setting first captions one
 clip untimed (warm-up: lazy allocations, oneDNN kernel selection). Both settings run
 the one captioning path (`aac.captioning.CaptionEngine.run`); they differ in batching:
-  paper    one clip at a time, audio in, encoder then beam search (`paper_rtf`, which
-           stage 6 also runs for rtf.json, so RESULTS.md and aac-benchmark agree)
+  paper    one clip at a time, audio in, encoder then beam search (`paper_timings`, the
+           one timer of that setting: stage 6's rtf.json through `paper_rtf` and
+           aac-benchmark's paper row both run it, so RESULTS.md and aac-benchmark agree)
   fastest  length-sorted batches, one beam search per batch
 A per-clip wall time in a batch is its share of the batch's encoder time (by length)
 plus an equal share of the batch's decoding time.
@@ -17,7 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Hashable, List, Sequence
+from typing import Callable, Dict, Hashable, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -51,30 +52,40 @@ def rtf_record(per_clip: Dict[str, float], audio_s: float, wall_s: float, **fact
     }
 
 
-def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> dict:
-    """The paper's Table 2 RTF of `waves`: audio in, one clip at a time, encoder + decoder.
-
-    One clip is captioned untimed first (warm-up); then every clip is timed on its own.
-    Returns `rtf_record` figures; the engine's beam is the caller's choice (the paper: 4).
+def paper_timings(engine, waves: Sequence[np.ndarray]) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """The paper's setting: every wave (T,) captioned on its own, audio in, encoder then
+    beam search (`engine.beam`; the paper: 4). Returns captions, encoder seconds (N,) and
+    decoder seconds (N,), in input order; no warm-up (callers run one untimed clip first).
     """
-    if not waves:
-        return rtf_record({}, 0.0, 0.0, mode="audio", beam=engine.beam, batch_size=1)
-    first = sorted(waves)[0]
-    engine.run({first: 1.0}, 1, lambda keys: [waves[first]], source="audio")  # warm-up
-    per_clip, audio_s, wall_s = {}, 0.0, 0.0
-    for key in sorted(waves):
-        seconds = []
-        engine.run(
-            {key: 1.0},
-            1,
-            lambda keys: [waves[keys[0]]],
-            source="audio",
-            timer=lambda keys, enc_s, dec_s, out=seconds: out.append(enc_s + dec_s),
-        )
-        duration = len(waves[key]) / sample_rate
-        per_clip[key] = duration / max(seconds[0], 1e-9)
-        audio_s, wall_s = audio_s + duration, wall_s + seconds[0]
-    return rtf_record(per_clip, audio_s, wall_s, mode="audio", beam=engine.beam, batch_size=1)
+    enc, dec = np.zeros(len(waves)), np.zeros(len(waves))
+
+    def timer(keys, enc_s, dec_s):
+        enc[keys[0]], dec[keys[0]] = enc_s, dec_s
+
+    captions = engine.run(
+        {i: 1.0 for i in range(len(waves))}, 1, lambda keys: [waves[keys[0]]], "audio", timer
+    )
+    return [captions[i] for i in range(len(waves))], enc, dec
+
+
+def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> dict:
+    """The paper's Table 2 RTF of `waves` (`paper_timings`, ids in sorted order) after one
+    untimed warm-up clip. Returns `rtf_record` figures."""
+    keys = sorted(waves)
+    if keys:
+        paper_timings(engine, [waves[keys[0]]])  # warm-up
+    _, enc, dec = paper_timings(engine, [waves[k] for k in keys])
+    durations = np.array([len(waves[k]) / sample_rate for k in keys])
+    seconds = enc + dec
+    per_clip = {k: d / max(s, 1e-9) for k, d, s in zip(keys, durations, seconds)}
+    return rtf_record(
+        per_clip,
+        float(durations.sum()),
+        float(seconds.sum()),
+        mode="audio",
+        beam=engine.beam,
+        batch_size=1,
+    )
 
 
 @dataclass
@@ -129,22 +140,6 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _rss_mb())
-
-
-def paper_setting(captioner) -> Callable:
-    """One clip at a time through the Captioner: encoder, then beam search."""
-
-    def run(waves):
-        enc, dec, captions = np.zeros(len(waves)), np.zeros(len(waves)), []
-        for i, w in enumerate(waves):
-
-            def timer(keys, enc_s, dec_s, i=i):
-                enc[i], dec[i] = enc_s, dec_s
-
-            captions += captioner.caption_waves([w], timer=timer)
-        return captions, enc, dec
-
-    return run
 
 
 def fastest_setting(captioner) -> Callable:
@@ -263,85 +258,3 @@ def format_table(results: Sequence[SettingResult], durations: Sequence[float]) -
             f"| {100 - enc_share:.0f} | {changed}/{len(r.captions)} |"
         )
     return "\n".join(rows)
-
-
-SPEED_CAPTIONS = (
-    "a dog barks while cars pass by on a busy street",
-    "rain falls on a tin roof and thunder rumbles far away",
-    "a man speaks and a crowd laughs in a large hall",
-    "birds chirp in the trees as the wind blows gently",
-    "an ambulance siren wails and fades into the distance",
-    "water runs from a tap into a metal sink",
-    "footsteps echo on a wooden floor and a door creaks open",
-    "a train horn blows as the train rattles over the tracks",
-)
-
-
-def speed_corpus(vocab_size: int, seed: int = 0) -> list:
-    """Sentences with enough distinct words for a `vocab_size` SentencePiece model.
-
-    A real caption vocabulary (~5000 pieces) sets the cost of the output layer and of
-    beam search's top-k, so a speed model needs one; pseudo-words provide it offline.
-    """
-    rng = np.random.default_rng(seed)
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    words = sorted({"".join(rng.choice(letters, rng.integers(3, 10))) for _ in range(vocab_size)})
-    extra = [" ".join(rng.choice(words, 10)) for _ in range(max(0, vocab_size // 2))]
-    return list(SPEED_CAPTIONS) + extra
-
-
-def make_random_exp_dir(
-    exp_dir,
-    encoder: str = "logmel",
-    model_conf=None,
-    random_init: bool = True,
-    vocab_size: int = 64,
-    seed: int = 0,
-    weight_scale: float = 3.0,
-):
-    """An experiment directory with random decoder weights over `encoder`, for speed tests.
-
-    It has exactly what `aac-train` leaves for decoding (config.yaml with the `encoder:`
-    block, tokenizer.model, best.pt), so every loader treats it as a trained model; its
-    captions are meaningless. Encoders other than logmel are random-init (no download).
-    `weight_scale` multiplies the model's matrices: at BART's init (std 0.02) the decoder
-    ignores the audio and writes the same caption for every clip, which would make
-    "batched == single" and "captions changed" checks vacuous. 3 makes the paper-size
-    decoder's captions clip-dependent; at 10 it is so chaotic that fp32 rounding
-    differences between batch sizes (1e-3 in logits) flip beams, unlike a trained model.
-    """
-    import tempfile
-    from pathlib import Path
-
-    from aac.checkpoint_io import save_atomic
-    from aac.encoders import build_encoder
-    from aac.expconf import TrainConf
-    from aac.expdir import record_experiment
-    from aac.feature_info import encoder_info_from_attrs
-    from aac.model import CaptionModel, ModelConf
-    from aac.tokenizer import CaptionTokenizer, train_tokenizer
-
-    exp_dir = Path(exp_dir)
-    enc = build_encoder(encoder, random_init=random_init and encoder != "logmel")
-    with tempfile.TemporaryDirectory() as tmp:
-        text = Path(tmp) / "text"
-        text.write_text("".join(f"c{i} {c}\n" for i, c in enumerate(speed_corpus(vocab_size))))
-        train_tokenizer([text], exp_dir, vocab_size=vocab_size)
-    tok = CaptionTokenizer(exp_dir / "tokenizer.model")
-    model_conf = model_conf or ModelConf()
-    torch.manual_seed(seed)
-    model = CaptionModel.for_tokenizer(enc.output_dim, model_conf, tok)
-    state = {
-        k: v * weight_scale if v.dim() == 2 and "embed_positions" not in k else v
-        for k, v in model.state_dict().items()
-    }
-    save_atomic({"model": state}, exp_dir / "best.pt")
-    attrs = {**enc.describe(), "frame_rate": enc.frame_rate, "extract_stride": 1}
-    conf = TrainConf(
-        model=model_conf,
-        encoder=encoder_info_from_attrs(attrs),
-        enc_dim=enc.output_dim,
-        tokenizer=str(exp_dir / "tokenizer.model"),
-    )
-    record_experiment(exp_dir, conf, ["make_random_exp_dir", str(exp_dir), encoder])
-    return exp_dir

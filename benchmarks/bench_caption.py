@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from aac.model import ModelConf
-from aac.speed import make_random_exp_dir
+from aac.testing import make_random_exp_dir
 
 PAPER_DECODER = ModelConf(
     d_model=768,

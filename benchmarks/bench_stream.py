@@ -32,8 +32,8 @@ import torch
 
 from aac.captioner import Captioner
 from aac.model import ModelConf
-from aac.speed import make_random_exp_dir
 from aac.streaming import stream_captions
+from aac.testing import make_random_exp_dir
 
 PAPER_DECODER = ModelConf(
     d_model=768,

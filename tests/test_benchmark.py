@@ -66,7 +66,7 @@ def test_table_ratio_and_changed_captions():
 
 @pytest.fixture
 def tiny_model_and_clips(tmp_path):
-    from aac.speed import make_random_exp_dir
+    from aac.testing import make_random_exp_dir
 
     torch.set_num_threads(1)
     conf = tiny_decoder(d_model=32, layers=1, max_length=6)

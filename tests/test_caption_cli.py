@@ -11,7 +11,7 @@ import torch
 from caption_fixtures import tiny_decoder
 
 from aac.bin.caption import main
-from aac.speed import make_random_exp_dir
+from aac.testing import make_random_exp_dir
 
 TINY = tiny_decoder(d_model=32, layers=1, max_length=8)
 

@@ -11,7 +11,7 @@ from caption_fixtures import tiny_decoder
 
 from aac import Captioner
 from aac.packing import PackError, pack_model
-from aac.speed import make_random_exp_dir
+from aac.testing import make_random_exp_dir
 
 RATE = 16000
 TINY = tiny_decoder(d_model=32, layers=2, max_length=10)

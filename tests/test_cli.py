@@ -8,7 +8,6 @@ import torch
 
 from aac.cli import (
     CheckpointUsageError,
-    add_deprecated_alias,
     check_model_checkpoint,
     parse_device,
     run_main,
@@ -50,17 +49,11 @@ def test_bugs_keep_their_traceback_and_verbose_shows_it_for_user_errors(capsys):
     assert rc == 130 and err == "aac-x: interrupted\n"
 
 
-def test_parse_device_and_deprecated_alias(capsys):
+def test_parse_device():
     assert [parse_device(d) for d in ("cpu", "cuda", "cuda:3")] == ["cpu", "cuda", "cuda:3"]
     for bad in ("gpu", "cuda:", "cuda:x", "CPU"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_device(bad)
-    p = argparse.ArgumentParser(prog="aac-x")
-    p.add_argument("--compute-dtype", default="float32")
-    add_deprecated_alias(p, "--dtype", "compute_dtype", "--compute-dtype")
-    assert p.parse_args(["--dtype", "bfloat16"]).compute_dtype == "bfloat16"
-    assert "--dtype is deprecated" in capsys.readouterr().err
-    assert "--dtype" not in p.format_help()
 
 
 def test_check_model_checkpoint_refuses_encoder_files(tmp_path):

@@ -192,7 +192,7 @@ def test_train_print_config_resolves_and_writes_nothing(tmp_path, inputs, capsys
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory):
     from aac.model import ModelConf
-    from aac.speed import make_random_exp_dir
+    from aac.testing import make_random_exp_dir
 
     torch.set_num_threads(1)
     conf = ModelConf(
@@ -256,16 +256,15 @@ def test_caption_encoder_file_as_checkpoint_points_to_encoder_checkpoint(
         assert "--encoder-checkpoint" in line
 
 
-def test_caption_checkpoint_names_and_deprecated_spellings(exp, clip, capsys):
+def test_caption_checkpoint_names_and_old_spellings(exp, clip, capsys):
     assert caption_main([str(exp), str(clip), "--checkpoint", str(exp / "best.pt")]) == 0
     by_path = capsys.readouterr().out
-    assert (
-        caption_main([str(exp), str(clip), "--model-checkpoint", "best", "--dtype", "float32"]) == 0
-    )
-    captured = capsys.readouterr()
-    assert captured.out == by_path
-    assert "--model-checkpoint is deprecated" in captured.err and "use --checkpoint" in captured.err
-    assert "--dtype is deprecated" in captured.err and "use --compute-dtype" in captured.err
+    assert caption_main([str(exp), str(clip), "--checkpoint", "best"]) == 0
+    assert capsys.readouterr().out == by_path
+    for old in ("--model-checkpoint", "--dtype"):  # never released: gone, not deprecated
+        with pytest.raises(SystemExit):
+            caption_main([str(exp), str(clip), old, "best"])
+        assert "unrecognized arguments" in capsys.readouterr().err
     assert caption_main([str(exp), str(clip), "--checkpoint", "epoch7"]) == 2
     assert "no checkpoint 'epoch7'" in one_error_line(capsys, "aac-caption")
 

@@ -18,7 +18,7 @@ def test_registry_names():
 
 
 def test_weights_need_checkpoint_or_explicit_random_init(caplog):
-    with pytest.raises(ConfigError, match="needs --checkpoint"):
+    with pytest.raises(ConfigError, match="needs --encoder-checkpoint"):
         build_encoder("beats")
     with caplog.at_level(logging.WARNING):
         enc = build_encoder("pann_cnn14_16k", random_init=True)

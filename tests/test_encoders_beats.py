@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aac.encoders import build_encoder
-from aac.encoders.beats import official_token_mask
+from aac.testing import official_token_mask
 
 # A small cfg: the model must follow ckpt["cfg"], not constants.
 CFG = dict(

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from aac.encoders import CheckpointError, build_encoder
-from aac.encoders.beats import official_token_mask
+from aac.testing import official_token_mask
 
 ref_beats = pytest.importorskip(
     "speechbrain.lobes.models.beats",

@@ -129,7 +129,7 @@ def test_random_init_flagged_in_attrs(data_dir, tmp_path):
             str(data_dir),
             "--output",
             str(out),
-            "--dtype",
+            "--storage-dtype",
             "float16",
         ]
     )
@@ -146,13 +146,6 @@ def test_missing_checkpoint_flag_is_an_error(data_dir, tmp_path):
         )
         == 2
     )
-
-
-def test_old_downsample_option_still_sets_the_extract_stride(data_dir, tmp_path, capsys):
-    out = tmp_path / "old.h5"
-    assert run(data_dir, out, "--downsample", "4") == 0
-    assert FeatureReader(out).attrs["extract_stride"] == 4
-    assert "--downsample is deprecated" in capsys.readouterr().err
 
 
 def test_full_disk_mid_write_then_rerun_equals_uninterrupted(
@@ -238,17 +231,19 @@ def test_non_finite_features_are_refused_naming_the_clip(data_dir, tmp_path, mon
     assert not (tmp_path / "f.h5").exists()
 
 
-def test_old_flag_spellings_still_work(data_dir, tmp_path, capsys):
-    assert run(data_dir, tmp_path / "f.h5", "--dtype", "float16") == 0
-    assert "--dtype is deprecated" in capsys.readouterr().err
+def test_flag_spellings(data_dir, tmp_path, capsys):
+    assert run(data_dir, tmp_path / "f.h5", "--storage-dtype", "float16") == 0
     assert FeatureReader(tmp_path / "f.h5")["c0"].dtype == np.float16
+    for old in ("--dtype", "--checkpoint", "--downsample"):  # never released: gone
+        with pytest.raises(SystemExit):
+            run(data_dir, tmp_path / "g.h5", old, "2")
+        assert "unrecognized arguments" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
         run(data_dir, tmp_path / "g.h5", "--storage-dtype", "float16", "--device", "gpu")
     assert exit_info.value.code == 2
     assert "'gpu' is not cpu, cuda or cuda:N" in capsys.readouterr().err
-    assert run(data_dir, tmp_path / "g.h5", "--checkpoint", "x.pth") == 2
-    err = capsys.readouterr().err
-    assert "--checkpoint is deprecated" in err and "has no weights" in err
+    assert run(data_dir, tmp_path / "g.h5", "--encoder-checkpoint", "x.pth") == 2
+    assert "has no weights" in capsys.readouterr().err
 
 
 def test_merge_refuses_an_unfinished_part(data_dir, tmp_path, capsys):

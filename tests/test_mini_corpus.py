@@ -11,7 +11,7 @@ from aac.bin import make_mini_corpus, prep_data
 from aac.datadir import read_kaldi_text, read_references
 from aac.mini.captions import PHRASES, Event, Scene, captions_for
 from aac.mini.corpus import DEFAULT_CLIPS, SETS, MiniConf, assign_scenes, make_corpus
-from aac.mini.sounds import GENERATORS, render_level
+from aac.sounds import GENERATORS, render_level
 
 TINY = [
     "clotho_development=14",

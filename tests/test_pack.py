@@ -100,7 +100,7 @@ def test_encoder_sha256_mismatch_is_refused(exp_dir, tmp_path):
 def test_missing_encoder_checkpoint_names_the_fix(exp_dir, tmp_path):
     enc = yaml.safe_load((exp_dir / "config.yaml").read_text())["encoder"]
     enc["checkpoint"] = str(tmp_path / "gone.pth")
-    with pytest.raises(PackError, match="--checkpoint PATH"):
+    with pytest.raises(PackError, match="--encoder-checkpoint PATH"):
         resolve_encoder_checkpoint(enc)
     with pytest.raises(PackError, match="not found"):
         resolve_encoder_checkpoint(enc, tmp_path / "typo.pth")

@@ -14,7 +14,7 @@ from caption_fixtures import tiny_decoder
 
 from aac.bin.caption import main as caption_main
 from aac.packing import MEMBER_BYTES, PackError, pack_model, unpack_model
-from aac.speed import make_random_exp_dir
+from aac.testing import make_random_exp_dir
 
 MANIFEST_LIMIT = MEMBER_BYTES["manifest.json"]
 

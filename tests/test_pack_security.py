@@ -16,7 +16,7 @@ from aac.bin.pack import main as pack_main
 from aac.captioner import Captioner
 from aac.checkpoint_io import CheckpointError, file_sha256
 from aac.packing import PackError, pack_model, unpack_model
-from aac.speed import make_random_exp_dir
+from aac.testing import make_random_exp_dir
 
 TINY = tiny_decoder(d_model=16, layers=1, max_length=6)
 

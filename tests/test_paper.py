@@ -113,7 +113,12 @@ def _scored(exp, name, scores, rtf=None):
     if rtf:
         (d / "rtf.json").write_text(json.dumps(rtf))
     (exp / f"finetune_{name}" / "config.yaml").write_text(
-        yaml.safe_dump({"encoder": {"name": "logmel", "frame_rate": 25.0}})
+        yaml.safe_dump(
+            {
+                "encoder": {"name": "logmel", "frame_rate": 25.0},
+                "downsample": int(name.rsplit("_ds", 1)[1]),
+            }
+        )
     )
 
 
@@ -147,7 +152,7 @@ def test_results_put_ours_beside_the_paper(conf, tmp_path, capsys):
             [
                 "--conf-dir",
                 str(conf),
-                "--exp-dir",
+                "--exp-root",
                 str(exp),
                 "--set",
                 "evalset",
@@ -158,3 +163,32 @@ def test_results_put_ours_beside_the_paper(conf, tmp_path, capsys):
         == 0
     )
     assert out.read_text() == capsys.readouterr().out == text
+
+
+def test_paper_and_results_tables_share_the_stride_rule(conf, tmp_path):
+    """Both renderers take stride and frame rate from the experiment (decoder_frames): an
+    experiment tagged ds4 but trained with downsample 2 on a cache strided 2 at extraction
+    shows one frame rate everywhere (the paper table used to divide by the tag's 4)."""
+    from aac.metrics.results import collect, decoder_frames, render_markdown
+
+    exp = tmp_path / "exp"
+    _scored(exp, "row_b_ds4", {"cider_d": 0.4}, {"batched": {"throughput": 1.0}, "paper": {}})
+    encoder = {"name": "logmel", "frame_rate": 12.5, "extract_stride": 2}
+    (exp / "finetune_row_b_ds4" / "config.yaml").write_text(
+        yaml.safe_dump({"encoder": encoder, "downsample": 2})
+    )
+    assert decoder_frames(encoder, 2) == (4, 6.25)
+    (row,) = collect([str(exp / "finetune_row_b_ds4")])
+    assert (row.downsample, row.frame_rate) == (4, 6.25)
+    table2 = render_results(load_rows(conf), exp, "evalset").split("## Table 2")[1]
+    ds4 = next(line for line in table2.splitlines() if line.startswith("| Row B | 4 |"))
+    assert ds4.split(" | ")[2] == "6.250"
+    assert "| logmel | 4 | 6.25 |" in render_markdown([row])
+
+
+def test_rtf_json_without_batched_is_an_error(tmp_path):
+    from aac.metrics.results import ResultsError, collect
+
+    _scored(tmp_path, "row_a_ds1", {"cider_d": 0.5}, {"paper": {"mean": 1.0}})
+    with pytest.raises(ResultsError, match="no 'batched' block"):
+        collect([str(tmp_path / "finetune_row_a_ds1")])

@@ -87,7 +87,7 @@ def test_mini_atcl_and_mlac_recipes(tmp_path):
             "aac-extract-feats",
             "--encoder",
             "cnn_small",
-            "--checkpoint",
+            "--encoder-checkpoint",
             str(exp / "encoder_atcl.pt"),
             "--data-dir",
             str(atcl / "data" / "clotho_evaluation"),

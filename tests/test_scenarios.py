@@ -13,7 +13,7 @@ from aac.config import ConfigError
 from aac.scenarios.run import run_scenario
 from aac.scenarios.suite import ScenarioConf, SourceConf, SuiteConf, detects, load_suite
 from aac.scenarios.synth import SPEED_OF_SOUND, Trial, approach, render_trial
-from aac.speed import make_random_exp_dir
+from aac.testing import make_random_exp_dir
 
 RATE = 16000
 

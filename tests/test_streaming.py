@@ -18,8 +18,8 @@ from caption_fixtures import tiny_decoder
 
 from aac import Captioner
 from aac.audio import AudioError, resample
-from aac.speed import make_random_exp_dir
 from aac.streaming import pcm_chunks, read_wav_header, stream_captions
+from aac.testing import make_random_exp_dir
 from aac.windows import sliding_windows
 
 RATE = 16000

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from aac.cli import add_model_options, parse_device, run_main
+from aac.cli import add_device, add_model_options, load_captioner, run_main
 from aac.errors import AacError
 
 
@@ -42,9 +42,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="fastest setting batch (default 16)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--max-length", type=int, help="caption tokens (default: the model's)")
-    p.add_argument(
-        "--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N (default cpu)"
-    )
+    add_device(p)
     add_model_options(
         p, dtype_default=None, dtype_help="bfloat16: add a row with bfloat16 autocast"
     )
@@ -67,9 +65,12 @@ def load_clips(data_dir: str, num_clips: int) -> List[str]:
 
 def build_settings(args, captioner) -> dict:
     """name -> setting runner: paper, fastest, and the requested int8 / bf16 variants."""
-    from aac.speed import fastest_setting, paper_setting
+    from functools import partial
 
-    settings = {"paper": paper_setting(captioner), "fastest": fastest_setting(captioner)}
+    from aac.speed import fastest_setting, paper_timings
+
+    paper = partial(paper_timings, captioner.engine)  # the one timer of the paper's setting
+    settings = {"paper": paper, "fastest": fastest_setting(captioner)}
     if args.quantize:  # each variant gets its own copy of the weights
         int8 = captioner.variant(quantize=args.quantize)
         settings[f"fastest+{args.quantize}"] = fastest_setting(int8)
@@ -103,13 +104,14 @@ def _main(argv: List[str]) -> int:
     args = get_parser().parse_args(argv)
     import torch
 
-    from aac.bin.caption import load_captioner
     from aac.speed import format_table, profile_top_ops, rtf_stats, run_settings
 
     if args.threads:
         torch.set_num_threads(args.threads)
     # 1. model and clips (loading excluded from every timing)
-    captioner = load_captioner(args, device=args.device, max_length=args.max_length)
+    captioner = load_captioner(
+        args, device=args.device, batch_size=args.batch_size, max_length=args.max_length
+    )
     waves = [captioner.load_wave(s) for s in load_clips(args.data_dir, args.num_clips)]
     if len(waves) < 2:
         raise BenchmarkError(f"{args.data_dir}: need at least 2 clips, found {len(waves)}")

@@ -36,14 +36,9 @@ import sys
 from contextlib import nullcontext
 from typing import List, Optional, TextIO
 
-from aac.cli import add_model_options, check_model_checkpoint, parse_device, run_main
-from aac.errors import AacError
+from aac.cli import add_device, add_model_options, load_captioner, run_main
 
 FIELDS = ("file", "start", "end", "caption", "error")
-
-
-class ModelLoadError(AacError):
-    """The model given to aac-caption / aac-benchmark cannot be loaded."""
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -56,9 +51,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("audio", nargs="*", help="audio files and/or directories (reads them)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per beam search (default 8)")
     p.add_argument("--beam", type=int, default=4, help="beam size (default 4, as the paper)")
-    p.add_argument(
-        "--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N (default cpu)"
-    )
+    add_device(p)
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--output", "-o", help="write results here instead of stdout (atomically)")
     p.add_argument("--window", type=float, help="caption in windows of S seconds")
@@ -111,27 +104,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--hop needs --window")
     if args.window is not None:
         check_window(args.window, args.hop)
-
-
-def load_captioner(args, **kwargs):
-    """Captioner.from_pretrained from the shared model options; load failures are one line."""
-    from aac.captioner import Captioner
-
-    check_model_checkpoint(args.checkpoint, args.trust_checkpoint)
-    try:
-        return Captioner.from_pretrained(
-            args.model,
-            encoder_checkpoint=args.encoder_checkpoint,
-            checkpoint=args.checkpoint,
-            trust_checkpoint=args.trust_checkpoint,
-            beam=args.beam,
-            batch_size=args.batch_size,
-            **kwargs,
-        )
-    except AacError:
-        raise
-    except ValueError as e:  # loader checks not yet typed as AacError
-        raise ModelLoadError(f"cannot load model {args.model}: {e}") from e
 
 
 class ResultWriter:
@@ -205,7 +177,11 @@ def _main(argv: List[str]) -> int:
     files = gather_audio_files(args.audio) if args.audio else []
     # 2. model: exp dir or packed zip, encoder checked by SHA-256
     captioner = load_captioner(
-        args, device=args.device, quantize=args.quantize, dtype=args.compute_dtype
+        args,
+        device=args.device,
+        batch_size=args.batch_size,
+        quantize=args.quantize,
+        dtype=args.compute_dtype,
     )
     rate, min_samples = captioner.sample_rate, int(getattr(captioner.encoder, "min_samples", 1))
     if args.window is not None:

@@ -10,12 +10,22 @@ import logging
 import sys
 from pathlib import Path
 
-from aac.captioning import CaptionEngine, build_encoder_from_info
-from aac.cli import parse_device, run_main
+from aac.captioning import CaptionEngine
+from aac.cli import (
+    add_checkpoint,
+    add_compute_dtype,
+    add_device,
+    add_downsample,
+    add_encoder_checkpoint,
+    add_exp_dir,
+    add_trust_checkpoint,
+    run_main,
+)
 from aac.decode import (
     SHARED_KEYS,
     batched_rtf,
     decode_clips,
+    experiment_encoder,
     measure_paper_rtf,
     paper_sample,
     select_clips,
@@ -34,7 +44,7 @@ def get_parser() -> argparse.ArgumentParser:
         "OUTPUT_DIR/text ('clip_id caption', sorted) and OUTPUT_DIR/rtf.json (RTF = audio s / "
         "wall s): 'batched' (this decode) and 'paper' (audio in, one clip at a time, beam 4).",
     )
-    p.add_argument("--exp-dir", required=True, help="experiment directory written by aac-train")
+    add_exp_dir(p)
     p.add_argument("--data-dir", required=True, help="data dir with utt2dur (+ wav.scp)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--feats", help="HDF5 feature cache of this set")
@@ -46,15 +56,17 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True)
     p.add_argument("--beam", type=int, default=4, help="beam width (1 = greedy)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--downsample", type=int, help="frame striding (default: from the exp config)")
-    p.add_argument("--checkpoint", default="best", help="best, last, epochN or a checkpoint path")
+    add_downsample(p, "training frame stride to decode with (default: the exp config's)")
+    add_checkpoint(p)
     p.add_argument("--keys", help="file whose first column lists the clip ids to decode")
-    p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="allow full unpickling of checkpoints (only for files you trust)",
+    add_device(p)
+    add_trust_checkpoint(p)
+    add_encoder_checkpoint(
+        p,
+        "encoder checkpoint file for --from-audio and the paper RTF, when the recorded path "
+        "has moved (SHA-256 checked)",
     )
+    add_compute_dtype(p)
     p.add_argument("--max-length", type=int, help="max caption tokens (default: model's)")
     p.add_argument(
         "--rtf-clips",
@@ -75,13 +87,15 @@ def _main(argv) -> int:
     loaded = load_model_from_expdir(
         args.exp_dir, args.checkpoint, args.device, trust=args.trust_checkpoint
     )
-    encoder = (
-        build_encoder_from_info(loaded.encoder_info, args.device, trust=args.trust_checkpoint)
-        if args.from_audio
-        else None
-    )
+    encoder_opts = {"checkpoint": args.encoder_checkpoint, "trust": args.trust_checkpoint}
+    encoder = experiment_encoder(loaded, **encoder_opts) if args.from_audio else None
     engine = CaptionEngine.from_loaded(
-        loaded, encoder, stride=args.downsample, beam=args.beam, max_length=args.max_length
+        loaded,
+        encoder,
+        stride=args.downsample,
+        beam=args.beam,
+        max_length=args.max_length,
+        dtype=args.compute_dtype,
     )
     # 2. captions, timed per batch
     captions, timings = decode_clips(
@@ -93,6 +107,7 @@ def _main(argv) -> int:
         "downsample": engine.stride,
         "extract_stride": extract_stride(loaded.encoder_info),
         "checkpoint": args.checkpoint,
+        "compute_dtype": args.compute_dtype,
     }
     batched = batched_rtf(
         timings,
@@ -105,7 +120,9 @@ def _main(argv) -> int:
     paper = None
     if args.rtf_clips:
         sample = paper_sample(data_dir, durations, args.rtf_clips)
-        paper = measure_paper_rtf(loaded, data_dir, sample, encoder)
+        paper = measure_paper_rtf(
+            loaded, data_dir, sample, encoder, args.compute_dtype, **encoder_opts
+        )
         paper["sample"] = (
             f"first {args.rtf_clips} clip ids of {data_dir.name} (sorted)"
             if args.rtf_clips > 0

@@ -34,7 +34,7 @@ from aac.official_encoders import (
 from aac.prep.encoder_weights import SHA256_RE, SUMS, fetch_checkpoint, read_sums
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-download-encoder",
         description="Reads the official checkpoint table (pins, URLs, mirrors) and "
@@ -106,7 +106,7 @@ def table_lines(directory: Path) -> list:
 
 def _main(argv) -> int:
     # Steps: 1 parse; 2 --list / --print-path; 3 fetch or verify; 4 print the path.
-    args = build_parser().parse_args(argv)
+    args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.list:
         print("\n".join(table_lines(args.dir)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aac.cli import parse_device, run_main
+from aac.cli import add_device, run_main
 from aac.pretrain.data import WaveCrops, read_clip_captions
 from aac.pretrain.evaluate import flatten_captions, retrieval_eval, retrieval_table
 from aac.pretrain.expdir import load_task_run
@@ -32,7 +32,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--text-cache", help="caption-embedding cache (default EXP_DIR/text_embeddings.pt)"
     )
-    p.add_argument("--device", default="cpu", type=parse_device)
+    add_device(p)
     p.add_argument("--batch-size", type=int, default=32)
     return p
 

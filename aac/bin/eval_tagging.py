@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aac.cli import parse_device, run_main
+from aac.cli import add_device, run_main
 from aac.pretrain.data import WaveCrops, multi_hot, read_labels
 from aac.pretrain.evaluate import tagging_eval, tagging_table
 from aac.pretrain.expdir import load_task_run
@@ -28,7 +28,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("exp_dir", help="aac-pretrain-encoder --task mlac --output-dir")
     p.add_argument("--data-dir", required=True, help="data dir with wav.scp and labels")
-    p.add_argument("--device", default="cpu", type=parse_device)
+    add_device(p)
     p.add_argument("--batch-size", type=int, default=32)
     return p
 

@@ -4,7 +4,7 @@ Usage: aac-export-encoder exp/atcl_cnn_small exp/atcl_cnn_small/cnn_small_atcl.p
 
 Reads EXP_DIR/selected.json (the best run of a tau grid) or EXP_DIR itself: its
 config.yaml and best.pt. Writes OUTPUT (the registered encoder's state dict, plain tensors,
-loadable weights-only and strictly by `aac-extract-feats --encoder NAME --checkpoint
+loadable weights-only and strictly by `aac-extract-feats --encoder NAME --encoder-checkpoint
 OUTPUT`) and OUTPUT.json (encoder name and options, source run, validation figures).
 """
 
@@ -46,7 +46,7 @@ def _main(argv) -> int:
         "run": str(run.resolve()),
         "epoch": best.get("epoch"),
         "valid_metrics": best.get("metrics"),
-        "usage": f"aac-extract-feats --encoder {conf.encoder.name} --checkpoint {out}"
+        "usage": f"aac-extract-feats --encoder {conf.encoder.name} --encoder-checkpoint {out}"
         + (
             " --encoder-conf " + " ".join(f"{k}={v}" for k, v in conf.encoder.conf.items())
             if conf.encoder.conf

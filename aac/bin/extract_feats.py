@@ -16,7 +16,13 @@ import logging
 import os
 import sys
 
-from aac.cli import add_deprecated_alias, parse_device, run_main
+from aac.cli import (
+    add_device,
+    add_encoder_checkpoint,
+    add_storage_dtype,
+    add_trust_checkpoint,
+    run_main,
+)
 from aac.config import ConfigError, apply_overrides, load_yaml
 from aac.datadir import read_kaldi_text, read_utt2dur
 from aac.encoders import ENCODERS, build_encoder
@@ -35,22 +41,13 @@ def get_parser() -> argparse.ArgumentParser:
         "resumes; FILE.h5.lock keeps a second run off the same output.",
     )
     p.add_argument("--encoder", required=True, choices=sorted(ENCODERS))
-    p.add_argument(
-        "--encoder-checkpoint",
-        dest="encoder_checkpoint",
-        help="official encoder checkpoint file (not for logmel)",
-    )
-    add_deprecated_alias(p, "--checkpoint", "encoder_checkpoint", "--encoder-checkpoint")
+    add_encoder_checkpoint(p, "official encoder checkpoint file (not for logmel)")
     p.add_argument(
         "--random-init",
         action="store_true",
         help="no checkpoint: random weights (ablation only; flagged in the HDF5 attrs)",
     )
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="allow full unpickling of a checkpoint that weights_only loading refuses",
-    )
+    add_trust_checkpoint(p)
     p.add_argument("--data-dir", required=True, help="Kaldi data dir with wav.scp [utt2dur]")
     p.add_argument("--wav-scp", help="read this wav.scp instead of DIR/wav.scp (split jobs)")
     p.add_argument("--output", required=True, help="output FILE.h5")
@@ -62,21 +59,9 @@ def get_parser() -> argparse.ArgumentParser:
         help="keep every k-th frame in the cache (recorded as attribute "
         "extract_stride); the paper's striding is the training config's downsample",
     )
-    add_deprecated_alias(
-        p, "--downsample", "extract_stride", "--extract-stride", type=int, choices=STRIDE_FACTORS
-    )
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="cpu", type=parse_device, help="cpu, cuda or cuda:N")
-    p.add_argument(
-        "--storage-dtype",
-        dest="storage_dtype",
-        default="float32",
-        choices=["float32", "float16"],
-        help="stored dtype (float16 on cuda also computes under autocast)",
-    )
-    add_deprecated_alias(
-        p, "--dtype", "storage_dtype", "--storage-dtype", choices=["float32", "float16"]
-    )
+    add_device(p)
+    add_storage_dtype(p, "stored dtype (float16 on cuda also computes under autocast)")
     p.add_argument(
         "--chunk-seconds",
         type=float,

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from aac.cli import run_main
+from aac.cli import add_checkpoint, add_encoder_checkpoint, add_trust_checkpoint, run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -28,25 +28,14 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("exp_dir", help="experiment directory to read")
     p.add_argument("out_zip", help="packed model to write (.zip)")
-    p.add_argument(
-        "--checkpoint",
-        default="best",
-        help="decoder checkpoint: best, last, epochN or a .pt path (default best)",
-    )
+    add_checkpoint(p)
     p.add_argument(
         "--include-encoder",
         action="store_true",
         help="also store the encoder checkpoint (large for pann/beats)",
     )
-    p.add_argument(
-        "--encoder-checkpoint", help="encoder checkpoint to include if the recorded path has moved"
-    )
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="allow full unpickling of a decoder checkpoint that weights-only "
-        "loading refuses (only for files from a source you trust)",
-    )
+    add_encoder_checkpoint(p, "encoder checkpoint to include if the recorded path has moved")
+    add_trust_checkpoint(p)
     return p
 
 

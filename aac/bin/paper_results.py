@@ -1,9 +1,9 @@
 """Write the paper's Table 1 and Table 2 with our figures beside the published ones.
 
-Usage: aac-paper-results --conf-dir conf/paper --exp-dir exp --output exp/paper/RESULTS.md
+Usage: aac-paper-results --conf-dir conf/paper --exp-root exp --output exp/paper/RESULTS.md
 
 Reads conf/paper/<row>.yaml (rows, paper figures, Table 2 sweep) and, per experiment,
-EXP/finetune_<row>_ds<k>/{config.yaml,env.yaml} and decode_*/<set>/{scores.json,rtf.json}
+EXP_ROOT/finetune_<row>_ds<k>/{config.yaml,env.yaml} and decode_*/<set>/{scores.json,rtf.json}
 (through aac.metrics.results). Writes Markdown to --output (atomically) and to stdout.
 Metrics not computed (SPIDEr-FL without its offline assets, experiments not run yet,
 paper figures we do not have) show as n/a with the reason, never as a number.
@@ -21,14 +21,20 @@ from aac.cli import run_main
 from aac.paper import load_rows, render_results
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-paper-results",
-        description="Reads conf/paper/*.yaml and EXP/finetune_<row>_ds<k>/decode_*/<set>/"
+        description="Reads conf/paper/*.yaml and EXP_ROOT/finetune_<row>_ds<k>/decode_*/<set>/"
         "{scores.json,rtf.json}. Writes the paper-vs-ours Markdown tables.",
     )
     p.add_argument("--conf-dir", type=Path, default=Path("conf/paper"), help="row presets")
-    p.add_argument("--exp-dir", type=Path, default=Path("exp"), help="experiments root")
+    p.add_argument(
+        "--exp-root",
+        type=Path,
+        default=Path("exp"),
+        metavar="EXP_ROOT",
+        help="directory holding the finetune_<row>_ds<k>/ experiments (default exp)",
+    )
     p.add_argument("--set", dest="set_name", default="clotho_evaluation", help="evaluation set")
     p.add_argument("--output", type=Path, help="also write the Markdown here")
     return p
@@ -36,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv) -> int:
     # Steps: 1 parse; 2 read the rows; 3 collect scores and render; 4 write.
-    args = build_parser().parse_args(argv)
+    args = get_parser().parse_args(argv)
     rows = load_rows(args.conf_dir)
-    text = render_results(rows, args.exp_dir, args.set_name)
+    text = render_results(rows, args.exp_root, args.set_name)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.output, text)

@@ -29,7 +29,7 @@ from aac.config import ConfigError
 from aac.paper import PaperRow, experiment_tag, find_row, load_row, load_rows, plan
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-paper-row",
         description="Reads conf/paper/<row>.yaml presets. Writes recipe options or the "
@@ -87,7 +87,7 @@ def _main(argv) -> int:
     argv = list(argv)
     user_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
-    args = build_parser().parse_args(argv)
+    args = get_parser().parse_args(argv)
     if args.plan:
         if not args.conf_dir:
             raise ConfigError("--plan needs --conf-dir")

@@ -22,7 +22,7 @@ import torch
 
 from aac.atomic import write_json_atomic
 from aac.checkpoint_io import load_checkpoint
-from aac.cli import run_main
+from aac.cli import add_encoder_checkpoint, add_launch_options, add_trust_checkpoint, run_main
 from aac.config import load_config
 from aac.encoders import build_encoder, set_trainable
 from aac.expdir import record_experiment
@@ -50,15 +50,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-data", required=True, help="training data dir")
     p.add_argument("--valid-data", required=True, help="validation data dir (model selection)")
     p.add_argument("--output-dir", required=True, help="experiment dir exp/NAME")
-    p.add_argument(
-        "--encoder-checkpoint",
-        help="initial encoder weights (sets encoder.checkpoint; none: random init)",
+    add_encoder_checkpoint(
+        p, "initial encoder weights (sets encoder.checkpoint; none: random init)"
     )
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="allow full unpickling of an encoder checkpoint weights-only loading refuses",
-    )
+    add_trust_checkpoint(p)
     p.add_argument(
         "--text-encoder",
         help="HF sentence-embedding model dir (ATCL; default: the bundled all-MiniLM-L6-v2)",
@@ -67,9 +62,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--text-cache",
         help="file caching the frozen caption embeddings (default OUTPUT_DIR/text_embeddings.pt)",
     )
-    p.add_argument("--ngpu", type=int, default=0, help="GPUs per node (>1: DDP via torchrun)")
-    p.add_argument("--nproc", type=int, default=1, help="CPU processes (gloo DDP) when ngpu=0")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes, launched through srun")
+    add_launch_options(p)
     p.add_argument("--override", nargs="*", default=[], help="key.sub=value config overrides")
     return p
 

@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Iterable, List, Optional
 
-from aac.cli import parse_device, run_main
+from aac.cli import add_device, add_model_options, load_captioner, run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -33,9 +33,8 @@ def get_parser() -> argparse.ArgumentParser:
         required=True,
         help="writes results.json, summary.md, recall_vs_snr.png here",
     )
-    p.add_argument("--checkpoint", help="captioning model checkpoint: best|last|epochN|path")
-    p.add_argument("--encoder-checkpoint", help="encoder checkpoint file (SHA-256 checked)")
-    p.add_argument("--device", type=parse_device, default="cpu", help="cpu, cuda or cuda:N")
+    add_model_options(p)
+    add_device(p)
     p.add_argument("--beam", type=int, default=4, help="beam size (default 4)")
     p.add_argument("--pace", type=float, help="feed audio at this x real time (suite's pace)")
     p.add_argument(
@@ -52,7 +51,6 @@ def _main(argv: List[str]) -> int:
     args = get_parser().parse_args(argv)
     from tqdm import tqdm
 
-    from aac.captioner import Captioner
     from aac.scenarios.report import write_report
     from aac.scenarios.run import run_suite
     from aac.scenarios.suite import load_suite
@@ -60,15 +58,7 @@ def _main(argv: List[str]) -> int:
     # 1. the suite (strict YAML; recordings resolved and checked)
     suite = load_suite(args.suite, args.override + ([f"pace={args.pace}"] if args.pace else []))
     # 2. the model, through the one captioning path
-    extra = {"checkpoint": args.checkpoint} if args.checkpoint else {}
-    captioner = Captioner.from_pretrained(
-        args.model,
-        device=args.device,
-        encoder_checkpoint=args.encoder_checkpoint,
-        beam=args.beam,
-        batch_size=1,
-        **extra,
-    )
+    captioner = load_captioner(args, device=args.device, batch_size=1, dtype=args.compute_dtype)
     # 3. every clip through live captioning, scenario by scenario
     total = sum(suite.trials * (len(sc.snr_db) + 1) for sc in suite.scenarios)
     with tqdm(total=total, unit="clip", file=sys.stderr, desc="scenarios") as bar:

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from aac.cli import parse_device, run_main
+from aac.cli import add_device, run_main
 from aac.datadir import NUM_REFS, read_kaldi_text, read_references, reference_counts
 from aac.metrics import assets
 from aac.metrics.scoring import (
@@ -32,7 +32,7 @@ from aac.metrics.scoring import (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aac-score",
         description="Reads HYP_TEXT and DATA_DIR/text_spk1..5 (and TRAIN_TEXT with "
@@ -81,12 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", help=f"metric assets (default: ${assets.CACHE_ENV} or aac-metrics' default)"
     )
     p.add_argument("--java", help=f"java executable (default: ${assets.JAVA_ENV} or java)")
-    p.add_argument(
-        "--device",
-        default="cpu",
-        type=parse_device,
-        help="torch device for FENSE models: cpu, cuda or cuda:N (default cpu)",
-    )
+    add_device(p, "torch device for FENSE models: cpu, cuda or cuda:N (default cpu)")
     p.add_argument(
         "--min-refs",
         type=int,
@@ -108,7 +103,7 @@ def run_baseline(args, scores) -> dict:
 
 
 def _main(argv) -> int:
-    parser = build_parser()
+    parser = get_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # scoring never downloads; the installer does
     if not 1 <= args.min_refs <= NUM_REFS:

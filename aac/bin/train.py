@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from aac.checkpoint_io import load_checkpoint
-from aac.cli import run_main
+from aac.cli import add_launch_options, add_trust_checkpoint, run_main
 from aac.dataset import GlobalBatchSampler
 from aac.expdir import record_experiment
 from aac.model import CaptionModel
@@ -54,14 +54,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer.model (aac-train-tokenizer)")
     p.add_argument("--output-dir", help="experiment directory exp/NAME")
     p.add_argument("--init-from", help="exp dir whose best.pt initialises the model weights")
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="allow full unpickling of --init-from's best.pt (only if you trust it)",
-    )
-    p.add_argument("--ngpu", type=int, default=0, help="GPUs per node (>1: DDP via torchrun)")
-    p.add_argument("--nproc", type=int, default=1, help="CPU processes (gloo DDP) when ngpu=0")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes, launched through srun")
+    add_trust_checkpoint(p, "allow full unpickling of --init-from's best.pt (only if you trust it)")
+    add_launch_options(p)
     p.add_argument("--override", nargs="*", default=[], help="key.sub=value config overrides")
     p.add_argument(
         "--print-config",

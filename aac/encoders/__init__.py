@@ -109,7 +109,7 @@ def build_encoder(
             raise ConfigError(f"encoder {name!r} has no weights; do not pass a checkpoint")
     elif checkpoint is None and not random_init:
         raise ConfigError(
-            f"encoder {name!r} needs --checkpoint PATH (the official weights); "
+            f"encoder {name!r} needs --encoder-checkpoint PATH (the official weights); "
             f"--random-init gives random features for ablations only"
         )
     elif checkpoint is not None and random_init:

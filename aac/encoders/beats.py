@@ -24,7 +24,7 @@ convolution, -inf in attention); valid tokens then equal one-clip-at-a-time outp
 float tolerance (tested). This differs from the official padding-mask path, which maps
 the sample mask onto tokens as if they were a plain time sequence (ignoring the 8
 frequency tokens per step), so a partial last patch is half masked: see
-`official_token_mask`.
+`aac.testing.official_token_mask`.
 """
 
 from __future__ import annotations
@@ -331,24 +331,6 @@ class Beats(AudioEncoder):
         out_lengths = steps * per_step
         keep = torch.arange(x.shape[1])[None, :] < out_lengths[:, None]
         return x * keep[..., None].to(x), out_lengths
-
-
-def official_token_mask(
-    sample_mask: torch.Tensor, num_frames: int, num_tokens: int
-) -> torch.Tensor:
-    """The token mask the official `forward_padding_mask` derives (twice) from a sample mask.
-
-    It treats tokens as a plain sequence in time, so within a partially padded 160 ms
-    patch some of the 8 frequency tokens end up masked and others not.
-    """
-
-    def squeeze(mask, n):
-        extra = mask.shape[1] % n
-        if extra:
-            mask = mask[:, :-extra]
-        return mask.view(mask.shape[0], n, -1).all(-1)
-
-    return squeeze(squeeze(sample_mask, num_frames), num_tokens)
 
 
 def normalise_beats_state(state: dict, cfg: dict, path: str) -> dict:

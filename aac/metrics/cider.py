@@ -2,7 +2,6 @@
 
     cider = CiderD(refs_tokenized)          # [[ref, ...] per clip], PTB-tokenized strings
     cider.constant_score("rain is falling")  # corpus CIDEr-D if every clip got this caption
-    cider.sentence_scores(candidates)        # per-clip CIDEr-D, one candidate per clip
 
 The same numbers as `aac_metrics.functional.cider_d` (tests/test_cider.py checks it):
 n-grams 1..4 as tf-idf vectors, idf = log(#clips) - log(max(1, document frequency over
@@ -25,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -131,24 +130,3 @@ class CiderD:
             * self.group_share[rows]
         )
         return float(terms.sum() / (self.n * self.num_clips) * self.scale)
-
-    def pair_score(self, candidate: Counter, reference: Counter) -> float:
-        """CIDEr-D of one candidate against one reference (mean over n, penalised)."""
-        vec, norm, length = self.tfidf(candidate)
-        ref_vec, ref_norm, ref_length = self.tfidf(reference)
-        sims = np.zeros(self.n)
-        for gram, value in vec.items():
-            if gram in ref_vec:
-                sims[len(gram) - 1] += min(value, ref_vec[gram]) * ref_vec[gram]
-        denom = norm * ref_norm
-        sims = np.divide(sims, denom, out=sims, where=denom != 0)
-        return float(sims.mean() * math.exp(-((length - ref_length) ** 2) / (2 * self.sigma**2)))
-
-    def sentence_scores(self, candidates: List[str]) -> np.ndarray:
-        """Per-clip CIDEr-D (C,) of candidates[i] against clip i's references."""
-        out = np.empty(len(candidates))
-        for c, cand in enumerate(candidates):
-            counts = cook(cand, self.n)
-            refs = self.mult_refs[c]
-            out[c] = sum(self.pair_score(counts, cook(r, self.n)) for r in refs) / len(refs)
-        return out * self.scale

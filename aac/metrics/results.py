@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from aac.config import ConfigError, load_yaml
 from aac.encoders import pretraining_of
@@ -50,14 +50,27 @@ class Row:
 
     @property
     def downsample(self) -> int:
-        """Total frame stride behind the decoder's input: training stride x extraction stride."""
-        return int(self.config.get("downsample") or 1) * extract_stride(self.encoder)
+        """Total frame stride behind the decoder's input (see `decoder_frames`)."""
+        return decoder_frames(self.encoder, self.config.get("downsample"))[0]
 
     @property
     def frame_rate(self) -> Optional[float]:
-        """Frames per second the decoder attends to (the cache's rate / training stride)."""
-        rate = self.encoder.get("frame_rate")
-        return None if rate is None else float(rate) / int(self.config.get("downsample") or 1)
+        """Frames per second the decoder attends to (see `decoder_frames`)."""
+        return decoder_frames(self.encoder, self.config.get("downsample"))[1]
+
+
+def decoder_frames(encoder: dict, downsample: Optional[int]) -> Tuple[int, Optional[float]]:
+    """(total frame stride, frame rate in Hz) of what the decoder attends to: the rule of
+    every results table. The cache already dropped frames at extraction (`extract_stride`;
+    its `frame_rate` is recorded after that), then training strides by config.yaml
+    `downsample`: total stride = downsample x extract_stride, rate = frame_rate / downsample.
+    """
+    train_stride = int(downsample or 1)
+    rate = encoder.get("frame_rate")
+    return (
+        train_stride * extract_stride(encoder),
+        None if rate is None else float(rate) / train_stride,
+    )
 
 
 def pretraining_tasks(encoder: dict) -> str:
@@ -95,13 +108,16 @@ def collect(exp_dirs: List[str], set_name: Optional[str] = None) -> List[Row]:
             if set_name and set_dir.name != set_name:
                 continue
             rtf_path = set_dir / "rtf.json"
+            rtf = _read_json(rtf_path) if rtf_path.exists() else None
+            if rtf is not None and not isinstance(rtf.get("batched"), dict):
+                raise ResultsError(f"{rtf_path}: no 'batched' block (written by aac-decode?)")
             rows.append(
                 Row(
                     experiment=f"{exp.name}/{set_dir.parent.name}",
                     set_name=set_dir.name,
                     encoder=encoder,
                     scores=_read_json(scores_path),
-                    rtf=_read_json(rtf_path) if rtf_path.exists() else None,
+                    rtf=rtf,
                     env=env,
                     config=config,
                 )
@@ -162,9 +178,6 @@ def _speed_cells(row: Row, notes: _Footnotes) -> List[str]:
     rtf = row.rtf or {}
     if not rtf:
         return [notes.na("rtf", "no rtf.json: decoding was not timed")] * 4
-    if "batched" not in rtf:  # written before the paper RTF was recorded
-        reason = "rtf.json predates the paper-setting RTF; rerun stage 6"
-        return [notes.na("rtf", reason)] * 4
     paper, batched = rtf.get("paper") or {}, rtf["batched"]
     if paper.get("mean") is None:
         reason = paper.get("unavailable") or "paper RTF not measured (--rtf-clips 0)"

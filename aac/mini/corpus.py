@@ -33,7 +33,7 @@ from tqdm import tqdm
 from aac.atomic import write_text_atomic
 from aac.errors import AacError
 from aac.mini.captions import BACKGROUND, COUNTED, FOREGROUND, LEVELS, Event, Scene, captions_for
-from aac.mini.sounds import GENERATORS, render_level
+from aac.sounds import GENERATORS, render_level
 
 
 class MiniCorpusError(AacError, RuntimeError):

@@ -8,5 +8,5 @@ Two tasks share one trainer (`aac-pretrain-encoder --task atcl|mlac`):
   - MLAC, multi-label audio classification: the same encoder + pooling + a linear
     classifier, BCE, a class-balanced sampler; judged by tagging mAP.
 `aac-export-encoder` writes the trained encoder's state dict, which
-`aac-extract-feats --encoder NAME --checkpoint FILE` (and so the captioning recipes) load.
+`aac-extract-feats --encoder NAME --encoder-checkpoint FILE` (and so the captioning recipes) load.
 """

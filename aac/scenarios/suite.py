@@ -34,7 +34,7 @@ from aac.text import normalize_caption
 
 @dataclass
 class SourceConf:
-    sound: Optional[str] = None  # a sound maker of aac.mini.sounds.GENERATORS
+    sound: Optional[str] = None  # a sound maker of aac.sounds.GENERATORS
     files: List[str] = field(default_factory=list)  # recordings (glob patterns allowed)
     count: int = 2  # repetitions, for sound makers that take one (dog, knock)
 
@@ -71,7 +71,7 @@ class SuiteConf:
 
 
 def _check_source(src: SourceConf, where: str, base: Path) -> None:
-    from aac.mini.sounds import GENERATORS
+    from aac.sounds import GENERATORS
 
     if (src.sound is None) == (not src.files):
         raise ConfigError(f"{where}: give either sound or files")

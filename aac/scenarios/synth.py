@@ -32,7 +32,7 @@ def source_wave(src, rate: int, seconds: float, rng, loop: bool) -> np.ndarray:
     """
     n = int(round(seconds * rate))
     if src.sound is not None:
-        from aac.mini.sounds import GENERATORS
+        from aac.sounds import GENERATORS
 
         x = GENERATORS[src.sound](rng, rate, seconds, src.count)
     else:

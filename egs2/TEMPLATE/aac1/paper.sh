@@ -29,5 +29,5 @@ for experiment in ${experiments}; do
 done
 
 log "tables: exp/finetune_<row>_ds<k>/decode_*/${PAPER_SET:-clotho_evaluation}/ -> exp/paper/RESULTS.md"
-aac-paper-results --conf-dir conf/paper --exp-dir exp --set "${PAPER_SET:-clotho_evaluation}" \
+aac-paper-results --conf-dir conf/paper --exp-root exp --set "${PAPER_SET:-clotho_evaluation}" \
     --output exp/paper/RESULTS.md

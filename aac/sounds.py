@@ -1,4 +1,4 @@
-"""Sound-event synthesis for the mini corpus, numpy only.
+"""Sound-event synthesis (numpy only): the mini corpus's events, scenario sound makers.
 
 Each generator `fn(rng, sr, max_dur, count)` returns a mono float32 signal of at most
 `max_dur` seconds, peak about 1. They are crude but distinct in spectrum and time
