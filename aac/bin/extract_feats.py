@@ -17,9 +17,11 @@ import os
 import sys
 
 from aac.cli import add_deprecated_alias, parse_device, run_main
-from aac.config import ConfigError, apply_overrides, load_yaml
+from aac.config import ConfigError
 from aac.datadir import read_kaldi_text, read_utt2dur
 from aac.encoders import ENCODERS, build_encoder
+from aac.feature_info import parse_encoder_conf
+from aac.features.cache import DEFAULT_CHUNK_SECONDS
 from aac.features.extract import extract_features
 from aac.frames import STRIDE_FACTORS
 
@@ -80,9 +82,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-seconds",
         type=float,
-        default=60.0,
+        default=DEFAULT_CHUNK_SECONDS,
         help="encode clips longer than this in chunks, so memory stays flat "
-        "(0: never; see aac.encoders.chunking; default 60)",
+        f"(0: never; see aac.encoders.chunking; default {DEFAULT_CHUNK_SECONDS:g})",
     )
     p.add_argument(
         "--encoder-conf",
@@ -92,16 +94,6 @@ def get_parser() -> argparse.ArgumentParser:
         help="encoder options: a YAML file and/or key=value items",
     )
     return p
-
-
-def parse_encoder_conf(items) -> dict:
-    conf: dict = {}
-    for item in items:
-        if "=" in item:
-            apply_overrides(conf, [item], source="--encoder-conf")
-        else:
-            conf.update(load_yaml(item))
-    return conf
 
 
 def read_clips(args):

@@ -23,7 +23,7 @@ import yaml
 from aac.checkpoint_io import load_checkpoint
 from aac.cli import run_main
 from aac.dataset import GlobalBatchSampler
-from aac.expdir import record_experiment
+from aac.expdir import claim_experiment_dir, record_experiment
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
@@ -138,26 +138,30 @@ def _main(argv) -> int:
     conf = resolve_config(args)
     tokenizer = CaptionTokenizer(args.tokenizer)
     datasets = build_datasets(args, conf, tokenizer)
+    # 2. the experiment directory, locked for this run (a second run on it stops); removed
+    # again only if this run created it and setting up fails
+    claim = claim_experiment_dir(args.output_dir) if dist.is_main else None
     if previous_run_done(args, conf):
         print(f"{args.output_dir}: all {conf.optim.epochs} epochs done; nothing to do")
         return 0
-    # 2. the experiment directory; removed again if it is new and setting up fails
-    out, existed = Path(args.output_dir), Path(args.output_dir).exists()
+    out = Path(args.output_dir)
     try:
         setup_logging(out / "train.log", dist.is_main)
         logger.info("train: %d captions, valid: %d clips", len(datasets[0]), len(datasets[2]))
         prepare_expdir(args, argv, conf, dist)
         trainer = build_trainer(args, conf, dist, tokenizer, datasets)
     except BaseException:
-        if not existed and dist.is_main:
+        if claim is not None and claim.created:
             for handler in list(logging.getLogger("aac").handlers):  # release train.log
                 logging.getLogger("aac").removeHandler(handler)
                 handler.close()
-            shutil.rmtree(out, ignore_errors=True)
+            claim.remove_if_created()
         raise
     # 3. train (resumable from checkpoints/last.pt), then clean up the process group
     trainer.fit()
     D.shutdown(dist)
+    if claim is not None:
+        claim.release()
     return 0
 
 
