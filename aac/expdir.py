@@ -1,7 +1,7 @@
 """Experiment directories: claiming one for a run, its record, reading its model back.
 
 A run that writes `exp/<name>/` first claims it (`claim_experiment_dir`): an exclusive
-lock on `exp/<name>.lock`, so a second run on the same directory stops, naming the
+lock on `exp/<name>/.lock`, so a second run on the same directory stops, naming the
 holder; only the run that created the directory may remove it after a failure.
 Every `exp/<name>/` written by a stage holds `config.yaml` (resolved), `cmd.txt` (the
 command line, appended once per invocation) and `env.yaml` (package versions, git hash,
@@ -100,25 +100,22 @@ class ClaimedDir:
 
 
 def claim_experiment_dir(exp_dir: str | os.PathLike) -> ClaimedDir:
-    """Lock `<exp_dir>.lock` for this run, then create exp_dir if it does not exist yet.
+    """Create exp_dir unless it exists, then lock `exp_dir/.lock` for this run.
 
     A second run on the same directory stops with OutputLockedError naming the holder's
-    pid. The lock is taken before the directory is looked at, so `created` is true only
-    for the run that made it.
+    pid. `created` is true only for the run whose mkdir made the directory; a run that
+    made it but lost the lock to another stops here, before it could remove anything.
     """
     from aac.locking import OutputLock
 
     exp_dir = Path(exp_dir)
     exp_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = OutputLock(exp_dir, hint="use another --output-dir")
     try:
         exp_dir.mkdir()
         created = True
     except FileExistsError:
         created = False
-    except BaseException:
-        lock.release()
-        raise
+    lock = OutputLock(exp_dir, hint="use another --output-dir", lock_file=exp_dir / ".lock")
     return ClaimedDir(exp_dir, created, lock)
 
 

@@ -4,7 +4,8 @@
     ...                # a second OutputLock on the same output raises OutputLockedError
     lock.release()     # also when the process ends, however it ends
 
-`fcntl.flock` on `<output>.lock`, which records the holder's pid for the refusal message.
+`fcntl.flock` on `<output>.lock` (or `lock_file`), which records the holder's pid for the
+refusal message.
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ class OutputLockedError(AacError):
 
 
 class OutputLock:
-    """An exclusive `fcntl.flock` on `<output>.lock`, held until `release()`.
+    """An exclusive `fcntl.flock` on `<output>.lock` (or `lock_file`), held until `release()`.
 
     The lock file stays on disk (deleting it would let a third run lock a new inode
     while the second still holds the old one); the lock itself ends with the process.
     """
 
-    def __init__(self, output: str | os.PathLike, hint: str = "write to another --output"):
+    def __init__(
+        self,
+        output: str | os.PathLike,
+        hint: str = "write to another --output",
+        lock_file: str | os.PathLike | None = None,
+    ):
         output = str(output)
-        self.path, self._fd = output + ".lock", None
+        self.path, self._fd = str(lock_file or output + ".lock"), None
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,6 +1,6 @@
 """Extract frozen-encoder frame features from a data dir into an HDF5 cache.
 
-Usage: aac-extract-feats --encoder pann_cnn14 --encoder-checkpoint Cnn14_mAP=0.431.pth --data-dir data/clotho_development --output dump/feats/pann_cnn14/clotho_development/feats.h5
+Usage: aac-extract-feats --encoder pann_cnn14 --encoder-checkpoint Cnn14_mAP=0.431.pth --data-dir data/clotho_development --output dump/feats/pann_cnn14_1a2b3c4d/clotho_development/feats.h5
 
 Reads DIR/wav.scp (or --wav-scp) and DIR/utt2dur when present; writes FILE.h5 (via
 FILE.h5.partial, which a rerun resumes; FILE.h5.lock is held for the whole run, so a

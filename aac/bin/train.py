@@ -5,7 +5,9 @@ Usage: aac-train --config conf/train.yaml --train-data data/audiocaps_train --tr
 
 Everything is checked (config keys, types and values, data dirs, feature caches, the
 tokenizer) before OUTPUT_DIR is created; a run that fails before training starts leaves
-no new OUTPUT_DIR behind. Expected failures print one line `aac-train: error: ...`.
+no new OUTPUT_DIR behind, and never removes one it did not create. OUTPUT_DIR/.lock keeps
+a second run off the same directory (exit 2, naming the running one's pid). Expected
+failures print one line `aac-train: error: ...`.
 """
 
 from __future__ import annotations
