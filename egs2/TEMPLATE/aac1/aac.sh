@@ -154,7 +154,7 @@ encoder_opts=(--encoder "${encoder}")
 feats_opts=("${encoder_opts[@]}" --storage-dtype "${feats_dtype}")
 feats_tag=""
 if run_stage 3 || run_stage 4 || run_stage 5 || run_stage 6; then
-    feats_tag=$(aac-provenance feats-tag "${feats_opts[@]}") || die "cannot name the feature cache (see above)"
+    feats_tag=$(aac-provenance feats-tag "${feats_opts[@]}") || die "cannot name the feature cache (see above; --stage 0 fetches official weights)"
 fi
 
 if run_stage 1; then
