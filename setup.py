@@ -8,6 +8,7 @@ STAGES = {
     "aac-train-tokenizer": "train_tokenizer",
     "aac-extract-feats": "extract_feats",
     "aac-merge-feats": "merge_feats",
+    "aac-provenance": "provenance",
     "aac-merge-decodes": "merge_decodes",
     "aac-train": "train",
     "aac-decode": "decode",

@@ -24,7 +24,8 @@ from aac.atomic import write_json_atomic
 from aac.captioning import CaptionEngine, build_encoder_from_info
 from aac.datadir import read_kaldi_text, read_utt2dur, write_kaldi_text
 from aac.errors import AacError
-from aac.feature_info import open_features
+from aac.feature_info import describe_mismatch, mismatches, open_features
+from aac.features import FeatureCacheError
 from aac.speed import PAPER_BEAM, RTF_DEFINITION, paper_rtf, rtf_record
 
 SHARED_KEYS = ("beam", "device", "downsample", "extract_stride", "checkpoint", "compute_dtype")
@@ -48,25 +49,46 @@ def select_clips(data_dir: Path, keys_file: Optional[str]) -> Dict[str, float]:
     return durations
 
 
+def check_cache_fits(reader, model_dim: int, encoder_info: dict, exp_config: str) -> None:
+    """Refuse a cache made otherwise than the model's training features, naming the attribute.
+
+    Every key the `encoder:` block records is compared (encoder, checkpoint SHA-256,
+    random_init, sample and frame rates, extraction stride, dim, chunking, encoder conf,
+    dtype; not the checkpoint's path), then the dimension against the model itself.
+    """
+    found = mismatches(encoder_info, reader.attrs)
+    if found:
+        raise FeatureCacheError(
+            describe_mismatch(found, reader.path, f"{exp_config} (encoder:)")
+            + "; decode with features made as the training features were, or --from-audio"
+        )
+    dim = reader.attrs.get("dim")
+    if dim != model_dim:
+        raise FeatureCacheError(
+            f"{reader.path}: feature dim {dim} but the model expects {model_dim}"
+        )
+
+
 def decode_clips(
     engine: CaptionEngine,
     durations: Dict[str, float],
     batch_size: int,
     feats_path=None,
     wav_scp=None,
+    encoder_info: Optional[dict] = None,
+    exp_config: str = "the experiment's config.yaml",
 ):
-    """Captions and per-batch timings [(ids, seconds)], from a feature cache or wav.scp."""
+    """Captions and per-batch timings [(ids, seconds)], from a feature cache or wav.scp.
+
+    A cache is first checked against `encoder_info` (config.yaml `encoder:`, see
+    `check_cache_fits`); every clip read is checked for NaN/Inf and its checksum.
+    """
     from aac.audio import load_mono
 
     timings = []
     if feats_path is not None:
         reader = open_features(feats_path)
-        dim = engine.model.proj.in_features
-        if reader.shape(next(iter(durations)))[1] != dim:
-            raise ValueError(
-                f"{feats_path}: feature dim {reader.shape(next(iter(durations)))[1]} "
-                f"but the model expects {dim}"
-            )
+        check_cache_fits(reader, engine.model.proj.in_features, encoder_info or {}, exp_config)
         load, source = (
             (lambda ids: [np.asarray(reader[c], dtype=np.float32) for c in ids]),
             "features",

@@ -1,5 +1,8 @@
-"""Experiment directories: writing the record of a run, reading its model back.
+"""Experiment directories: claiming one for a run, its record, reading its model back.
 
+A run that writes `exp/<name>/` first claims it (`claim_experiment_dir`): an exclusive
+lock on `exp/<name>/.lock`, so a second run on the same directory stops, naming the
+holder; only the run that created the directory may remove it after a failure.
 Every `exp/<name>/` written by a stage holds `config.yaml` (resolved), `cmd.txt` (the
 command line, appended once per invocation) and `env.yaml` (package versions, git hash,
 host, date), so a result can always be traced to exactly what produced it.
@@ -15,6 +18,7 @@ import datetime
 import os
 import platform
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -79,6 +83,42 @@ def environment() -> dict:
     }
 
 
+@dataclass
+class ClaimedDir:
+    """An experiment directory this run holds the lock of (see `claim_experiment_dir`)."""
+
+    path: Path
+    created: bool  # made by this run: the only case in which a failure may remove it
+    lock: Any  # aac.locking.OutputLock on <path>.lock
+
+    def remove_if_created(self) -> None:
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def claim_experiment_dir(exp_dir: str | os.PathLike) -> ClaimedDir:
+    """Create exp_dir unless it exists, then lock `exp_dir/.lock` for this run.
+
+    A second run on the same directory stops with OutputLockedError naming the holder's
+    pid. `created` is true only for the run whose mkdir made the directory; a run that
+    made it but lost the lock to another stops here, before it could remove anything.
+    """
+    from aac.locking import OutputLock
+
+    exp_dir = Path(exp_dir)
+    exp_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        exp_dir.mkdir()
+        created = True
+    except FileExistsError:
+        created = False
+    lock = OutputLock(exp_dir, hint="use another --output-dir", lock_file=exp_dir / ".lock")
+    return ClaimedDir(exp_dir, created, lock)
+
+
 def record_experiment(exp_dir: str | os.PathLike, config: Any, argv=None) -> Path:
     """Write config.yaml and env.yaml, append the command line to cmd.txt."""
     exp_dir = Path(exp_dir)
@@ -100,14 +140,14 @@ def resolve_checkpoint(exp_dir: str | os.PathLike, checkpoint: str = "best") -> 
     The one resolver behind every `--checkpoint` of a captioning model (decode, pack,
     caption, benchmark). Raises CheckpointNotFoundError naming what it looked for.
     """
-    from aac.checkpoint_io import CheckpointNotFoundError
-
     exp_dir, checkpoint = Path(exp_dir), str(checkpoint)
     candidates = [Path(checkpoint)] if checkpoint.endswith(".pt") else []
     candidates += [exp_dir / f"{checkpoint}.pt", exp_dir / "checkpoints" / f"{checkpoint}.pt"]
     for cand in candidates:
         if cand.is_file():
             return cand
+    from aac.checkpoint_io import CheckpointNotFoundError  # only now: it imports torch
+
     raise CheckpointNotFoundError(
         f"{exp_dir}: no checkpoint {checkpoint!r} "
         f"(looked for {', '.join(str(c) for c in candidates)})"

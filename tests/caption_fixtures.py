@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
+
+from aac.features import FeatureWriter
 
 CLASSES = [
     [
@@ -42,7 +43,7 @@ ENCODER_ATTRS = {
     "random_init": False,
     "sample_rate": 16000,
     "frame_rate": 50.0,
-    "downsample": 1,
+    "extract_stride": 1,
     "dim": DIM,
     "dtype": "float32",
 }
@@ -55,14 +56,13 @@ def clip_frames(rng, cls: int, n_frames: int) -> np.ndarray:
 
 
 def write_feats(path: Path, feats: dict, attrs: dict = ENCODER_ATTRS) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        for key, value in attrs.items():
-            f.attrs[key] = value
+    """A finished cache of `feats` {clip id: (T, D)}, written as aac-extract-feats writes."""
+    if path.exists():  # the tests rewrite caches in place
+        path.unlink()
+    with FeatureWriter(path, attrs) as w:
         for clip, arr in feats.items():
-            f.create_dataset(clip, data=arr)
-        f.attrs["num_clips"] = len(feats)
-        f.attrs["complete"] = True  # the mark aac.features.FeatureWriter.finish() sets
+            w.write(clip, arr)
+        w.finish()
     return path
 
 

@@ -138,7 +138,7 @@ def test_from_audio_runs_the_encoder(tmp_path):
         "random_init": False,
         "sample_rate": rate,
         "frame_rate": 0.0,
-        "downsample": 1,
+        "extract_stride": 1,
         "dim": dim,
         "dtype": "float32",
         "encoder_conf": json.dumps({"n_mels": 40}),
@@ -209,3 +209,54 @@ def test_beam_shared_cross_attention_gives_the_default_tokens(trained):
     )
     assert torch.equal(ours, default)
     assert len({tuple(row.tolist()) for row in ours}) > 1
+
+
+def refused(root, data, feats, out, capsys) -> str:
+    rc = decode_main(
+        ["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--feats", str(feats)]
+        + ["--output-dir", str(out), "--rtf-clips", "0"]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("aac-decode: error: ") and err.count("\n") == 1, err
+    assert not (out / "text").exists()
+    return err
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("extract_stride", 2), ("checkpoint_sha256", "ab" * 32), ("random_init", True)],
+)
+def test_a_cache_made_otherwise_is_refused_naming_the_attribute(
+    trained, tmp_path, capsys, key, value
+):
+    """Same dimension, other features: only the attributes can tell, and decoding must."""
+    from caption_fixtures import ENCODER_ATTRS
+
+    root, data, feats = trained
+    with h5py.File(feats) as f:
+        clips = {k: f[k][()] for k in f}
+    other = write_feats(tmp_path / "other.h5", clips, dict(ENCODER_ATTRS, **{key: value}))
+    err = refused(root, data, other, tmp_path / "out", capsys)
+    config = root / "exp" / "config.yaml"
+    assert (
+        f"{other} was made with {key}={value!r}, but {config} (encoder:) has "
+        f"{key}={ENCODER_ATTRS[key]!r}"
+    ) in err
+
+
+def test_non_finite_and_damaged_clips_are_refused(trained, tmp_path, capsys):
+    root, data, feats = trained
+    copy = tmp_path / "copy.h5"
+    copy.write_bytes(feats.read_bytes())
+    with h5py.File(copy, "a") as h5:  # NaN written in by another tool
+        h5["test_003"][2, 1] = np.nan
+    err = refused(root, data, copy, tmp_path / "out", capsys)
+    assert "clip 'test_003' has 1 non-finite (NaN/Inf) feature values" in err
+    copy.write_bytes(feats.read_bytes())
+    with h5py.File(copy, "r") as h5:
+        offset, size = h5["test_005"].id.get_offset(), h5["test_005"].id.get_storage_size()
+    with open(copy, "r+b") as f:  # a block overwritten with zeros after publishing
+        f.seek(offset)
+        f.write(b"\0" * size)
+    err = refused(root, data, copy, tmp_path / "out", capsys)
+    assert f"{copy}: clip 'test_005' fails its checksum" in err

@@ -257,3 +257,22 @@ def test_merge_refuses_an_unfinished_part(data_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("aac-merge-feats: error:") and "'complete'" in err[-1]
     assert "Traceback" not in "\n".join(err) and not (tmp_path / "m.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--storage-dtype", "float16", "--extract-stride", "2", "--encoder-conf", "n_mels=40"]],
+)
+def test_a_cache_is_what_aac_provenance_expects_of_its_options(data_dir, tmp_path, capsys, extra):
+    """The cache's own attributes match the identity the recipe names its directory by."""
+    from aac.bin import provenance
+
+    out = tmp_path / "feats.h5"
+    assert run(data_dir, out, *extra) == 0
+    capsys.readouterr()
+    asked = ["--encoder", "logmel", *extra]
+    assert provenance.main(["check-feats", str(out), *asked]) == 0
+    assert provenance.main(["check-feats", str(out), *asked, "--chunk-seconds", "30"]) == 1
+    assert capsys.readouterr().out == (
+        f"{out} was made with chunk_seconds=60.0, but this run has chunk_seconds=30.0\n"
+    )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from aac.features import FeatureCacheError, FeatureReader, FeatureWriter, merge_feature_files
+from aac.locking import OutputLockedError
 
 ATTRS = {"encoder": "logmel", "checkpoint": "", "random_init": False, "dim": 4, "frame_rate": 25.0}
 
@@ -166,7 +167,7 @@ def test_second_writer_on_the_same_output_is_refused(tmp_path):
     first = FeatureWriter(out, ATTRS)
     first.write("a", feats(0))
     first.flush()
-    with pytest.raises(FeatureCacheError, match="another run holds the output"):
+    with pytest.raises(OutputLockedError, match=f"another run holds the output.*pid {os.getpid()}"):
         FeatureWriter(out, ATTRS)
     assert not os.path.exists(out + ".partial.corrupt")  # the live file was left alone
     first.write("b", feats(1))
@@ -187,3 +188,45 @@ def test_incomplete_clip_is_redone_on_resume(tmp_path):
     w = FeatureWriter(out, ATTRS)
     assert "a" in w and "b" not in w
     w.close()
+
+
+def _published(tmp_path, n=3) -> str:
+    out = str(tmp_path / "f.h5")
+    with FeatureWriter(out, ATTRS) as w:
+        for i in range(n):
+            w.write(f"c{i}", feats(i) + 5.0)  # no zeros in the data
+        w.finish()
+    return out
+
+
+def test_a_block_zeroed_after_publishing_is_refused_naming_the_clip(tmp_path):
+    out = _published(tmp_path)
+    with h5py.File(out, "r") as h5:  # where clip c1's data lies in the file
+        offset, size = h5["c1"].id.get_offset(), h5["c1"].id.get_storage_size()
+    with open(out, "r+b") as f:  # another tool (or a bad disk) zeroes the block
+        f.seek(offset)
+        f.write(b"\0" * size)
+    reader = FeatureReader(out)
+    np.testing.assert_array_equal(reader["c0"], feats(0) + 5.0)  # the others still read
+    with pytest.raises(FeatureCacheError, match=r"f\.h5: clip 'c1' fails its checksum"):
+        reader["c1"]
+
+
+def test_values_changed_by_another_tool_are_refused(tmp_path):
+    out = _published(tmp_path)
+    with h5py.File(out, "a") as h5:
+        h5["c2"][0, 0] = 1.0  # a finite value: only the checksum can tell
+        h5["c0"][1, 1] = np.nan
+    reader = FeatureReader(out)
+    with pytest.raises(FeatureCacheError, match="clip 'c2' fails its checksum"):
+        reader["c2"]
+    with pytest.raises(FeatureCacheError, match="clip 'c0' has 1 non-finite"):
+        reader["c0"]
+
+
+def test_a_clip_without_a_checksum_is_refused(tmp_path):
+    out = _published(tmp_path)
+    with h5py.File(out, "a") as h5:
+        del h5["c0"].attrs["crc32"]
+    with pytest.raises(FeatureCacheError, match="clip 'c0' has no checksum.*FeatureWriter"):
+        FeatureReader(out)["c0"]

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_pretrain_recipes import console_scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "egs2" / "mini_clotho" / "aac1"
@@ -23,7 +24,9 @@ def test_mini_recipe_end_to_end_learns(tmp_path):
     rdir.mkdir(parents=True)
     for name in ("run.sh", "db.sh", "local", "conf", "aac.sh", "path.sh", "cmd.sh", "utils"):
         os.symlink(os.path.realpath(RECIPE / name), rdir / name)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    console_scripts(tmp_path / "bin")  # aac-* of this tree, installed or not
+    path = f"{tmp_path / 'bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = dict(os.environ, PATH=path, PYTHONPATH=str(ROOT))
     env.pop("CLOTHO", None)
     env.pop("AUDIOCAPS", None)
     proc = subprocess.run(["./run.sh"], cwd=rdir, env=env, capture_output=True, text=True)

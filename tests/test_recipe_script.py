@@ -2,17 +2,31 @@
 
 Each `aac-*` entry point is replaced by a fake on PATH that records its arguments and
 creates the outputs the next stage needs, so only aac.sh's own behaviour is under test.
+The fake extraction writes real (tiny) caches through FeatureWriter and `aac-merge-feats`
+and `aac-provenance` are the real ones, since stage markers and cache checks read them.
 """
 
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from aac.feature_info import feats_tag, requested_encoder_info
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "egs2" / "TEMPLATE" / "aac1"
+
+
+def cache_tag(encoder="logmel", checkpoint=None, dtype="float32") -> str:
+    """The cache directory name aac.sh must use for these options (aac.feature_info)."""
+    return feats_tag(requested_encoder_info(encoder, checkpoint, False, {}, 1, 60.0, dtype))
+
+
+LOGMEL = cache_tag()
 
 FAKE = r"""#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$CALLS"
@@ -23,13 +37,48 @@ for a in "$@"; do
 done
 case "$(basename "$0")" in
   aac-train-tokenizer) mkdir -p "$out"; touch "$out/tokenizer.model";;
-  aac-extract-feats|aac-merge-feats) mkdir -p "$(dirname "$out")"; touch "$out";;
-  aac-train|aac-merge-decodes|aac-score) mkdir -p "$out"; touch "$out/done";;
+  aac-train) mkdir -p "$out"; echo "weights of run $$" > "$out/best.pt";;
+  aac-merge-decodes|aac-score) mkdir -p "$out"; touch "$out/done";;
   aac-decode) mkdir -p "$out"; touch "$out/text";;
   aac-results) echo "| table |";;
   aac-scenarios) mkdir -p "$out"; echo "| scenarios |" > "$out/summary.md";;
 esac
 """
+
+# A cache with the attributes aac-extract-feats records for these options, 1 frame a clip.
+FAKE_EXTRACT = """
+import argparse, os, sys
+import numpy as np
+from aac.datadir import read_kaldi_text
+from aac.feature_info import requested_encoder_info
+from aac.features import FeatureWriter
+with open(os.environ["CALLS"], "a") as f:
+    f.write("aac-extract-feats " + " ".join(sys.argv[1:]) + "\\n")
+p = argparse.ArgumentParser()
+for flag in ("--encoder", "--encoder-checkpoint", "--storage-dtype", "--wav-scp", "--output"):
+    p.add_argument(flag)
+p.add_argument("--random-init", action="store_true")
+args, _ = p.parse_known_args()
+info = requested_encoder_info(
+    args.encoder, args.encoder_checkpoint, args.random_init, {}, 1, 60.0, args.storage_dtype
+)
+attrs = dict(encoder=info.pop("name"), encoder_conf="{}", checkpoint="", frame_rate=50.0, dim=2)
+attrs.update((k, v) for k, v in info.items() if k != "conf")
+clips = read_kaldi_text(args.wav_scp)
+with FeatureWriter(args.output, attrs) as w:
+    for clip in clips:
+        w.write(clip, np.ones((1, 2), np.float32))
+    w.finish({"num_listed": len(clips), "num_skipped": 0})
+"""
+
+
+def python_tool(path: Path, body: str, log_as: str = "") -> None:
+    """An executable on PATH running `body` with this tree's aac."""
+    log = f'echo "{log_as} $*" >> "$CALLS"\n' if log_as else ""
+    path.write_text(
+        f'#!/usr/bin/env bash\n{log}PYTHONPATH="{ROOT}" exec "{sys.executable}" {body} "$@"\n'
+    )
+    path.chmod(0o755)
 
 
 @pytest.fixture
@@ -43,8 +92,6 @@ def recipe(tmp_path):
     fake_bin.mkdir()
     for verb in (
         "train-tokenizer",
-        "extract-feats",
-        "merge-feats",
         "train",
         "decode",
         "merge-decodes",
@@ -55,6 +102,10 @@ def recipe(tmp_path):
         p = fake_bin / f"aac-{verb}"
         p.write_text(FAKE)
         p.chmod(0o755)
+    (tmp_path / "fake_extract.py").write_text(FAKE_EXTRACT)
+    python_tool(fake_bin / "aac-extract-feats", str(tmp_path / "fake_extract.py"))
+    python_tool(fake_bin / "aac-merge-feats", "-m aac.bin.merge_feats", log_as="aac-merge-feats")
+    python_tool(fake_bin / "aac-provenance", "-m aac.bin.provenance")
     (rdir / "path.sh").write_text(f'export PATH="{fake_bin}:$PATH"\n')
     (rdir / "cmd.sh").write_text(
         "export train_cmd=utils/run.pl cuda_cmd=utils/run.pl decode_cmd=utils/run.pl\n"
@@ -133,9 +184,9 @@ def test_feature_stage_splits_into_nj_jobs_and_merges(recipe):
     merges = [c for c in got if c.startswith("aac-merge-feats")]
     assert len(extracts) == 2 * 3 and len(merges) == 3  # 3 sets without pre-training
     assert any(
-        "--wav-scp dump/feats/logmel/clotho_evaluation/split2/wav.2.scp" in c for c in extracts
+        f"--wav-scp dump/feats/{LOGMEL}/clotho_evaluation/split2/wav.2.scp" in c for c in extracts
     )
-    split = recipe / "dump/feats/logmel/clotho_evaluation/split2"
+    split = recipe / f"dump/feats/{LOGMEL}/clotho_evaluation/split2"
     keys = [
         line.split()[0]
         for f in sorted(split.glob("wav.*.scp"))
@@ -241,3 +292,68 @@ def test_scenario_stage_runs_a_suite_once_and_only_when_given(recipe):
     assert "| scenarios |" in out
     run(recipe, "--stage", "8", "--scenario_suite", "conf/scenarios/driving.yaml")
     assert calls(recipe) == []  # done before: skipped
+
+
+def test_another_encoder_checkpoint_gets_its_own_feature_cache(recipe):
+    """Two checkpoints of one encoder: the second run extracts again, into its own cache."""
+    a, b = recipe / "a.pt", recipe / "b.pt"
+    a.write_bytes(b"weights A")
+    b.write_bytes(b"weights B")
+    opts = ("--stop_stage", "3", "--nj", "1", "--skip_pretrain", "true", "--encoder", "cnn_small")
+    run(recipe, *opts, "--encoder_checkpoint", str(a))
+    calls(recipe)
+    run(recipe, *opts, "--encoder_checkpoint", str(b))
+    extracts = [c for c in calls(recipe) if c.startswith("aac-extract-feats")]
+    assert len(extracts) == 3  # train, valid and test set, none reused from A
+    tag_a, tag_b = cache_tag("cnn_small", a), cache_tag("cnn_small", b)
+    assert tag_a != tag_b and all(f"dump/feats/{tag_b}/" in c for c in extracts)
+    assert (recipe / f"dump/feats/{tag_a}/clotho_evaluation/feats.h5").is_file()
+    out = run(recipe, *opts, "--encoder_checkpoint", str(b)).stdout
+    assert len(re.findall(r"Stage 3: \w+ done before, skipped", out)) == 3
+    assert calls(recipe) == []
+
+
+def test_a_cache_made_otherwise_is_extracted_again(recipe):
+    """A finished cache whose attributes are not what the run asks for is redone, saying why."""
+    from aac.features import FeatureReader, FeatureWriter
+
+    opts = ("--stop_stage", "3", "--nj", "1", "--skip_pretrain", "true")
+    run(recipe, *opts)
+    calls(recipe)
+    cache = recipe / f"dump/feats/{LOGMEL}/clotho_evaluation/feats.h5"
+    attrs = {k: v for k, v in FeatureReader(cache).attrs.items() if not k.startswith("num_")}
+    cache.unlink()  # replaced by a cache of other features (a copy, another tool)
+    with FeatureWriter(cache, dict(attrs, extract_stride=2, complete=False)) as w:
+        w.write("clip1", np.ones((1, 2), np.float32))
+        w.finish()
+    out = run(recipe, *opts).stdout
+    assert (
+        f"Stage 3: dump/feats/{LOGMEL}/clotho_evaluation/feats.h5 was made with "
+        "extract_stride=2, but this run has extract_stride=1; "
+        "extracting clotho_evaluation again" in out
+    )
+    assert sum(c.startswith("aac-extract-feats") for c in calls(recipe)) == 1
+
+
+def test_decoding_and_scoring_rerun_when_the_model_changed(recipe):
+    opts = ("--nj", "1", "--skip_pretrain", "true")
+    run(recipe, "--stop_stage", "7", *opts)
+    calls(recipe)
+    out = run(recipe, "--stage", "6", "--stop_stage", "7", *opts).stdout
+    assert len(re.findall(r"Stage [67]: clotho_evaluation done before, skipped", out)) == 2
+    assert not any(c.startswith(("aac-decode", "aac-score")) for c in calls(recipe))
+    (recipe / "exp/finetune_logmel_ds1/best.pt").write_text("weights of another epoch\n")
+    out = run(recipe, "--stage", "6", "--stop_stage", "7", *opts).stdout
+    dec = "exp/finetune_logmel_ds1/decode_beam4_best_ds1/clotho_evaluation"
+    assert re.search(
+        rf"Stage 6: inputs changed since {dec}/\.done: checkpoint exp/finetune_logmel_ds1 best: "
+        r"[0-9a-f]{12} -> [0-9a-f]{12}; running it again",
+        out,
+    ), out
+    assert f"Stage 7: inputs changed since {dec}/.score.done: file {dec}/.done:" in out
+    got = calls(recipe)
+    assert any(c.startswith("aac-decode") for c in got)
+    assert any(c.startswith("aac-score") for c in got)
+    out = run(recipe, "--stage", "6", "--stop_stage", "7", *opts, "--beam", "2").stdout
+    assert "option beam: 4 -> 2" not in out  # another beam is another decode directory
+    assert "decode_beam2_best_ds1" in out

@@ -65,7 +65,7 @@ def exps(tmp_path):
             "random_init": False,
             "sample_rate": 32000,
             "frame_rate": 3.125,
-            "downsample": 1,
+            "extract_stride": 1,
         },
         {"clotho_evaluation": pann_scores, "audiocaps_test": dict(CORE, unavailable={})},
         rtf={
@@ -82,7 +82,7 @@ def exps(tmp_path):
             "random_init": False,
             "sample_rate": 16000,
             "frame_rate": 12.5,
-            "downsample": 4,
+            "extract_stride": 4,
         },
         {"clotho_evaluation": beats_scores},
     )
@@ -102,7 +102,7 @@ def test_tables_hold_values_tasks_and_footnoted_na(exps, capsys):
     assert "| 412.2 | 400.0 | 150.5 | 800.0 (audio) |" in pann_t2 and "| 1 | 3.125 |" in pann_t2
     beats_t1, beats_t2 = table_rows(out, "beats")
     assert "masked audio-token prediction + AudioSet tagging" in beats_t1
-    # an old cache's `downsample` attribute was its extraction stride: it still counts
+    # the cache's extraction stride counts in the stride the model saw
     cells = [c.strip() for c in beats_t2.split("|")[1:-1]]
     assert cells[1:3] == ["4", "12.5"] and all(c.startswith("n/a[^") for c in cells[3:7])
     assert "no rtf.json: decoding was not timed" in out and "Paper RTF: the paper's" in out

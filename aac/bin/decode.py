@@ -99,7 +99,13 @@ def _main(argv) -> int:
     )
     # 2. captions, timed per batch
     captions, timings = decode_clips(
-        engine, durations, args.batch_size, feats_path=args.feats, wav_scp=data_dir / "wav.scp"
+        engine,
+        durations,
+        args.batch_size,
+        feats_path=args.feats,
+        wav_scp=data_dir / "wav.scp",
+        encoder_info=loaded.encoder_info,
+        exp_config=str(Path(args.exp_dir) / "config.yaml"),
     )
     facts = {
         "beam": args.beam,

@@ -1,6 +1,6 @@
 """Extract frozen-encoder frame features from a data dir into an HDF5 cache.
 
-Usage: aac-extract-feats --encoder pann_cnn14 --encoder-checkpoint Cnn14_mAP=0.431.pth --data-dir data/clotho_development --output dump/feats/pann_cnn14/clotho_development/feats.h5
+Usage: aac-extract-feats --encoder pann_cnn14 --encoder-checkpoint Cnn14_mAP=0.431.pth --data-dir data/clotho_development --output dump/feats/pann_cnn14_1a2b3c4d/clotho_development/feats.h5
 
 Reads DIR/wav.scp (or --wav-scp) and DIR/utt2dur when present; writes FILE.h5 (via
 FILE.h5.partial, which a rerun resumes; FILE.h5.lock is held for the whole run, so a
@@ -23,9 +23,11 @@ from aac.cli import (
     add_trust_checkpoint,
     run_main,
 )
-from aac.config import ConfigError, apply_overrides, load_yaml
+from aac.config import ConfigError
 from aac.datadir import read_kaldi_text, read_utt2dur
 from aac.encoders import ENCODERS, build_encoder
+from aac.feature_info import parse_encoder_conf
+from aac.features.cache import DEFAULT_CHUNK_SECONDS
 from aac.features.extract import extract_features
 from aac.frames import STRIDE_FACTORS
 
@@ -65,9 +67,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-seconds",
         type=float,
-        default=60.0,
+        default=DEFAULT_CHUNK_SECONDS,
         help="encode clips longer than this in chunks, so memory stays flat "
-        "(0: never; see aac.encoders.chunking; default 60)",
+        f"(0: never; see aac.encoders.chunking; default {DEFAULT_CHUNK_SECONDS:g})",
     )
     p.add_argument(
         "--encoder-conf",
@@ -77,16 +79,6 @@ def get_parser() -> argparse.ArgumentParser:
         help="encoder options: a YAML file and/or key=value items",
     )
     return p
-
-
-def parse_encoder_conf(items) -> dict:
-    conf: dict = {}
-    for item in items:
-        if "=" in item:
-            apply_overrides(conf, [item], source="--encoder-conf")
-        else:
-            conf.update(load_yaml(item))
-    return conf
 
 
 def read_clips(args):

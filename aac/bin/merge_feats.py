@@ -1,6 +1,6 @@
 """Merge the HDF5 feature files of split extraction jobs into one.
 
-Usage: aac-merge-feats --output dump/feats/beats/clotho_development/feats.h5 dump/feats/beats/clotho_development/feats.*.h5
+Usage: aac-merge-feats --output dump/feats/beats_1a2b3c4d/clotho_development/feats.h5 dump/feats/beats_1a2b3c4d/clotho_development/feats.*.h5
 
 Reads PART.h5 files (identical encoder attributes, each with the completeness mark of a
 finished extraction, disjoint clip ids); writes FILE.h5 atomically (temporary name, then

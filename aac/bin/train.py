@@ -5,7 +5,9 @@ Usage: aac-train --config conf/train.yaml --train-data data/audiocaps_train --tr
 
 Everything is checked (config keys, types and values, data dirs, feature caches, the
 tokenizer) before OUTPUT_DIR is created; a run that fails before training starts leaves
-no new OUTPUT_DIR behind. Expected failures print one line `aac-train: error: ...`.
+no new OUTPUT_DIR behind, and never removes one it did not create. OUTPUT_DIR/.lock keeps
+a second run off the same directory (exit 2, naming the running one's pid). Expected
+failures print one line `aac-train: error: ...`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import yaml
 from aac.checkpoint_io import load_checkpoint
 from aac.cli import add_launch_options, add_trust_checkpoint, run_main
 from aac.dataset import GlobalBatchSampler
-from aac.expdir import record_experiment
+from aac.expdir import claim_experiment_dir, record_experiment
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
@@ -132,26 +134,30 @@ def _main(argv) -> int:
     conf = resolve_config(args)
     tokenizer = CaptionTokenizer(args.tokenizer)
     datasets = build_datasets(args, conf, tokenizer)
+    # 2. the experiment directory, locked for this run (a second run on it stops); removed
+    # again only if this run created it and setting up fails
+    claim = claim_experiment_dir(args.output_dir) if dist.is_main else None
     if previous_run_done(args, conf):
         print(f"{args.output_dir}: all {conf.optim.epochs} epochs done; nothing to do")
         return 0
-    # 2. the experiment directory; removed again if it is new and setting up fails
-    out, existed = Path(args.output_dir), Path(args.output_dir).exists()
+    out = Path(args.output_dir)
     try:
         setup_logging(out / "train.log", dist.is_main)
         logger.info("train: %d captions, valid: %d clips", len(datasets[0]), len(datasets[2]))
         prepare_expdir(args, argv, conf, dist)
         trainer = build_trainer(args, conf, dist, tokenizer, datasets)
     except BaseException:
-        if not existed and dist.is_main:
+        if claim is not None and claim.created:
             for handler in list(logging.getLogger("aac").handlers):  # release train.log
                 logging.getLogger("aac").removeHandler(handler)
                 handler.close()
-            shutil.rmtree(out, ignore_errors=True)
+            claim.remove_if_created()
         raise
     # 3. train (resumable from checkpoints/last.pt), then clean up the process group
     trainer.fit()
     D.shutdown(dist)
+    if claim is not None:
+        claim.release()
     return 0
 
 

@@ -1,7 +1,7 @@
 """HDF5 feature cache (see docs/design.md): writer (atomic, resumable), streaming reader, merge.
 
 from aac.features import FeatureWriter, FeatureReader
-reader = FeatureReader("dump/feats/beats/clotho_development/feats.h5")
+reader = FeatureReader("dump/feats/beats_1a2b3c4d/clotho_development/feats.h5")
 feats = reader["clip_id"]  # np.ndarray (frames, dim)
 """
 

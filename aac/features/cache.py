@@ -15,9 +15,14 @@ flushed: a crash or a full disk in the middle of a write leaves a dataset withou
 which a rerun deletes and writes again, so a resumed run equals an uninterrupted one.
 Reopening a partial file resumes it (its attributes must match); one whose HDF5
 structure a kill left unreadable is set aside as `<file>.partial.corrupt` and restarted.
-A writer holds an exclusive lock (`fcntl.flock` on `<file>.lock`) from opening to
-publishing, so a second run on the same output stops instead of corrupting the first.
-Non-finite (NaN/Inf) features are refused on writing and on reading (`check_finite`).
+A writer holds an exclusive lock (`aac.locking.OutputLock` on `<file>.lock`) from opening
+to publishing, so a second run on the same output stops instead of corrupting the first.
+
+Each clip's dataset carries `crc32` (zlib.crc32 of its stored bytes), and every read
+checks it, so a clip changed after extraction (a block overwritten with zeros, values
+written in by another tool) is refused, naming the clip; so are non-finite (NaN/Inf)
+features, on writing and on reading (`check_finite`). A dataset without `crc32` was not
+written by `FeatureWriter` and is refused too.
 
 Reading streams: `FeatureReader` opens the file lazily in each process (h5py handles must
 not cross a fork, so DataLoader workers each get their own) and reads one clip at a time.
@@ -25,16 +30,16 @@ not cross a fork, so DataLoader workers each get their own) and reads one clip a
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
+import zlib
 from typing import Dict, Iterator, List, Optional
 
 import h5py
 import numpy as np
 
 from aac.errors import AacError
+from aac.locking import OutputLock
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,9 @@ def read_attrs(h5: h5py.File) -> dict:
 
 
 CLIP_DONE = "written"  # dataset attribute set after the clip's data is flushed
+CHECKSUM = "crc32"  # dataset attribute: zlib.crc32 of the clip's stored bytes
 COMPLETE = "complete"  # root attribute set by finish()
+DEFAULT_CHUNK_SECONDS = 60.0  # aac-extract-feats --chunk-seconds (attribute chunk_seconds)
 # Attributes a finished cache must carry (written when the file is created).
 REQUIRED_ATTRS = ("encoder", "frame_rate", "dim")
 
@@ -72,6 +79,28 @@ def check_finite(feats: np.ndarray, clip_id: str, path: str) -> np.ndarray:
             f"{path}: clip {clip_id!r} has {bad} non-finite (NaN/Inf) "
             f"feature values; re-extract it (float16 storage overflows "
             f"above 65504)"
+        )
+    return feats
+
+
+def clip_checksum(feats: np.ndarray) -> int:
+    """CRC-32 of an array's bytes as stored (C order, stored dtype)."""
+    return zlib.crc32(np.ascontiguousarray(feats).data)
+
+
+def check_checksum(feats: np.ndarray, recorded, clip_id: str, path: str) -> np.ndarray:
+    """Raise FeatureCacheError unless `feats` has the checksum written with it."""
+    if recorded is None:
+        raise FeatureCacheError(
+            f"{path}: clip {clip_id!r} has no checksum (dataset attribute {CHECKSUM!r}): "
+            f"not written by aac.features.FeatureWriter; re-extract it with aac-extract-feats"
+        )
+    actual = clip_checksum(feats)
+    if actual != int(recorded):
+        raise FeatureCacheError(
+            f"{path}: clip {clip_id!r} fails its checksum (crc32 {actual:08x}, written "
+            f"{int(recorded):08x}): the file was changed or damaged after extraction; "
+            f"re-extract it"
         )
     return feats
 
@@ -100,41 +129,6 @@ def check_complete(path: str, attrs: dict, keys: List[str]) -> None:
                 f"listed {attrs['num_listed']} ({attrs['num_listed'] - skipped - len(keys)} "
                 f"missing)"
             )
-
-
-class OutputLock:
-    """An exclusive `fcntl.flock` on `<output>.lock`, held until `release()`.
-
-    The lock file stays on disk (deleting it would let a third run lock a new inode
-    while the second still holds the old one); the lock itself ends with the process.
-    """
-
-    def __init__(self, output: str):
-        self.path, self._fd = output + ".lock", None
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip()
-            os.close(self._fd)
-            self._fd = None
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            raise FeatureCacheError(
-                f"{output}: another run holds the output ({self.path} is locked"
-                f"{' by pid ' + holder if holder else ''}); wait for it to finish or stop "
-                f"it, or write to another --output"
-            ) from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    __del__ = release  # a dropped writer frees the lock, as a dead process does
 
 
 class FeatureWriter:
@@ -225,7 +219,8 @@ class FeatureWriter:
         check_finite(feats, clip_id, self.partial)
         self._pending.append(clip_id)
         try:
-            self._h5.create_dataset(clip_id, data=feats)
+            data = self._h5.create_dataset(clip_id, data=feats)
+            data.attrs[CHECKSUM] = clip_checksum(feats)
         except OSError as e:  # HDF5 reports a full disk without an errno
             raise FeatureCacheError(
                 f"{self.partial}: writing clip {clip_id!r} failed ({e}); "
@@ -317,10 +312,20 @@ class FeatureReader:
         return self._h5
 
     def __getitem__(self, clip_id: str) -> np.ndarray:
+        """The clip's features, refused when non-finite or when they fail their checksum."""
         try:
-            return self._file()[clip_id][()]
+            data = self._file()[clip_id]
         except KeyError:
             raise KeyError(f"{self.path}: no features for clip {clip_id!r}") from None
+        try:
+            feats = data[()]
+        except OSError as e:  # HDF5 could not decode the clip's blocks
+            raise FeatureCacheError(
+                f"{self.path}: clip {clip_id!r} is unreadable ({e}): the file is damaged; "
+                f"re-extract it"
+            ) from None
+        check_finite(feats, clip_id, self.path)  # first: NaN written in by another tool
+        return check_checksum(feats, data.attrs.get(CHECKSUM), clip_id, self.path)
 
     def shape(self, clip_id: str):
         return self._file()[clip_id].shape

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from aac.audio import AudioError, audio_duration, load_mono
 from aac.encoders import AudioEncoder
 from aac.encoders.chunking import encode_chunked
-from aac.features.cache import FeatureCacheError, FeatureWriter
+from aac.features.cache import DEFAULT_CHUNK_SECONDS, FeatureCacheError, FeatureWriter
 from aac.frames import stride_frames
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def extract_features(
     dtype: str = "float32",
     durations: Optional[Dict[str, float]] = None,
     encoder_conf: Optional[dict] = None,
-    chunk_seconds: Optional[float] = 60.0,
+    chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS,
 ) -> ExtractResult:
     """Extract `clips` [(clip_id, wav.scp value)] into `output`; see the module docstring."""
     result = ExtractResult()

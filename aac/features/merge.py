@@ -1,6 +1,6 @@
 """Merge the feature files of parallel extraction jobs into one, bit for bit.
 
-Parts must carry identical attributes (same encoder, checkpoint hash, downsampling, ...),
+Parts must carry identical attributes (same encoder, checkpoint hash, extraction stride, ...),
 the completeness mark of a finished extraction (an unfinished or pre-mark part is
 refused, naming what is missing) and disjoint clip ids. Datasets are copied as stored,
 with their per-clip marks (no re-encoding), so the merged file equals a single-job run,

@@ -5,13 +5,17 @@
 #   0 encoder weights  aac-download-encoder (when --encoder_checkpoint is not given) -> downloads/encoders/
 #   1 data prep        local/data.sh                          -> data/<set>/{wav.scp,utt2dur,text,text_spk1..5}
 #   2 tokenizer        data/<train sets>/text                 -> exp/tokenizer/tokenizer.model
-#   3 feature caching  data/<set>/wav.scp                     -> dump/feats/<encoder>/<set>/feats.h5
+#   3 feature caching  data/<set>/wav.scp                     -> dump/feats/<encoder>_<hash8>/<set>/feats.h5
 #   4 pre-training     dump + data of the pre-training sets   -> exp/pretrain_<tag>/
 #   5 fine-tuning      exp/pretrain_<tag>/best.pt + Clotho    -> exp/finetune_<tag>/
 #   6 decoding         exp/finetune_<tag>/ + test sets        -> exp/finetune_<tag>/decode_<dtag>/<set>/text
 #   7 scoring          decoded text + references              -> .../scores.json, exp/finetune_<tag>/RESULTS.md
 #   8 scenario tests   exp/finetune_<tag>/ + --scenario_suite    -> exp/finetune_<tag>/scenarios/<suite>/summary.md
-# A stage whose outputs are complete (a .done marker) is skipped on rerun unless --force true.
+# A finished stage leaves a .done marker recording its inputs (files by SHA-256, options;
+# aac-provenance). A rerun skips it while those are unchanged (unless --force true) and
+# runs it again, saying why, when one changed (another best.pt, other data or options).
+# The feature cache directory <encoder>_<hash8> hashes what changes the features (encoder,
+# checkpoint SHA-256, random init, storage dtype, extraction stride, chunking, encoder conf).
 # This script only routes: each stage is one `aac-<verb>` entry point of the aac package.
 set -euo pipefail
 
@@ -30,7 +34,7 @@ ngpu=0                               # GPUs per training node (>1: DDP)
 num_nodes=1                          # training nodes (>1 needs the slurm backend: sbatch -N)
 nproc=1                              # CPU training processes (gloo DDP) when ngpu=0
 datadir=data                         # data directories data/<set>/
-dumpdir=dump                         # feature caches dump/feats/<encoder>/<set>/feats.h5
+dumpdir=dump                         # feature caches dump/feats/<encoder>_<hash8>/<set>/feats.h5
 expdir=exp                           # experiments exp/<name>/
 # Data
 pretrain_set=audiocaps_train         # pre-training set (stage 4)
@@ -94,9 +98,9 @@ $(options_help)"
 . ./cmd.sh
 
 case "${downsample}" in 1|2|4|8) ;; *) die "--downsample must be 1, 2, 4 or 8 (got ${downsample})";; esac
-feats_tag=${encoder}
-[ "${encoder_random_init}" = true ] && feats_tag=${encoder}_random
-[ -n "${tag}" ] || tag=${feats_tag}_ds${downsample}
+encoder_tag=${encoder}
+[ "${encoder_random_init}" = true ] && encoder_tag=${encoder}_random
+[ -n "${tag}" ] || tag=${encoder_tag}_ds${downsample}
 tokenizer_dir=${expdir}/tokenizer
 pretrain_dir=${expdir}/pretrain_${tag}
 finetune_dir=${expdir}/finetune_${tag}
@@ -113,7 +117,20 @@ is_done() {
     if [ "${force}" = true ]; then rm -f "$1"; return 1; fi
     [ -f "$1" ]
 }
-mark_done() { mkdir -p "$(dirname "$1")"; date > "$1"; }
+# mark_done MARKER [RECORD]: the stage finished; RECORD (aac-provenance record) names its inputs.
+mark_done() { mkdir -p "$(dirname "$1")"; printf '%s\n' "${2:-$(date)}" > "$1.tmp"; mv "$1.tmp" "$1"; }
+# stage_done N MARKER INPUTS...: true when MARKER records these inputs (aac-provenance check
+# INPUTS); a stage whose inputs changed is run again, and the log says what changed.
+stage_done() {
+    local n=$1 marker=$2 why rc=0; shift 2
+    if [ "${force}" = true ]; then rm -f "${marker}"; return 1; fi
+    [ -f "${marker}" ] || return 1
+    why=$(aac-provenance check "${marker}" "$@") || rc=$?
+    [ "${rc}" -eq 0 ] && return 0
+    [ "${rc}" -eq 1 ] || die "Stage ${n}: cannot check ${marker} (see above)"
+    log "Stage ${n}: ${why}; running it again"
+    return 1
+}
 
 # ---- Stage 0: official encoder weights -----------------------------------------------------
 # With --encoder_download NAME (an `aac-download-encoder --list` name) and no
@@ -133,6 +150,12 @@ fi
 encoder_opts=(--encoder "${encoder}")
 [ -n "${encoder_checkpoint}" ] && encoder_opts+=(--encoder-checkpoint "${encoder_checkpoint}")
 [ "${encoder_random_init}" = true ] && encoder_opts+=(--random-init)
+# Everything aac-extract-feats is told that changes the features names their cache.
+feats_opts=("${encoder_opts[@]}" --storage-dtype "${feats_dtype}")
+feats_tag=""
+if run_stage 3 || run_stage 4 || run_stage 5 || run_stage 6; then
+    feats_tag=$(aac-provenance feats-tag "${feats_opts[@]}") || die "cannot name the feature cache (see above; --stage 0 fetches official weights)"
+fi
 
 if run_stage 1; then
     log "Stage 1: data prep: CLOTHO=${CLOTHO:-} AUDIOCAPS=${AUDIOCAPS:-} -> ${datadir}/"
@@ -148,12 +171,15 @@ token_texts=("${datadir}/${train_set}/text")
 [ "${skip_pretrain}" = true ] || token_texts+=("${datadir}/${pretrain_set}/text")
 if run_stage 2; then
     log "Stage 2: tokenizer: ${token_texts[*]} -> ${tokenizer_dir}/tokenizer.model"
-    if is_done "${tokenizer_dir}/.done"; then log "Stage 2: done before, skipped"
+    inputs=(--option "vocab_size=${token_vocab_size}" --option "model_type=${token_model_type}")
+    for t in "${token_texts[@]}"; do inputs+=(--file "$t"); done
+    if stage_done 2 "${tokenizer_dir}/.done" "${inputs[@]}"; then log "Stage 2: done before, skipped"
     else
+        record=$(aac-provenance record "${inputs[@]}")
         text_opts=(); for t in "${token_texts[@]}"; do text_opts+=(--text "$t"); done
         aac-train-tokenizer "${text_opts[@]}" --output-dir "${tokenizer_dir}" \
             --vocab-size "${token_vocab_size}" --model-type "${token_model_type}"
-        mark_done "${tokenizer_dir}/.done"
+        mark_done "${tokenizer_dir}/.done" "${record}"
     fi
 fi
 
@@ -163,7 +189,15 @@ if run_stage 3; then
     for dset in ${feat_sets}; do
         out=$(feats_of "${dset}"); odir=$(dirname "${out}")
         log "Stage 3: feature caching (${feats_tag}, nj=${nj}): ${datadir}/${dset}/wav.scp -> ${out}"
-        if is_done "${odir}/.done"; then log "Stage 3: ${dset} done before, skipped"; continue; fi
+        inputs=(--option "feats_tag=${feats_tag}" --file "${datadir}/${dset}/wav.scp")
+        if stage_done 3 "${odir}/.done" "${inputs[@]}"; then
+            # the cache itself must say it holds what this run asks for
+            if why=$(aac-provenance check-feats "${out}" "${feats_opts[@]}"); then
+                log "Stage 3: ${dset} done before, skipped"; continue
+            fi
+            log "Stage 3: ${why}; extracting ${dset} again"
+        fi
+        record=$(aac-provenance record "${inputs[@]}")
         mkdir -p "${odir}/split${nj}" "${odir}/log"
         parts=$(utils/split_scp --nj "${nj}" "${datadir}/${dset}/wav.scp" "${odir}/split${nj}/wav.JOB.scp")
         ${train_cmd} JOB=1:"${parts}" "${odir}/log/extract.JOB.log" \
@@ -173,7 +207,7 @@ if run_stage 3; then
         part_files=(); for j in $(seq 1 "${parts}"); do part_files+=("${odir}/feats.${j}.h5"); done
         aac-merge-feats --output "${out}" "${part_files[@]}"
         rm -f "${part_files[@]}" "${part_files[@]/%/.lock}"
-        mark_done "${odir}/.done"
+        mark_done "${odir}/.done" "${record}"
     done
 fi
 
@@ -189,11 +223,17 @@ follow_log() {
     return "${rc}"
 }
 
-# train_stage N WHAT CONFIG TRAIN VALID OUTDIR [extra args...]
+# train_stage N WHAT CONFIG TRAIN VALID OUTDIR INIT_DIR (empty: from scratch)
 train_stage() {
-    local n=$1 what=$2 config=$3 tset=$4 vset=$5 odir=$6; shift 6
+    local n=$1 what=$2 config=$3 tset=$4 vset=$5 odir=$6 init=$7 inputs record init_opts=()
     log "Stage ${n}: ${what}: ${datadir}/${tset} + $(feats_of "${tset}") -> ${odir}/ (log: ${odir}/logs/train.log)"
-    if is_done "${odir}/.done"; then log "Stage ${n}: done before, skipped"; return 0; fi
+    inputs=(--file "${config}" --data "${datadir}/${tset}" --data "${datadir}/${vset}"
+        --file "$(dirname "$(feats_of "${tset}")")/.done" --file "$(dirname "$(feats_of "${vset}")")/.done"
+        --file "${tokenizer_dir}/tokenizer.model" --option "downsample=${downsample}"
+        --option "train_args=${train_args}")
+    if [ -n "${init}" ]; then inputs+=(--checkpoint "${init}" best); init_opts=(--init-from "${init}"); fi
+    if stage_done "${n}" "${odir}/.done" "${inputs[@]}"; then log "Stage ${n}: done before, skipped"; return 0; fi
+    record=$(aac-provenance record "${inputs[@]}")
     if [ "${force}" = true ] && [ -d "${odir}" ]; then
         # Redo from scratch, but never destroy an experiment: keep it beside the new one.
         local old; old=${odir}.old-$(date '+%Y%m%d-%H%M%S')
@@ -220,27 +260,34 @@ train_stage() {
             --valid-data "${datadir}/${vset}" --valid-feats "$(feats_of "${vset}")" \
             --tokenizer "${tokenizer_dir}/tokenizer.model" --output-dir "${odir}" \
             --ngpu "${ngpu}" --nproc "${nproc}" --num-nodes "${num_nodes}" \
-            --override "downsample=${downsample}" "$@" ${train_args}
-    mark_done "${odir}/.done"
+            --override "downsample=${downsample}" "${init_opts[@]}" ${train_args}
+    mark_done "${odir}/.done" "${record}"
 }
 
 if run_stage 4 && [ "${skip_pretrain}" != true ]; then
     train_stage 4 "AudioCaps pre-training" "${pretrain_config}" \
-        "${pretrain_set}" "${pretrain_valid_set}" "${pretrain_dir}"
+        "${pretrain_set}" "${pretrain_valid_set}" "${pretrain_dir}" ""
 fi
 
 if run_stage 5; then
-    init_opts=()
-    [ "${skip_pretrain}" = true ] || init_opts=(--init-from "${pretrain_dir}")
+    init_dir=""
+    [ "${skip_pretrain}" = true ] || init_dir=${pretrain_dir}
     train_stage 5 "Clotho fine-tuning" "${finetune_config}" \
-        "${train_set}" "${valid_set}" "${finetune_dir}" "${init_opts[@]}"
+        "${train_set}" "${valid_set}" "${finetune_dir}" "${init_dir}"
 fi
 
 if run_stage 6; then
     for dset in ${test_sets}; do
         odir=${finetune_dir}/${decode_tag}/${dset}
         log "Stage 6: decoding (beam ${beam}, ${decode_checkpoint}, nj=${decode_nj}; paper RTF on ${rtf_clips} clips): ${finetune_dir} + ${datadir}/${dset} -> ${odir}/{text,rtf.json}"
-        if is_done "${odir}/.done"; then log "Stage 6: ${dset} done before, skipped"; continue; fi
+        inputs=(--checkpoint "${finetune_dir}" "${decode_checkpoint}" --file "${finetune_dir}/config.yaml"
+            --file "${finetune_dir}/tokenizer.model" --data "${datadir}/${dset}"
+            --option "beam=${beam}" --option "batch_size=${decode_batch_size}"
+            --option "from_audio=${decode_from_audio}" --option "rtf_clips=${rtf_clips}"
+            --option "decode_args=${decode_args}")
+        [ "${decode_from_audio}" = true ] || inputs+=(--file "$(dirname "$(feats_of "${dset}")")/.done")
+        if stage_done 6 "${odir}/.done" "${inputs[@]}"; then log "Stage 6: ${dset} done before, skipped"; continue; fi
+        record=$(aac-provenance record "${inputs[@]}")
         mkdir -p "${odir}/split${decode_nj}" "${odir}/log"
         parts=$(utils/split_scp --nj "${decode_nj}" "${datadir}/${dset}/utt2dur" "${odir}/split${decode_nj}/keys.JOB")
         if [ "${decode_from_audio}" = true ]; then src_opts=(--from-audio); else src_opts=(--feats "$(feats_of "${dset}")"); fi
@@ -252,7 +299,7 @@ if run_stage 6; then
                 --checkpoint "${decode_checkpoint}" --rtf-clips "${rtf_clips}" ${decode_args}
         part_dirs=(); for j in $(seq 1 "${parts}"); do part_dirs+=("${odir}/split${decode_nj}/${j}"); done
         aac-merge-decodes --output-dir "${odir}" "${part_dirs[@]}"
-        mark_done "${odir}/.done"
+        mark_done "${odir}/.done" "${record}"
     done
 fi
 
@@ -260,14 +307,17 @@ if run_stage 7; then
     for dset in ${test_sets}; do
         odir=${finetune_dir}/${decode_tag}/${dset}
         log "Stage 7: scoring: ${odir}/text + ${datadir}/${dset}/text_spk1..5 -> ${odir}/scores.json"
-        # Done only if scored after the last decoding (stage 6 may have been redone).
-        if is_done "${odir}/.score.done" && [ "${odir}/.score.done" -nt "${odir}/text" ]; then
+        # the decoding's own marker is an input: a redone stage 6 is scored again
+        inputs=(--file "${odir}/text" --file "${odir}/.done" --data "${datadir}/${dset}"
+            --file "${datadir}/${train_set}/text" --option "metrics=${score_metrics}")
+        if stage_done 7 "${odir}/.score.done" "${inputs[@]}"; then
             log "Stage 7: ${dset} done before, skipped"; continue
         fi
+        record=$(aac-provenance record "${inputs[@]}")
         metric_opts=(); [ -z "${score_metrics}" ] || read -r -a metric_opts <<< "--metrics ${score_metrics}"
         aac-score --hyp "${odir}/text" --ref-dir "${datadir}/${dset}" --output-dir "${odir}" \
             --constant-baseline "${datadir}/${train_set}/text" "${metric_opts[@]}"
-        mark_done "${odir}/.score.done"
+        mark_done "${odir}/.score.done" "${record}"
     done
     log "Stage 7: results table: ${finetune_dir} -> ${finetune_dir}/RESULTS.md"
     aac-results "${finetune_dir}" > "${finetune_dir}/RESULTS.md.tmp"
@@ -282,14 +332,18 @@ if run_stage 8; then
     else
         odir=${finetune_dir}/scenarios/$(basename "${scenario_suite}" .yaml)
         log "Stage 8: scenario tests: ${finetune_dir} + ${scenario_suite} -> ${odir}/summary.md"
-        if is_done "${odir}/.done"; then log "Stage 8: done before, skipped"
+        enc_opts=(); [ -z "${encoder_checkpoint}" ] || enc_opts=(--encoder-checkpoint "${encoder_checkpoint}")
+        inputs=(--checkpoint "${finetune_dir}" best --file "${finetune_dir}/config.yaml"
+            --file "${scenario_suite}" --option "beam=${beam}" --option "scenario_args=${scenario_args}")
+        [ -z "${encoder_checkpoint}" ] || inputs+=(--file "${encoder_checkpoint}")
+        if stage_done 8 "${odir}/.done" "${inputs[@]}"; then log "Stage 8: done before, skipped"
         else
-            enc_opts=(); [ -z "${encoder_checkpoint}" ] || enc_opts=(--encoder-checkpoint "${encoder_checkpoint}")
+            record=$(aac-provenance record "${inputs[@]}")
             # shellcheck disable=SC2086
             aac-scenarios "${finetune_dir}" --suite "${scenario_suite}" --output-dir "${odir}" \
                 --device "${decode_device}" --beam "${beam}" "${enc_opts[@]}" ${scenario_args}
             cat "${odir}/summary.md"
-            mark_done "${odir}/.done"
+            mark_done "${odir}/.done" "${record}"
         fi
     fi
 fi
