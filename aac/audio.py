@@ -47,7 +47,7 @@ from aac.errors import AacError
 
 _ARK_OFFSET = re.compile(r":\d+(\[[^\]]*\])?$")
 _STREAMING_SIZES = (0, 0xFFFFFFFF)  # what writers to a pipe put in a WAV's size fields
-BLOCK_FRAMES = 1 << 16  # frames per read of a file: 1.5 s at 44.1 kHz
+BLOCK_FRAMES = 1 << 18  # frames per read of a file: 6 s at 44.1 kHz, 3 MB as float32 stereo
 # torchaudio.functional.resample's defaults (sinc_interp_hann), which Resampler follows
 _LOWPASS_WIDTH, _ROLLOFF = 6, 0.99
 log = logging.getLogger(__name__)
@@ -315,8 +315,9 @@ class MonoBlocks:
     the frames read; blocks are yielded as they are (the caller decides what to refuse).
     """
 
-    def __init__(self, path: str, rate: int, block_frames: int = BLOCK_FRAMES):
-        self.path, self.rate, self.block_frames = os.fspath(path), int(rate), int(block_frames)
+    def __init__(self, path: str, rate: int, block_frames: Optional[int] = None):
+        self.path, self.rate = os.fspath(path), int(rate)
+        self.block_frames = int(block_frames or BLOCK_FRAMES)
         self.frames = self.nonfinite = 0
         self.file_rate: Optional[int] = None
 
