@@ -17,6 +17,12 @@ Batched captions equal one-clip-at-a-time captions (tests/test_captioner.py chec
 The decoder's matrix products may round differently in the last bit for another batch
 size (BLAS picks kernels by shape), so a beam can flip only on a near tie.
 Unreadable clips become results with an `error` and never stop the others.
+Paths are only ever file names (aac.audio's path entry points): a name ending in `|` is
+a file of that name, never a command; FIFOs and devices are refused unopened.
+With `window`, a file is read block by block and its windows are captioned as they come
+(`batch_size` at a time), so a day-long recording needs the memory of a few windows. NaN
+or infinite samples are refused with their count: the file, the window (`caption`), or
+the array (`caption_array`, AudioError).
 """
 
 from __future__ import annotations
@@ -28,16 +34,24 @@ import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from aac.audio import AudioError, load_mono, resample, to_mono
+from aac.audio import (
+    AudioError,
+    MonoBlocks,
+    check_finite,
+    count_nonfinite,
+    load_mono_file,
+    resample,
+    to_mono,
+)
 from aac.captioning import DTYPES, CaptionEngine, build_encoder_from_info
 from aac.expdir import load_model_from_expdir
 from aac.packing import PackError, resolve_encoder_checkpoint, unpack_model
-from aac.windows import gather_audio_files, sliding_windows
+from aac.windows import gather_audio_files, iter_windows
 
 
 @dataclass
@@ -194,8 +208,8 @@ class Captioner:
 
     # ---- the pipeline ---------------------------------------------------------------
     def load_wave(self, path: str) -> np.ndarray:
-        """Mono float32 (T,) at the encoder's rate; raises AudioError."""
-        return load_mono(path, self.sample_rate)
+        """A file path as mono float32 (T,) at the encoder's rate; raises AudioError."""
+        return load_mono_file(path, self.sample_rate)
 
     def encode(self, waves: Sequence[np.ndarray]) -> List[torch.Tensor]:
         """Cache-level features (T', D) per wave (T,), as `aac.captioning.encode_waves` makes them."""
@@ -218,34 +232,50 @@ class Captioner:
         return [captions[i] for i in range(len(waves))]
 
     def caption_array(self, wave: np.ndarray, sr: int) -> str:
-        """Caption one waveform: numpy (T,) or (C, T) float at rate `sr`."""
+        """Caption one waveform: numpy (T,) or (C, T) float at rate `sr`.
+
+        Raises AudioError naming how many samples are NaN or infinite, if any are.
+        """
         wave = np.asarray(wave, dtype=np.float32)
+        check_finite(wave, "audio array")
         if wave.ndim == 2 and wave.shape[0] > wave.shape[1]:
             wave = wave.T  # (T, C) as soundfile returns it
         mono = resample(to_mono(wave), int(sr), self.sample_rate)
         return self.caption_waves([np.ascontiguousarray(mono, dtype=np.float32)])[0]
 
-    def _load_items(
-        self, paths: Sequence[str], window: Optional[float], hop: Optional[float]
-    ) -> Tuple[list, list]:
-        """(items, waves): items are CaptionResults, with an error or waiting for a caption."""
-        items, waves = [], []
-        for path in paths:
-            try:
-                wave = self.load_wave(path)
-            except AudioError as e:
-                items.append(CaptionResult(str(path), error=str(e)))
+    def _file_items(self, path: str):
+        try:
+            yield CaptionResult(path), self.load_wave(path)
+        except AudioError as e:
+            yield CaptionResult(path, error=str(e)), None
+
+    def _window_items(self, path: str, window: float, hop: float):
+        """(result, window samples or None when refused) per window, read block by block."""
+        try:
+            blocks = MonoBlocks(path, self.sample_rate)
+            for w, wave in iter_windows(blocks, self.sample_rate, window, hop):
+                r = CaptionResult(path, start=round(w.start_s, 3), end=round(w.end_s, 3))
+                bad = count_nonfinite(wave)
+                if bad:
+                    r.error = (
+                        f"window {w.start_s:.2f}-{w.end_s:.2f} s: {bad} of {len(wave)} "
+                        f"samples (at {self.sample_rate} Hz) are NaN or infinite"
+                    )
+                yield r, None if bad else wave
+        except AudioError as e:  # unreadable, or became unreadable part way
+            yield CaptionResult(path, error=str(e)), None
+
+    def _caption_pending(self, pending: list, waves: list, progress) -> Iterator[CaptionResult]:
+        """Caption `waves`, then yield `pending` in order (None marks a finished file)."""
+        captions = iter(self.caption_waves(waves) if waves else [])
+        for item in pending:
+            if item is None:
+                if progress is not None:
+                    progress(1)
                 continue
-            if window is None:
-                items.append(CaptionResult(str(path)))
-                waves.append(wave)
-                continue
-            for w in sliding_windows(len(wave), self.sample_rate, window, hop or window):
-                items.append(
-                    CaptionResult(str(path), start=round(w.start_s, 3), end=round(w.end_s, 3))
-                )
-                waves.append(wave[w.start : w.end])
-        return items, waves
+            if item.ok:
+                item.caption = next(captions)
+            yield item
 
     def caption_iter(
         self,
@@ -255,25 +285,34 @@ class Captioner:
         chunk: Optional[int] = None,
         progress=None,
     ) -> Iterator[CaptionResult]:
-        """Yield results in input order, loading `chunk` files at a time (bounded memory).
+        """Yield results in input order as they are made (bounded memory).
 
-        `progress`, if given, is called with the number of files finished after each chunk.
+        Whole files are loaded `chunk` at a time (default 4 batches); windows are read
+        and captioned `chunk` at a time (default one batch). `progress`, if given, is
+        called with 1 as each file is finished.
         """
         paths = [
             p
             for item in paths
             for p in (gather_audio_files([item]) if Path(item).is_dir() else [str(item)])
         ]
-        chunk = chunk or max(self.batch_size * 4, 1)
-        for s in range(0, len(paths), chunk):
-            items, waves = self._load_items(paths[s : s + chunk], window, hop)
-            captions = iter(self.caption_waves(waves))
-            for item in items:
-                if item.ok:
-                    item.caption = next(captions)
-                yield item
-            if progress is not None:
-                progress(len(paths[s : s + chunk]))
+        chunk = chunk or (self.batch_size if window else max(self.batch_size * 4, 1))
+        pending, waves = [], []
+        for path in paths:
+            items = (
+                self._file_items(path)
+                if window is None
+                else self._window_items(path, window, hop or window)
+            )
+            for item, wave in items:
+                pending.append(item)
+                if wave is not None:
+                    waves.append(wave)
+                if len(waves) >= chunk:
+                    yield from self._caption_pending(pending, waves, progress)
+                    pending, waves = [], []
+            pending.append(None)  # this file is finished
+        yield from self._caption_pending(pending, waves, progress)
 
     def stream(self, chunks, window: float, hop: float, rate: int, realtime: bool = True):
         """Live captions of a stream of PCM chunks (numpy (T,) or (T, C) at `rate`).

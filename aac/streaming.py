@@ -18,7 +18,9 @@ shorter than one window gets one window over all of it), exactly as
 `aac.windows.sliding_windows` cuts a file, so offline results equal
 `captioner.caption_waves` on those windows. Each window is resampled to the encoder's rate
 as a whole (no chunk-edge artefacts). `latency_s` is the wall time from the moment the
-window's last sample reached the ring to the moment its caption is ready.
+window's last sample reached the ring to the moment its caption is ready. A window
+holding NaN or infinite samples is not captioned: its result carries `error` (how many
+samples are bad) and captioning goes on with the next window.
 
 `pcm_chunks` / `follow_file` read raw s16le/f32le PCM or WAV from stdin or a growing file;
 `run_stream_cli` is what `aac-caption MODEL --stream SRC` calls.
@@ -36,20 +38,31 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-from aac.audio import AudioError, resample, to_mono
+from aac.audio import (
+    AudioError,
+    count_nonfinite,
+    open_regular_file,
+    read_wav_header,
+    resample,
+    to_mono,
+)
 
 PCM_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 
 
 @dataclass
 class StreamResult:
-    """The caption of one window; `skipped` counts windows dropped since the previous one."""
+    """The caption of one window; `skipped` counts windows dropped since the previous one.
+
+    A window that cannot be captioned (NaN/Inf samples) has `caption` None and `error`.
+    """
 
     start: float  # seconds from the start of the stream
     end: float
-    caption: str
+    caption: Optional[str]
     latency_s: float
     skipped: int = 0
+    error: Optional[str] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,14 +190,20 @@ def stream_captions(
             if found is None:
                 return
             j, start, end, wave, arrived, skipped = found
-            wave = resample(wave, rate, captioner.sample_rate)
-            caption = captioner.caption_waves([np.ascontiguousarray(wave, np.float32)])[0]
+            caption, error = None, None
+            bad = count_nonfinite(wave)
+            if bad:
+                error = f"{bad} of {len(wave)} samples are NaN or infinite"
+            else:
+                wave = resample(wave, rate, captioner.sample_rate)
+                caption = captioner.caption_waves([np.ascontiguousarray(wave, np.float32)])[0]
             yield StreamResult(
                 round(start / rate, 3),
                 round(end / rate, 3),
                 caption,
                 round(time.monotonic() - arrived, 4),
                 skipped,
+                error,
             )
             next_j = j + 1
     finally:
@@ -236,53 +255,23 @@ def pcm_chunks(
             pending = pending[usable:]
 
 
-def read_wav_header(f) -> dict:
-    """rate, channels, fmt of a RIFF/WAVE file; leaves `f` at the first sample.
-
-    The data size in the header is ignored: a file still being written often says 0.
-    """
-    head = f.read(12)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        raise AudioError(f"{getattr(f, 'name', 'stream')}: not a RIFF/WAVE file")
-    info = None
-    while True:
-        chunk = f.read(8)
-        if len(chunk) < 8:
-            raise AudioError(f"{getattr(f, 'name', 'stream')}: no data chunk in the WAV header")
-        cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-        if cid == b"data":
-            if info is None:
-                raise AudioError(f"{f.name}: WAV data before its fmt chunk")
-            return info
-        body = f.read(size + size % 2)
-        if cid == b"fmt ":
-            tag, channels, rate = (
-                int.from_bytes(body[i:j], "little") for i, j in ((0, 2), (2, 4), (4, 8))
-            )
-            bits = int.from_bytes(body[14:16], "little")
-            if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: real tag in the GUID
-                tag = int.from_bytes(body[24:26], "little")
-            fmt = {(1, 16): "s16le", (3, 32): "f32le"}.get((tag, bits))
-            if fmt is None:
-                raise AudioError(
-                    f"{f.name}: WAV format {tag}/{bits}-bit; streaming reads "
-                    "16-bit PCM or 32-bit float"
-                )
-            info = {"rate": rate, "channels": channels, "fmt": fmt}
-
-
 def open_source(src: str, rate: int, channels: int, fmt: str, timeout: float):
     """(chunks, rate) for `-` (raw PCM on stdin) or a growing WAV/raw file."""
     if src == "-":
         return pcm_chunks(sys.stdin.buffer.read1, fmt, channels), rate
-    f = open(src, "rb")
+    f = open_regular_file(src)  # a FIFO would block here: refused, like any non-regular file
     if src.lower().endswith(".wav"):
         try:
-            info = read_wav_header(f)
+            header = read_wav_header(f, src)
+            if header.fmt is None:
+                raise AudioError(
+                    f"{src}: WAV format {header.tag}/{header.bits}-bit; streaming reads "
+                    "16-bit PCM or 32-bit float"
+                )
         except BaseException:
             f.close()
             raise
-        rate, channels, fmt = info["rate"], info["channels"], info["fmt"]
+        rate, channels, fmt = header.rate, header.channels, header.fmt
 
     def closing():
         with f:
@@ -297,15 +286,24 @@ def run_stream_cli(captioner, args, out=None) -> int:
     chunks, rate = open_source(
         args.stream, args.rate, args.channels, args.pcm_format, args.stream_timeout
     )
-    done = skipped = 0
+    done = skipped = failed = 0
     try:
         for r in stream_captions(
             captioner, chunks, args.window, args.hop or args.window, rate, realtime=not args.no_skip
         ):
+            if r.error:
+                print(
+                    f"ERROR {args.stream} {r.start:.2f}-{r.end:.2f} s: {r.error}", file=sys.stderr
+                )
             out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
             out.flush()
-            done, skipped = done + 1, skipped + r.skipped
+            done, failed = done + (r.error is None), failed + (r.error is not None)
+            skipped += r.skipped
     except KeyboardInterrupt:  # Ctrl-C is how a live stream normally ends
         pass
-    print(f"aac-caption: {done} window(s) captioned, {skipped} skipped to keep up", file=sys.stderr)
+    refused = f", {failed} refused (NaN or infinite samples)" if failed else ""
+    print(
+        f"aac-caption: {done} window(s) captioned, {skipped} skipped to keep up{refused}",
+        file=sys.stderr,
+    )
     return 0 if done else 1

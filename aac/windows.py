@@ -6,7 +6,10 @@ extension, so a broken or mislabelled file still gets its own error line downstr
 
 `sliding_windows(num_samples, rate, window_s, hop_s)` cuts a long recording into
 full-length windows every `hop_s` seconds; the last window is moved back to end exactly
-at the end of the recording so that the tail is always covered.
+at the end of the recording so that the tail is always covered. `iter_windows(blocks,
+rate, window_s, hop_s)` cuts the same windows from a recording that arrives in blocks
+(aac.audio.MonoBlocks), holding about one window, so a long file is captioned in flat
+memory.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
 
 from aac.errors import AacError
 
@@ -119,18 +124,48 @@ def sliding_windows(num_samples: int, rate: int, window_s: float, hop_s: float) 
     (it overlaps its neighbour more than `hop_s`; a short last window would caption a
     fragment the model never saw in training).
     """
-    if window_s <= 0 or hop_s <= 0:
-        raise ValueError(f"window ({window_s}) and hop ({hop_s}) must be positive seconds")
+    win, hop = _window_sizes(rate, window_s, hop_s)
     if num_samples <= 0:
         raise ValueError("cannot window an empty recording")
-    win = max(1, int(round(window_s * rate)))
-    hop = max(1, int(round(hop_s * rate)))
     if num_samples <= win:
         return [Window(0, num_samples, rate)]
     starts = list(range(0, num_samples - win + 1, hop))
     if starts[-1] + win < num_samples:
         starts.append(num_samples - win)
     return [Window(s, s + win, rate) for s in starts]
+
+
+def _window_sizes(rate: int, window_s: float, hop_s: float) -> Tuple[int, int]:
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError(f"window ({window_s}) and hop ({hop_s}) must be positive seconds")
+    return max(1, int(round(window_s * rate))), max(1, int(round(hop_s * rate)))
+
+
+def iter_windows(
+    blocks: Iterable[np.ndarray], rate: int, window_s: float, hop_s: float
+) -> Iterator[Tuple[Window, np.ndarray]]:
+    """(window, its samples) for the windows `sliding_windows` cuts, from (t,) blocks.
+
+    Each window is yielded as soon as its last sample has arrived; the tail window (or
+    the one window of a recording shorter than a window) once the blocks end. Holds at
+    most one window plus one block of samples.
+    """
+    win, hop = _window_sizes(rate, window_s, hop_s)
+    buf, buf_start, total, start = np.zeros(0, np.float32), 0, 0, 0  # start: next window
+    last_end = 0
+    for block in blocks:
+        buf = np.concatenate([buf, np.asarray(block, dtype=np.float32)])
+        total += len(block)
+        while start + win <= total:
+            yield Window(start, start + win, rate), buf[start - buf_start :][:win].copy()
+            last_end, start = start + win, start + hop
+        keep = max(buf_start, min(start, total - win))  # the next window or the tail's start
+        buf, buf_start = buf[keep - buf_start :], keep
+    if total == 0:
+        raise ValueError("cannot window an empty recording")
+    if last_end < total:  # the tail, or all of a recording shorter than one window
+        first = max(0, total - win)
+        yield Window(first, total, rate), buf[first - buf_start :].copy()
 
 
 def check_window(

@@ -17,8 +17,8 @@ import torch
 from caption_fixtures import tiny_decoder
 
 from aac import Captioner
-from aac.audio import AudioError, resample
-from aac.streaming import pcm_chunks, read_wav_header, stream_captions
+from aac.audio import AudioError, read_wav_header, resample
+from aac.streaming import pcm_chunks, stream_captions
 from aac.testing import make_random_exp_dir
 from aac.windows import sliding_windows
 
@@ -245,10 +245,8 @@ def test_pcm_chunks_join_split_frames_and_follow_a_growing_wav(tmp_path):
 
         with open(path, "rb") as src:
             info = read_wav_header(src)
-            got = np.concatenate(
-                list(pcm_chunks(read, info["fmt"], info["channels"], idle_timeout=1.0))
-            )
-    assert info == {"rate": RATE, "channels": 1, "fmt": "f32le"}
+            got = np.concatenate(list(pcm_chunks(read, info.fmt, info.channels, idle_timeout=1.0)))
+    assert (info.rate, info.channels, info.fmt) == (RATE, 1, "f32le")
     np.testing.assert_array_equal(got[:, 0], wave)
 
 
@@ -283,7 +281,10 @@ def test_cli_streams_s16le_from_stdin(exp, captioner):
     spans, captions = offline_reference(captioner, pcm / 32768.0, RATE, 1.0, 0.5)
     assert [(d["start"], d["end"]) for d in lines] == spans
     assert [d["caption"] for d in lines] == captions
-    assert all(set(d) == {"start", "end", "caption", "latency_s", "skipped"} for d in lines)
+    assert all(
+        set(d) == {"start", "end", "caption", "latency_s", "skipped", "error"} for d in lines
+    )
+    assert not any(d["error"] for d in lines)
     assert f"{len(spans)} window(s) captioned, 0 skipped" in proc.stderr.decode()
 
 

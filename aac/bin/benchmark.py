@@ -112,7 +112,11 @@ def _main(argv: List[str]) -> int:
     captioner = load_captioner(
         args, device=args.device, batch_size=args.batch_size, max_length=args.max_length
     )
-    waves = [captioner.load_wave(s) for s in load_clips(args.data_dir, args.num_clips)]
+    from aac.audio import load_mono  # wav.scp values may be pipes; listed files are paths
+
+    scp = (Path(args.data_dir) / "wav.scp").is_file()
+    load = (lambda s: load_mono(s, captioner.sample_rate)) if scp else captioner.load_wave
+    waves = [load(s) for s in load_clips(args.data_dir, args.num_clips)]
     if len(waves) < 2:
         raise BenchmarkError(f"{args.data_dir}: need at least 2 clips, found {len(waves)}")
     durations = [len(w) / captioner.sample_rate for w in waves]

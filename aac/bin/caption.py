@@ -13,13 +13,18 @@ Output (stdout, or `--output FILE` written atomically):
   json  one JSON object per line: file, start, end, caption, error
   csv   header file,start,end,caption,error
 A clip that cannot be read gets an `ERROR <file>: <why>` line on stderr (and a filled
-`error` field in json/csv); the other clips are still captioned.
+`error` field in json/csv); the other clips are still captioned. So does a clip (or with
+--window, a window) holding NaN or infinite samples, with their count. AUDIO names are
+file names only (a name ending in `|` is never run as a command); FIFOs and devices are
+refused. With --window a file is read block by block and each window's line is written as
+soon as it is captioned, so memory stays flat however long the recording.
 --window must be at least the encoder's smallest input and --hop at most --window; a clip
 shorter than the encoder's smallest input gets a warning naming it (it is zero-padded).
 With `--stream SRC` (`-`: raw PCM on stdin; or a WAV/raw file still being written, followed
 until `--stream-timeout` seconds without growth) one JSON line per hop captions the last
 `--window` seconds: start, end, caption, latency_s, skipped (windows dropped since the
-previous line to keep up in real time; `--no-skip` captions every hop instead).
+previous line to keep up in real time; `--no-skip` captions every hop instead), error (a
+window holding NaN or infinite samples: no caption, an `ERROR` line on stderr).
 Exit status: 0 if at least one clip was captioned, 1 if none was, 2 on bad arguments
 or a model that cannot be loaded (one line `aac-caption: error: ...`; --verbose for
 a traceback).
@@ -90,6 +95,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Argument checks that need no model (InputError: one line, exit status 2)."""
+    from aac.audio import check_regular_file
     from aac.windows import InputError, check_window
 
     if args.batch_size < 1 or args.beam < 1:
@@ -98,8 +104,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("give AUDIO files/directories or --stream SRC (one of them)")
     if args.stream and (args.window is None or args.output):
         raise InputError("--stream needs --window; it writes JSON lines to stdout (no --output)")
-    if args.stream and args.stream != "-" and not os.path.isfile(args.stream):
-        raise InputError(f"--stream {args.stream}: no such file")
+    if args.stream and args.stream != "-":
+        if not os.path.exists(args.stream):
+            raise InputError(f"--stream {args.stream}: no such file")
+        check_regular_file(args.stream)  # a FIFO would block forever: '-' is stdin
     if args.hop is not None and args.window is None:
         raise InputError("--hop needs --window")
     if args.window is not None:
@@ -141,11 +149,11 @@ def open_output(path: Optional[str]):
 
 def warn_short_clips(files: List[str], sample_rate: int, min_samples: int) -> None:
     """A clip shorter than the encoder's smallest input is zero-padded: say which."""
-    from aac.audio import AudioError, audio_duration
+    from aac.audio import AudioError, file_duration
 
     for path in files:
         try:
-            seconds = audio_duration(path)
+            seconds = file_duration(path)
         except AudioError:
             continue  # reported with the captions
         if round(seconds * sample_rate) < min_samples:

@@ -32,11 +32,14 @@ difference is never silent. Pass `chunk_seconds=None` for a whole-clip pass when
 allows.
 
 Clips no longer than one chunk plus its context are encoded in one call, unchanged.
+`encode_blocks(encoder, blocks, chunk_seconds)` encodes one clip that arrives in blocks
+(aac.audio.MonoBlocks) by the same chunks, holding only the current chunk's audio, so a
+long file is never loaded whole; its frames equal `encode_chunked` on the whole clip.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Iterable, Optional, Tuple
 
 import torch
 
@@ -53,29 +56,78 @@ def chunk_geometry(encoder) -> Tuple[int, int, int, int]:
     return step, fps, encoder.chunk_context, max(0, encoder.min_samples - step)
 
 
+def chunk_plan(encoder, chunk_seconds: Optional[float]) -> Optional[Tuple[int, int]]:
+    """(steps per chunk, longest clip encoded in one call, in samples); None: no chunking."""
+    if not chunk_seconds or chunk_seconds <= 0:
+        return None
+    step, _, context, tail = chunk_geometry(encoder)
+    chunk_steps = max(1, int(chunk_seconds * encoder.sample_rate) // step)
+    return chunk_steps, (chunk_steps + 2 * context) * step + tail
+
+
 @torch.no_grad()
-def _encode_one(encoder, wave: torch.Tensor, chunk_steps: int) -> torch.Tensor:
-    """(T,) one clip -> (T', D) by chunks of `chunk_steps` steps."""
+def _encode_stream(encoder, blocks: Iterable[torch.Tensor], chunk_steps: int, device=None):
+    """(t,) blocks of one clip -> (T', D) by chunks of `chunk_steps` steps.
+
+    Reads blocks only until the next chunk's window is complete and known not to be the
+    last one (or the clip has ended), so each window is the one the whole clip would give.
+    """
     step, fps, context, tail = chunk_geometry(encoder)
-    total = len(wave)
-    n_frames = encoder.num_frames(total)
-    n_steps = -(-n_frames // fps)
-    pieces = []
-    for first in range(0, n_steps, chunk_steps):
-        last = min(first + chunk_steps, n_steps)  # core steps [first, last)
+    blocks = iter(blocks)
+    buf, buf_start, total, ended = None, 0, 0, False  # buf: samples from buf_start on
+    pieces, first = [], 0
+
+    def n_steps(samples: int) -> int:
+        return -(-encoder.num_frames(samples) // fps)
+
+    while True:
+        need_steps, need_end = first + chunk_steps + context, (first + chunk_steps + context) * step
+        while not ended and (n_steps(total) <= need_steps or total < need_end + tail):
+            block = next(blocks, None)
+            if block is None:
+                ended = True
+            elif len(block):
+                block = torch.as_tensor(block)
+                buf = block if buf is None else torch.cat([buf, block.to(buf.device)])
+                total += len(block)
+        if buf is None:
+            raise ValueError(f"{encoder.name}: no audio to encode")
+        steps = n_steps(total) if ended else None
+        if ended and first >= steps:
+            break
+        last = first + chunk_steps if steps is None else min(first + chunk_steps, steps)
         lo = max(0, first - context)
-        end = total if last + context >= n_steps else (last + context) * step + tail
-        window = wave[lo * step : min(total, end)][None]  # (1, t)
+        end = total if (ended and last + context >= steps) else (last + context) * step + tail
+        window = buf[lo * step - buf_start : min(total, end) - buf_start][None]  # (1, t)
+        if device is not None:
+            window = window.to(device)
         feats, _ = encoder(window, torch.tensor([window.shape[1]]))  # (1, t', D)
         a, b = (first - lo) * fps, min((last - lo) * fps, feats.shape[1])
         pieces.append(feats[0, a:b])
+        first = last
+        keep = max(0, first - context) * step  # the next window starts here
+        buf, buf_start = buf[keep - buf_start :], keep
     out = torch.cat(pieces)  # (T', D)
-    if out.shape[0] != n_frames:
+    if out.shape[0] != encoder.num_frames(total):
         raise RuntimeError(
             f"{encoder.name}: chunked encoding gave {out.shape[0]} frames, "
-            f"expected {n_frames} for {total} samples"
+            f"expected {encoder.num_frames(total)} for {total} samples"
         )
     return out
+
+
+def encode_blocks(
+    encoder, blocks: Iterable[torch.Tensor], chunk_seconds: float = 60.0, device=None
+) -> torch.Tensor:
+    """(T', D) features of one clip given as (t,) blocks at encoder.sample_rate.
+
+    The frames `encode_chunked` gives for the whole clip, with only about one chunk of
+    audio held at a time. `chunk_seconds` must be positive.
+    """
+    plan = chunk_plan(encoder, chunk_seconds)
+    if plan is None:
+        raise ValueError("encode_blocks needs a positive chunk_seconds")
+    return _encode_stream(encoder, blocks, plan[0], device)
 
 
 @torch.no_grad()
@@ -94,11 +146,10 @@ def encode_chunked(
     if lengths is None:
         lengths = torch.full((wave.shape[0],), wave.shape[1], dtype=torch.long)
     lengths = lengths.to("cpu", torch.long)
-    if not chunk_seconds or chunk_seconds <= 0:
+    plan = chunk_plan(encoder, chunk_seconds)
+    if plan is None:
         return encoder(wave, lengths)
-    step, _, context, tail = chunk_geometry(encoder)
-    chunk_steps = max(1, int(chunk_seconds * encoder.sample_rate) // step)
-    one_call = (chunk_steps + 2 * context) * step + tail
+    chunk_steps, one_call = plan
     long_ids = [i for i, n in enumerate(lengths.tolist()) if n > one_call]
     if not long_ids:
         return encoder(wave, lengths)
@@ -111,7 +162,7 @@ def encode_chunked(
         for j, i in enumerate(short_ids):
             outputs[i] = feats[j, : int(feat_len[j])]
     for i in long_ids:
-        outputs[i] = _encode_one(encoder, wave[i, : int(lengths[i])], chunk_steps)
+        outputs[i] = _encode_stream(encoder, [wave[i, : int(lengths[i])]], chunk_steps)
     out_lengths = torch.tensor([o.shape[0] for o in outputs])
     out = outputs[0].new_zeros((len(outputs), int(out_lengths.max()), outputs[0].shape[-1]))
     for i, f in enumerate(outputs):

@@ -6,7 +6,8 @@ its batch. Unreadable clips are skipped with their reason; clips shorter than th
 encoder's minimum input are zero-padded at the end and counted. Already written clips
 of a `.partial` file are skipped, which makes a killed run resumable (a clip counts as
 written once marked complete; see aac.features.cache). Clips longer than
-`chunk_seconds` are encoded in chunks (aac.encoders.chunking) so memory stays flat.
+`chunk_seconds` are encoded in chunks (aac.encoders.chunking), read from their file
+block by block when they are plain files, so memory stays flat.
 The published file records `num_listed` (clips asked for), `num_skipped` and
 `num_clips`; a run that would publish fewer clips than asked minus skipped stops.
 """
@@ -23,9 +24,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from aac.audio import AudioError, audio_duration, load_mono
+from aac.audio import AudioError, audio_duration, load_mono, scp_mono_blocks, spec_kind
 from aac.encoders import AudioEncoder
-from aac.encoders.chunking import encode_chunked
+from aac.encoders.chunking import chunk_plan, encode_blocks, encode_chunked
 from aac.features.cache import DEFAULT_CHUNK_SECONDS, FeatureCacheError, FeatureWriter
 from aac.frames import stride_frames
 
@@ -90,17 +91,37 @@ def _load_batch(batch, rate: int, result: ExtractResult):
     return ids, waves
 
 
+def _amp(device, autocast_dtype):
+    if autocast_dtype:
+        return torch.autocast(device.type, dtype=autocast_dtype)
+    return contextlib.nullcontext()
+
+
 def _encode(encoder, waves, device, autocast_dtype, extract_stride, chunk_seconds):
     lengths = torch.tensor([len(w) for w in waves])
     wave = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True).to(device)  # (B, T)
-    amp = (
-        torch.autocast(device.type, dtype=autocast_dtype)
-        if autocast_dtype
-        else contextlib.nullcontext()
-    )
-    with torch.no_grad(), amp:
+    with torch.no_grad(), _amp(device, autocast_dtype):
         feats, feat_lengths = encode_chunked(encoder, wave, lengths, chunk_seconds)  # (B, T', D)
     return stride_frames(feats, feat_lengths.cpu(), extract_stride)
+
+
+def _encode_long_files(batch, encoder, device, autocast_dtype, chunk_seconds, result, rest):
+    """Clips of `batch` longer than one chunk, encoded straight from their file block by
+    block (never loaded whole): yields (clip id, (T', D) features); `rest` gets the others."""
+    plan = chunk_plan(encoder, chunk_seconds)
+    for clip_id, spec in batch:
+        try:
+            if not (plan and spec_kind(spec) == "file") or (
+                audio_duration(spec) * encoder.sample_rate <= plan[1]
+            ):
+                rest.append((clip_id, spec))
+                continue
+            blocks = (torch.from_numpy(b) for b in scp_mono_blocks(spec, encoder.sample_rate))
+            with torch.no_grad(), _amp(device, autocast_dtype):
+                yield clip_id, encode_blocks(encoder, blocks, chunk_seconds, device)
+        except AudioError as e:
+            result.skipped[clip_id] = str(e)
+            log.warning("skipping %s: %s", clip_id, e)
 
 
 def _publish(writer: FeatureWriter, result: ExtractResult, num_listed: int) -> Optional[str]:
@@ -159,7 +180,15 @@ def extract_features(
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         with tqdm(total=len(todo), unit="clip", desc=f"{encoder.name} -> {output}") as bar:
             for batch in batches:
-                ids, waves = _load_batch(batch, encoder.sample_rate, result)
+                short = []
+                for clip_id, feats in _encode_long_files(
+                    batch, encoder, dev, autocast_dtype, chunk_seconds, result, short
+                ):
+                    feats, _ = stride_frames(feats[None], None, extract_stride)
+                    writer.write(clip_id, feats[0].float().cpu().numpy().astype(np_dtype))
+                    writer.flush()
+                    result.written += 1
+                ids, waves = _load_batch(short, encoder.sample_rate, result)
                 if ids:
                     result.padded += [i for i, w in zip(ids, waves) if len(w) < encoder.min_samples]
                     feats, lengths = _encode(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aac.audio import load_mono
+from aac.audio import load_mono_file
 
 SPEED_OF_SOUND = 343.0  # m/s
 
@@ -36,7 +36,7 @@ def source_wave(src, rate: int, seconds: float, rng, loop: bool) -> np.ndarray:
 
         x = GENERATORS[src.sound](rng, rate, seconds, src.count)
     else:
-        x = load_mono(src.files[int(rng.integers(len(src.files)))], rate)
+        x = load_mono_file(src.files[int(rng.integers(len(src.files)))], rate)
         if len(x) > n:
             start = int(rng.integers(0, len(x) - n + 1))
             x = x[start : start + n]
