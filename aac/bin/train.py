@@ -1,11 +1,12 @@
 """Train the caption model (stages 4 and 5); resumes from checkpoints/last.pt after a kill.
 
-Usage: aac-train --config conf/train.yaml --train-data data/audiocaps_train --train-feats dump/pann/audiocaps_train/feats.h5 --valid-data data/audiocaps_val --valid-feats dump/pann/audiocaps_val/feats.h5 --tokenizer exp/tokenizer/tokenizer.model --output-dir exp/pretrain [--init-from exp/OTHER] [--ngpu N | --nproc N] [--num-nodes M] [--override optim.lr=1e-4 ...]
+Usage: aac-train --config conf/train.yaml --train-data data/audiocaps_train --train-feats dump/pann/audiocaps_train/feats.h5 --valid-data data/audiocaps_val --valid-feats dump/pann/audiocaps_val/feats.h5 --tokenizer exp/tokenizer/tokenizer.model --output-dir exp/pretrain [--downsample K] [--init-from exp/OTHER] [--ngpu N | --nproc N] [--num-nodes M] [--override optim.lr=1e-4 ...]
        aac-train --config conf/train.yaml [--override ...] --print-config
 
 Everything is checked (config keys, types and values, data dirs, feature caches, the
 tokenizer) before OUTPUT_DIR is created; a run that fails before training starts leaves
 no new OUTPUT_DIR behind. Expected failures print one line `aac-train: error: ...`.
+With --init-from the model block comes from that experiment's config.yaml.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from aac.checkpoint_io import load_checkpoint
 from aac.cli import run_main
 from aac.dataset import GlobalBatchSampler
 from aac.expdir import record_experiment
+from aac.frames import STRIDE_FACTORS
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
-from aac.train.inputs import build_datasets, check_inputs, previous_run_done, resolve_config
+from aac.train.inputs import TrainInputError, build_datasets, check_inputs, resolve_config
 from aac.train.logs import setup_logging
-from aac.train.trainer import Trainer
+from aac.train.loop import TrainingLoop, check_previous_run
+from aac.train.trainer import CaptionTask
 
 logger = logging.getLogger("aac.train")
 
@@ -53,7 +56,16 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-feats", help="HDF5 feature cache of the valid set")
     p.add_argument("--tokenizer", help="tokenizer.model (aac-train-tokenizer)")
     p.add_argument("--output-dir", help="experiment directory exp/NAME")
-    p.add_argument("--init-from", help="exp dir whose best.pt initialises the model weights")
+    p.add_argument(
+        "--downsample",
+        type=int,
+        choices=STRIDE_FACTORS,
+        help="frame stride before cross-attention (config downsample; a config or --override "
+        "that sets another value is an error)",
+    )
+    p.add_argument(
+        "--init-from", help="exp dir whose best.pt (and model: config) initialises the model"
+    )
     p.add_argument(
         "--trust-checkpoint",
         action="store_true",
@@ -93,31 +105,25 @@ def prepare_expdir(args, argv, conf, dist) -> None:
     D.barrier(dist)
 
 
-def build_trainer(args, conf, dist, tokenizer, datasets) -> Trainer:
-    """Model, sampler and Trainer; restores last.pt or the --init-from weights."""
+def build_loop(args, conf, dist, tokenizer, datasets) -> TrainingLoop:
+    """Model, sampler, the captioning task and the loop; restores last.pt or --init-from."""
     train_set, valid_set, refs = datasets
     torch.manual_seed(conf.seed)  # identical initial weights on every rank and rerun
     model = CaptionModel.for_tokenizer(conf.enc_dim, conf.model, tokenizer)
     sampler = GlobalBatchSampler(
         len(train_set), conf.optim.batch_size, conf.seed, dist.rank, dist.world_size
     )
-    trainer = Trainer(
-        conf,
-        model,
-        train_set,
-        valid_set,
-        refs,
-        args.valid_feats,
-        tokenizer,
-        args.output_dir,
-        dist,
-        sampler,
-    )
-    if not trainer.resume() and args.init_from:
+    task = CaptionTask(conf, train_set, sampler, valid_set, refs, args.valid_feats, tokenizer)
+    loop = TrainingLoop(conf, model, task, args.output_dir, dist, conf.valid.keep_nbest)
+    if not loop.resume() and args.init_from:
         best = Path(args.init_from) / "best.pt"
-        trainer.init_from(load_checkpoint(best, trust=args.trust_checkpoint)["model"])
+        try:
+            loop.module.load_state_dict(load_checkpoint(best, trust=args.trust_checkpoint)["model"])
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[-1].strip()
+            raise TrainInputError(f"--init-from {best}: weights do not fit: {first}") from None
         logger.info("initialised model weights from %s", best)
-    return trainer
+    return loop
 
 
 def print_config(conf) -> int:
@@ -138,7 +144,7 @@ def _main(argv) -> int:
     conf = resolve_config(args)
     tokenizer = CaptionTokenizer(args.tokenizer)
     datasets = build_datasets(args, conf, tokenizer)
-    if previous_run_done(args, conf):
+    if check_previous_run(args.output_dir, conf):
         print(f"{args.output_dir}: all {conf.optim.epochs} epochs done; nothing to do")
         return 0
     # 2. the experiment directory; removed again if it is new and setting up fails
@@ -147,7 +153,7 @@ def _main(argv) -> int:
         setup_logging(out / "train.log", dist.is_main)
         logger.info("train: %d captions, valid: %d clips", len(datasets[0]), len(datasets[2]))
         prepare_expdir(args, argv, conf, dist)
-        trainer = build_trainer(args, conf, dist, tokenizer, datasets)
+        loop = build_loop(args, conf, dist, tokenizer, datasets)
     except BaseException:
         if not existed and dist.is_main:
             for handler in list(logging.getLogger("aac").handlers):  # release train.log
@@ -156,7 +162,7 @@ def _main(argv) -> int:
             shutil.rmtree(out, ignore_errors=True)
         raise
     # 3. train (resumable from checkpoints/last.pt), then clean up the process group
-    trainer.fit()
+    loop.fit()
     D.shutdown(dist)
     return 0
 
