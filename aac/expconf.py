@@ -23,6 +23,15 @@ from aac.model import ModelConf
 LR_DECAYS = ("linear", "cosine", "constant")  # after warm-up (aac.train.scheduler)
 VALID_METRICS = ("cider_d", "loss")  # what picks the best epoch; lower is better for loss
 AUDIO_POSITIONS = ("sinusoidal", "none")  # model.audio_positions
+# model keys that only change how the weights are trained, not what they mean: a
+# fine-tuning run may set them (every other model key comes from its --init-from run)
+REGULARISATION_KEYS = (
+    "dropout",
+    "attention_dropout",
+    "activation_dropout",
+    "input_dropout",
+    "label_smoothing",
+)
 
 
 @dataclass
@@ -154,13 +163,7 @@ def _model_checks(m: ModelConf) -> list:
             m.audio_positions,
         ),
     ]
-    for key in (
-        "dropout",
-        "attention_dropout",
-        "activation_dropout",
-        "input_dropout",
-        "label_smoothing",
-    ):
+    for key in REGULARISATION_KEYS:
         value = getattr(m, key)
         checks.append((fraction(value), f"model.{key}", "in [0, 1)", value))
     return checks

@@ -128,8 +128,10 @@ def test_fine_tuning_takes_the_model_of_its_init_experiment(tmp_path, inputs, ca
     no_model = tmp_path / "finetune.yaml"  # the pre-training config without its model block
     no_model.write_text("optim:" + cfg.read_text().split("optim:", 1)[1])
     init = ("--init-from", tmp_path / "pre")
-    assert train_main(train_argv(inputs, no_model, tmp_path / "ft", *init)) == 0
-    assert "d_model: 16" in (tmp_path / "ft/config.yaml").read_text()
+    smoothing = ("--override", "model.label_smoothing=0.1")  # regularisation may change
+    assert train_main(train_argv(inputs, no_model, tmp_path / "ft", *init, *smoothing)) == 0
+    config = (tmp_path / "ft/config.yaml").read_text()
+    assert "d_model: 16" in config and "label_smoothing: 0.1" in config
     capsys.readouterr()
     other = ("--override", "model.decoder_layers=2")
     assert train_main(train_argv(inputs, no_model, tmp_path / "ft2", *init, *other)) == 2

@@ -7,7 +7,8 @@ name the file and, where there is one, the key, so a failing run writes nothing.
 Two facts have one source each: the stride is `--downsample` when it is given (a YAML or
 --override `downsample` that says otherwise is an error), and a fine-tuning run
 (`--init-from EXP`) takes `model:` from EXP/config.yaml (a model key set to another value
-is an error: the weights would not fit, or would mean something else).
+is an error: the weights would not fit, or would mean something else), except the
+regularisation keys (dropout, label smoothing), which the fine-tuning config may set.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aac.config import ConfigError, apply_overrides, build, load_config, load_ya
 from aac.datadir import read_references
 from aac.dataset import CaptionDataset, keep_available, read_caption_pairs
 from aac.errors import AacError
-from aac.expconf import TrainConf, check_conf
+from aac.expconf import REGULARISATION_KEYS, TrainConf, check_conf
 from aac.feature_info import encoder_info_from_attrs, extract_stride, feature_attrs
 
 
@@ -67,18 +68,22 @@ def given_settings(args) -> dict:
 
 
 def model_of(init_from, given: dict, source: str):
-    """The `model:` of the experiment `init_from`; a given model key that differs is an error."""
+    """The `model:` of the experiment `init_from`, with the REGULARISATION_KEYS the config
+    sets; any other given model key with another value is an error."""
     path = Path(init_from) / "config.yaml"
     if not path.is_file():
         raise TrainInputError(f"--init-from {init_from}: {path} not found")
     model = build(TrainConf, load_yaml(path), str(path)).model
     wanted = build(TrainConf, {"model": given}, source).model
     for key in sorted(given):
-        if getattr(wanted, key) != getattr(model, key):
+        if key in REGULARISATION_KEYS:
+            setattr(model, key, getattr(wanted, key))
+        elif getattr(wanted, key) != getattr(model, key):
             raise ConfigError(
                 f"{source}: model.{key}={getattr(wanted, key)!r}, but --init-from {init_from} "
                 f"was trained with model.{key}={getattr(model, key)!r} ({path}); fine-tuning "
-                "takes model: from the experiment it starts from: drop the model block"
+                f"takes model: from the run it starts from (only {', '.join(REGULARISATION_KEYS)} "
+                "may change): drop the key"
             )
     return model
 
