@@ -248,8 +248,8 @@ class TrainingLoop:
             all_reduce_sum(stats, self.dist)  # global sums: the same on every rank
             # the gradient of (global sum / global count) / accum_grad; DDP averages over
             # ranks, hence * world_size
-            scale = self.dist.world_size / max(float(stats[1]), 1.0) / self.conf.optim.accum_grad
-            self.scaler.scale(total * scale).backward()
+            loss = total * self.dist.world_size / stats[1].clamp(min=1) / self.conf.optim.accum_grad
+            self.scaler.scale(loss).backward()
         return stats
 
     def optimizer_step(self) -> None:
