@@ -11,6 +11,11 @@ typo can never silently become a default.
 
 Fields typed `dict` (e.g. `encoder_conf`) are passed through unchecked: the component
 selected by the registry validates them with its own dataclass via `build()`.
+
+A field with a fixed set of values declares it beside its default, and `build()` refuses
+any other value, naming the key and the file:
+
+    decay: str = choice("linear", LR_DECAYS)
 """
 
 from __future__ import annotations
@@ -28,6 +33,23 @@ from aac.errors import AacError
 from aac.limits import CONFIG_BYTES, InputTooLarge, read_text_capped, short_repr
 
 T = TypeVar("T")
+CHOICES = "choices"  # dataclass field metadata key: the allowed values of the field
+
+
+def choice(default: Any, options: Iterable[Any]) -> Any:
+    """A dataclass field that only takes one of `options` (checked by `build`)."""
+    options = tuple(options)
+    if default not in options:
+        raise ValueError(f"default {default!r} is not one of {options}")
+    return dataclasses.field(default=default, metadata={CHOICES: options})
+
+
+def _check_choice(f: dataclasses.Field, value: Any, key: str, source: str) -> Any:
+    options = f.metadata.get(CHOICES)
+    if options is not None and value not in options:
+        allowed = ", ".join(map(str, options))
+        raise ConfigError(f"{source}: {key} must be one of {allowed}, got {value!r}")
+    return value
 
 
 class ConfigError(AacError, ValueError):
@@ -199,7 +221,8 @@ def build(cls: Type[T], data: Optional[dict], source: str = "<dict>", prefix: st
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
-            kwargs[f.name] = _check_type(data[f.name], hints[f.name], prefix + f.name, source)
+            value = _check_type(data[f.name], hints[f.name], prefix + f.name, source)
+            kwargs[f.name] = _check_choice(f, value, prefix + f.name, source)
     return cls(**kwargs)
 
 

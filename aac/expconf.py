@@ -16,18 +16,35 @@ import math
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from aac.config import ConfigError, choice
+from aac.frames import STRIDE_FACTORS
 from aac.model import ModelConf
+
+LR_DECAYS = ("linear", "cosine", "constant")  # after warm-up (aac.train.scheduler)
+VALID_METRICS = ("cider_d_simple", "loss")  # what picks the best epoch; lower is better for loss
+AUDIO_POSITIONS = ("sinusoidal", "none")  # model.audio_positions
+# model keys that only change how the weights are trained, not what they mean: a
+# fine-tuning run may set them (every other model key comes from its --init-from run)
+REGULARISATION_KEYS = (
+    "dropout",
+    "attention_dropout",
+    "activation_dropout",
+    "input_dropout",
+    "label_smoothing",
+)
 
 
 @dataclass
 class OptimConf:
+    """AdamW and its schedule; shared by caption training and encoder pre-training."""
+
     lr: float = 2e-4
     weight_decay: float = 0.01
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     warmup_steps: int = 0
     warmup_ratio: Optional[float] = None  # fraction of all steps; wins over warmup_steps
-    decay: str = "linear"  # after warm-up: linear | cosine | constant
+    decay: str = choice("linear", LR_DECAYS)
     epochs: int = 10
     batch_size: int = 32  # global: split across DDP ranks
     grad_clip: float = 1.0  # max grad norm; 0 disables
@@ -39,7 +56,7 @@ class OptimConf:
 class ValidConf:
     # cider_d_simple: CIDEr-D on normalised text without the PTB tokenizer (not the
     # scored CIDEr-D, which aac-score computes after PTB tokenization) | loss (lower is better)
-    metric: str = "cider_d_simple"
+    metric: str = choice("cider_d_simple", VALID_METRICS)
     keep_nbest: int = 3
     beam: int = 1  # 1 = greedy, faster for per-epoch model selection
     max_clips: int = 0  # 0 = the whole validation set
@@ -52,7 +69,7 @@ class TrainConf:
     model: ModelConf = field(default_factory=ModelConf)
     optim: OptimConf = field(default_factory=OptimConf)
     valid: ValidConf = field(default_factory=ValidConf)
-    downsample: int = 1  # frame stride before cross-attention: 1, 2, 4 or 8
+    downsample: int = choice(1, STRIDE_FACTORS)  # frame stride before cross-attention
     seed: int = 0
     num_workers: int = 0
     log_interval: int = 50  # steps between train.log lines
@@ -62,23 +79,35 @@ class TrainConf:
     tokenizer: str = ""
 
 
-def _finite(x: float) -> bool:
-    return math.isfinite(x)
+def positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0
 
 
-def _number_checks(conf: TrainConf) -> list:
-    """(ok, key, what) for every number a typo or a sign slip can make meaningless."""
-    o, m, v = conf.optim, conf.model, conf.valid
-    positive = lambda x: _finite(x) and x > 0  # noqa: E731
-    non_negative = lambda x: _finite(x) and x >= 0  # noqa: E731
-    fraction = lambda x: _finite(x) and 0 <= x < 1  # noqa: E731
-    checks = [
+def non_negative(x: float) -> bool:
+    return math.isfinite(x) and x >= 0
+
+
+def fraction(x: float) -> bool:
+    return math.isfinite(x) and 0 <= x < 1
+
+
+def loop_checks(conf) -> list:
+    """(ok, key, what, value) of what the training loop reads: `conf.optim` (an OptimConf)
+    and the top-level log_interval, checkpoint_interval, num_workers. Both configs use it."""
+    o = conf.optim
+    return [
         (positive(o.lr), "optim.lr", "a positive finite number", o.lr),
         (
             non_negative(o.weight_decay),
             "optim.weight_decay",
             "a finite number >= 0",
             o.weight_decay,
+        ),
+        (
+            len(o.betas) == 2 and all(fraction(b) for b in o.betas),
+            "optim.betas",
+            "two numbers in [0, 1)",
+            o.betas,
         ),
         (positive(o.eps), "optim.eps", "a positive finite number", o.eps),
         (
@@ -94,69 +123,68 @@ def _number_checks(conf: TrainConf) -> list:
             "in [0, 1)",
             o.warmup_ratio,
         ),
-        (m.max_target_length >= 2, "model.max_target_length", ">= 2", m.max_target_length),
         (
-            min(m.d_model, m.decoder_layers, m.decoder_attention_heads, m.decoder_ffn_dim) >= 1,
-            "model.d_model/decoder_layers/decoder_attention_heads/decoder_ffn_dim",
+            min(o.epochs, o.batch_size, o.accum_grad) >= 1,
+            "optim.epochs/batch_size/accum_grad",
             ">= 1",
-            (m.d_model, m.decoder_layers, m.decoder_attention_heads, m.decoder_ffn_dim),
+            (o.epochs, o.batch_size, o.accum_grad),
         ),
-        (
-            v.keep_nbest >= 1 and v.beam >= 1 and v.batch_size >= 1,
-            "valid.keep_nbest/beam/batch_size",
-            ">= 1",
-            (v.keep_nbest, v.beam, v.batch_size),
-        ),
-        (v.max_clips >= 0, "valid.max_clips", ">= 0 (0 = all)", v.max_clips),
         (conf.log_interval >= 1, "log_interval", ">= 1", conf.log_interval),
         (conf.checkpoint_interval >= 0, "checkpoint_interval", ">= 0", conf.checkpoint_interval),
         (conf.num_workers >= 0, "num_workers", ">= 0", conf.num_workers),
     ]
-    checks += [(all(fraction(b) for b in o.betas), "optim.betas", "two numbers in [0, 1)", o.betas)]
-    for key in (
-        "dropout",
-        "attention_dropout",
-        "activation_dropout",
-        "input_dropout",
-        "label_smoothing",
-    ):
+
+
+def raise_failed(checks: list, source: str) -> None:
+    """ConfigError naming the file and the key of the first failed (ok, key, what, value)."""
+    for ok, key, what, value in checks:
+        if not ok:
+            raise ConfigError(f"{source}: {key} must be {what}, got {value!r}")
+
+
+def _model_checks(m: ModelConf) -> list:
+    heads = m.decoder_attention_heads
+    checks = [
+        (m.max_target_length >= 2, "model.max_target_length", ">= 2", m.max_target_length),
+        (
+            min(m.d_model, m.decoder_layers, heads, m.decoder_ffn_dim) >= 1,
+            "model.d_model/decoder_layers/decoder_attention_heads/decoder_ffn_dim",
+            ">= 1",
+            (m.d_model, m.decoder_layers, heads, m.decoder_ffn_dim),
+        ),
+        (
+            heads < 1 or m.d_model % heads == 0,
+            "model.d_model",
+            f"divisible by model.decoder_attention_heads ({heads})",
+            m.d_model,
+        ),
+        (
+            m.audio_positions in AUDIO_POSITIONS,
+            "model.audio_positions",
+            " or ".join(AUDIO_POSITIONS),
+            m.audio_positions,
+        ),
+    ]
+    for key in REGULARISATION_KEYS:
         value = getattr(m, key)
         checks.append((fraction(value), f"model.{key}", "in [0, 1)", value))
     return checks
 
 
 def check_conf(conf: TrainConf, source: str) -> None:
-    """Value checks the type checker cannot do; names the file and the offending key."""
-    from aac.config import ConfigError
-
-    o, m = conf.optim, conf.model
-    checks = [
-        (conf.downsample in (1, 2, 4, 8), "downsample must be 1, 2, 4 or 8"),
-        (o.decay in ("linear", "cosine", "constant"), "optim.decay must be linear|cosine|constant"),
-        (
-            o.epochs >= 1 and o.batch_size >= 1 and o.accum_grad >= 1,
-            "optim.epochs, optim.batch_size and optim.accum_grad must be >= 1",
-        ),
-        (len(o.betas) == 2, "optim.betas must have two values"),
-        (
-            conf.valid.metric in ("cider_d_simple", "loss"),
-            "valid.metric must be cider_d_simple or loss",
-        ),
-        (
-            m.audio_positions in ("sinusoidal", "none"),
-            "model.audio_positions must be sinusoidal or none",
-        ),
-    ]
-    checks += [
-        (ok, f"{key} must be {what}, got {value!r}")
-        for ok, key, what, value in _number_checks(conf)
-    ]
-    checks.append(
-        (
-            m.decoder_attention_heads < 1 or m.d_model % m.decoder_attention_heads == 0,
-            "model.d_model must be divisible by model.decoder_attention_heads",
-        )
+    """Value checks the type and choice checks cannot do; names the file and the key."""
+    v = conf.valid
+    raise_failed(
+        loop_checks(conf)
+        + _model_checks(conf.model)
+        + [
+            (
+                min(v.keep_nbest, v.beam, v.batch_size) >= 1,
+                "valid.keep_nbest/beam/batch_size",
+                ">= 1",
+                (v.keep_nbest, v.beam, v.batch_size),
+            ),
+            (v.max_clips >= 0, "valid.max_clips", ">= 0 (0 = all)", v.max_clips),
+        ],
+        source,
     )
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"{source}: {message}")

@@ -3,7 +3,15 @@ from typing import List, Optional
 
 import pytest
 
-from aac.config import ConfigError, apply_overrides, build, dump_yaml, load_config, load_yaml
+from aac.config import (
+    ConfigError,
+    apply_overrides,
+    build,
+    choice,
+    dump_yaml,
+    load_config,
+    load_yaml,
+)
 
 
 @dataclass
@@ -84,3 +92,17 @@ def test_dump_roundtrip(tmp_path):
     dump_yaml(conf, tmp_path / "out.yaml")
     assert load_config(TrainConf, tmp_path / "out.yaml") == conf
     assert not list(tmp_path.glob("*.tmp"))
+
+
+@dataclass
+class Chosen:
+    mode: str = choice("a", ("a", "b"))
+
+
+def test_choice_fields_take_only_their_values(tmp_path):
+    assert load_config(Chosen).mode == "a"
+    assert load_config(Chosen, write(tmp_path, "mode: b\n")).mode == "b"
+    with pytest.raises(ConfigError, match=r"conf\.yaml: mode must be one of a, b, got 'c'$"):
+        load_config(Chosen, write(tmp_path, "mode: c\n"))
+    with pytest.raises(ValueError, match="not one of"):
+        choice("z", ("a", "b"))  # a default outside its own choices is a bug

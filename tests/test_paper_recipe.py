@@ -65,7 +65,7 @@ def test_mini_paper_driver_end_to_end(tmp_path):
         "finetune_pann_mlac_atcl_ds1",
         "finetune_pann_mlac_ds1",
     ]
-    assert "downsample=4" in (rdir / "exp/finetune_beats_malm_mlac_ds4/cmd.txt").read_text()
+    assert "--downsample 4" in (rdir / "exp/finetune_beats_malm_mlac_ds4/cmd.txt").read_text()
 
     results = (rdir / "exp" / "paper" / "RESULTS.md").read_text()
     table1, table2 = results.split("## Table 2")

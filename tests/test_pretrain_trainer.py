@@ -5,6 +5,11 @@ through --text-encoder), so no test needs the 90 MB all-MiniLM-L6-v2.
 """
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,29 +161,27 @@ def test_mlac_learns_two_tones_and_reports_map(tmp_path):
     assert "MLAC on valid" in (out / "RESULTS.md").read_text()
 
 
+def step_losses(run_dir):
+    return [
+        float(x)
+        for x in re.findall(r"step \d+ loss ([0-9.]+)", (run_dir / "train.log").read_text())
+    ]
+
+
 @pytest.mark.slow
-def test_atcl_trains_with_two_cpu_processes(text_model, tmp_path):
-    """--nproc 2 relaunches through torchrun (gloo); the InfoNCE batch is gathered over ranks.
+def test_atcl_two_cpu_processes_match_one(text_model, tmp_path):
+    """--nproc 2 relaunches through torchrun (gloo) and trains what one process trains.
 
-    Weights are not compared with one process: batch norm normalises each rank's share.
+    The InfoNCE batch is gathered over ranks, so the step losses and the weights equal one
+    process's. The encoder is `logmel` (no weights) under the trained head: batch norm, as
+    in cnn_small, would normalise each rank's share of the batch on its own.
     """
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     train, valid = make_dir(tmp_path, "train", 9), make_dir(tmp_path, "valid", 4, offset=9)
-    out = tmp_path / "ddp"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aac.bin.pretrain_encoder",
+
+    def argv(out):
+        return [
             "--task",
             "atcl",
-            "--nproc",
-            "2",
             "--train-data",
             str(train),
             "--valid-data",
@@ -188,56 +191,158 @@ def test_atcl_trains_with_two_cpu_processes(text_model, tmp_path):
             "--text-encoder",
             str(text_model),
             "--override",
+            "encoder.name=logmel",
             "optim.epochs=2",
             "optim.batch_size=4",
             "crop_seconds=1.0",
             "head.embed_dim=8",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+            "log_interval=1",
+        ]
+
+    assert pretrain_encoder.main(argv(tmp_path / "one")) == 0
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    command = [sys.executable, "-m", "aac.bin.pretrain_encoder", "--nproc", "2"]
+    proc = subprocess.run(command + argv(tmp_path / "two"), env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (tmp_path / "two/metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4]  # 9 clips: two global batches of 4 per epoch
-    assert (out / "selected.json").is_file()
+    one, two = step_losses(tmp_path / "one"), step_losses(tmp_path / "two")
+    assert len(one) == len(two) == 4
+    assert one == pytest.approx(two, rel=1e-4, abs=1e-5)
+    a = load_checkpoint(tmp_path / "one/checkpoints/last.pt")["model"]
+    b = load_checkpoint(tmp_path / "two/checkpoints/last.pt")["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+    assert (tmp_path / "two/selected.json").is_file()
 
 
 def test_a_killed_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    from aac.pretrain.trainer import PretrainTrainer
+    from aac.train.loop import TrainingLoop
 
     train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
 
     def args(out):
-        return [
-            "--task",
-            "mlac",
-            "--train-data",
-            str(train),
-            "--valid-data",
-            str(valid),
-            "--output-dir",
-            str(out),
-            "--override",
-            "optim.epochs=2",
-            "optim.batch_size=4",
-            "crop_seconds=1.0",
+        return mlac_argv(
+            train,
+            valid,
+            out,
             "augment.mixup_alpha=0.4",
             "augment.time_masks=1",
             "head.dropout=0.2",
-        ]
+            "checkpoint_interval=1",
+        )
 
     assert pretrain_encoder.main(args(tmp_path / "whole")) == 0
-    save = PretrainTrainer.save_last
+    save, saves = TrainingLoop.save_last, []
 
     def save_then_die(self):
         save(self)
-        raise KeyboardInterrupt  # killed right after epoch 1 was saved
+        saves.append(1)
+        if len(saves) == 3:  # step 1 (interval), end of epoch 1, step 3 (interval)
+            raise KeyboardInterrupt  # killed in the middle of epoch 2
 
-    monkeypatch.setattr(PretrainTrainer, "save_last", save_then_die)
+    monkeypatch.setattr(TrainingLoop, "save_last", save_then_die)
     assert pretrain_encoder.main(args(tmp_path / "killed")) == 130
-    monkeypatch.setattr(PretrainTrainer, "save_last", save)
+    state = load_checkpoint(tmp_path / "killed/checkpoints/last.pt")["state"]
+    assert (state["epoch"], state["batch"], state["step"]) == (2, 1, 3)
+    monkeypatch.setattr(TrainingLoop, "save_last", save)
     assert pretrain_encoder.main(args(tmp_path / "killed")) == 0
     whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")["model"]
     resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+    def rows_without_time(name):
+        rows = strict_rows(tmp_path / name / "metrics.jsonl")
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in rows]
+
+    assert rows_without_time("killed") == rows_without_time("whole")
+
+
+def strict_rows(path):
+    """metrics.jsonl rows, refusing NaN/Infinity (not JSON)."""
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+def mlac_argv(train, valid, out, *overrides):
+    return [
+        "--task",
+        "mlac",
+        "--train-data",
+        str(train),
+        "--valid-data",
+        str(valid),
+        "--output-dir",
+        str(out),
+        "--override",
+        "optim.epochs=2",
+        "optim.batch_size=4",
+        "crop_seconds=1.0",
+        *overrides,
+    ]
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert err[-1].startswith("aac-pretrain-encoder: error:"), err
+    return err[-1]
+
+
+def test_a_non_finite_loss_stops_pretraining(tmp_path, capsys):
+    """lr 1e30 makes the loss NaN within the first steps: stopped, and no NaN is written."""
+    train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
+    out = tmp_path / "exp"
+    argv = mlac_argv(train, valid, out, "optim.lr=1.0e+30", "optim.grad_clip=0")
+    assert pretrain_encoder.main(argv) == 2
+    assert "training loss is nan at epoch 1" in one_error_line(capsys)
+    assert not (out / "metrics.jsonl").exists() and not (out / "best.pt").exists()
+
+
+def test_a_non_finite_validation_is_null_and_never_best(tmp_path, monkeypatch, capsys):
+    import aac.pretrain.tasks as tasks
+
+    train, valid = make_dir(tmp_path, "train", 8), make_dir(tmp_path, "valid", 4, offset=8)
+    real, calls = tasks.tagging_eval, []
+
+    def nan_in_epoch_2(*args, **kwargs):
+        metrics, loss = real(*args, **kwargs)
+        calls.append(1)
+        return ({**metrics, "mAP": float("nan")}, loss) if len(calls) == 2 else (metrics, loss)
+
+    monkeypatch.setattr(tasks, "tagging_eval", nan_in_epoch_2)
+    out = tmp_path / "exp"
+    assert pretrain_encoder.main(mlac_argv(train, valid, out)) == 2
+    assert "epoch 2: non-finite result" in one_error_line(capsys)
+    rows = strict_rows(out / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2] and "non_finite" not in rows[0]
+    assert rows[1]["valid_metric"] is None and rows[1]["metrics"]["mAP"] is None
+    assert rows[1]["non_finite"] == ["valid_metric", "metrics.mAP"]
+    assert load_checkpoint(out / "best.pt")["epoch"] == 1
+    assert load_checkpoint(out / "checkpoints/last.pt")["state"]["epoch"] == 2  # epoch 1 done
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lr=-1", "optim.lr must be a positive finite number, got -1.0"),
+        ("optim.betas=[0.9,1.5]", "optim.betas must be two numbers in [0, 1)"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay must be a finite number >= 0"),
+        ("optim.decay=cosin", "optim.decay must be one of linear, cosine, constant, got 'cosin'"),
+        ("checkpoint_interval=-1", "checkpoint_interval must be >= 0"),
+        ("head.pooling=sum", "head.pooling must be one of mean, max, meanmax"),
+    ],
+)
+def test_bad_settings_are_one_error_line_naming_the_key(tmp_path, capsys, override, message):
+    out = tmp_path / "exp"
+    config = tmp_path / "atcl.yaml"
+    config.write_text("optim:\n  epochs: 1\n")
+    argv = mlac_argv(tmp_path / "no_train", tmp_path / "no_valid", out, override)
+    assert pretrain_encoder.main(["--config", str(config), *argv]) == 2
+    line = one_error_line(capsys)
+    assert f"{config} + command-line overrides: {message}" in line, line
+    assert not out.exists()

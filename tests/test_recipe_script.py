@@ -202,7 +202,7 @@ def test_training_decoding_and_scoring_route_to_experiment_dirs(recipe):
     got = calls(recipe)
     pre = next(c for c in got if c.startswith("aac-train") and "pretrain" in c)
     fine = next(c for c in got if c.startswith("aac-train") and "finetune" in c)
-    assert "--output-dir exp/pretrain_logmel_ds4" in pre and "--override downsample=4" in pre
+    assert "--output-dir exp/pretrain_logmel_ds4" in pre and "--downsample 4" in pre
     assert "--init-from exp/pretrain_logmel_ds4" in fine
     decode = next(c for c in got if c.startswith("aac-decode"))
     assert "--beam 4" in decode and "--checkpoint best --rtf-clips 20" in decode

@@ -6,7 +6,7 @@ from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
 from aac.checkpoint_io import load_checkpoint
-from aac.train.trainer import Trainer
+from aac.train.loop import TrainingLoop
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_resume_after_kill_gives_same_weights(tmp_path, inputs, monkeypatch):
     extra = ["--override", "checkpoint_interval=3"]
     train_main(train_argv(inputs, cfg, tmp_path / "full", *extra))
 
-    real_step, calls = Trainer._optimizer_step, {"n": 0}
+    real_step, calls = TrainingLoop.optimizer_step, {"n": 0}
 
     def dying_step(self):
         calls["n"] += 1
@@ -68,11 +68,11 @@ def test_resume_after_kill_gives_same_weights(tmp_path, inputs, monkeypatch):
             raise KeyboardInterrupt("simulated kill")
         real_step(self)
 
-    monkeypatch.setattr(Trainer, "_optimizer_step", dying_step)
+    monkeypatch.setattr(TrainingLoop, "optimizer_step", dying_step)
     assert train_main(train_argv(inputs, cfg, tmp_path / "killed", *extra)) == 130
     state = load_checkpoint(tmp_path / "killed/checkpoints/last.pt")["state"]
     assert (state["epoch"], state["step"]) == (2, 9)
-    monkeypatch.setattr(Trainer, "_optimizer_step", real_step)
+    monkeypatch.setattr(TrainingLoop, "optimizer_step", real_step)
     train_main(train_argv(inputs, cfg, tmp_path / "killed", *extra))
     assert same_weights(
         weights(tmp_path / "full/checkpoints/last.pt"),
@@ -120,3 +120,37 @@ def test_resume_with_another_config_is_refused(tmp_path, inputs, capsys):
     assert "optim.lr: 0.01 -> 0.5" in capsys.readouterr().err
     # options that cannot change the result may differ
     assert train_main(train_argv(inputs, cfg, out, "--override", "log_interval=7")) == 0
+
+
+def test_fine_tuning_takes_the_model_of_its_init_experiment(tmp_path, inputs, capsys):
+    cfg = write_yaml(tmp_path / "train.yaml", epochs=1)
+    train_main(train_argv(inputs, cfg, tmp_path / "pre"))
+    no_model = tmp_path / "finetune.yaml"  # the pre-training config without its model block
+    no_model.write_text("optim:" + cfg.read_text().split("optim:", 1)[1])
+    init = ("--init-from", tmp_path / "pre")
+    smoothing = ("--override", "model.label_smoothing=0.1")  # regularisation may change
+    assert train_main(train_argv(inputs, no_model, tmp_path / "ft", *init, *smoothing)) == 0
+    config = (tmp_path / "ft/config.yaml").read_text()
+    assert "d_model: 16" in config and "label_smoothing: 0.1" in config
+    capsys.readouterr()
+    other = ("--override", "model.decoder_layers=2")
+    assert train_main(train_argv(inputs, no_model, tmp_path / "ft2", *init, *other)) == 2
+    err = capsys.readouterr().err
+    assert "model.decoder_layers=2, but --init-from" in err and "decoder_layers=1" in err
+    assert not (tmp_path / "ft2").exists()
+
+
+def test_the_stride_has_one_source(tmp_path, inputs, capsys):
+    cfg = write_yaml(tmp_path / "train.yaml", epochs=1)
+    out = tmp_path / "exp"
+    argv = train_argv(inputs, cfg, out, "--print-config")
+    assert train_main(argv + ["--downsample", "4"]) == 0
+    assert "downsample: 4" in capsys.readouterr().out
+    for conflict in (["--override", "downsample=2"], []):
+        if not conflict:
+            cfg.write_text(cfg.read_text() + "downsample: 2\n")
+        assert train_main(argv + ["--downsample", "4", *conflict]) == 2
+        assert "downsample: 2 but --downsample 4" in capsys.readouterr().err
+    assert train_main(argv) == 0  # without --downsample the config's stride stands
+    assert "downsample: 2" in capsys.readouterr().out
+    assert not out.exists()

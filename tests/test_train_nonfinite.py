@@ -12,7 +12,8 @@ from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
 from aac.checkpoint_io import load_checkpoint
-from aac.train.trainer import Trainer, finite_or_none
+from aac.train.loop import Validation, finite_or_none
+from aac.train.trainer import CaptionTask
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +56,16 @@ def test_nan_features_stop_training_naming_clip_and_file(tmp_path, inputs, capsy
 
 
 def test_nan_loss_stops_before_the_step(tmp_path, inputs, monkeypatch, capsys):
-    real, calls = Trainer._micro_batch, []
+    real, calls = CaptionTask.loss, []
 
-    def poisoned(self, batch, sync):
-        stats = real(self, batch, sync)
+    def poisoned(self, *args):
+        nll, count = real(self, *args)
         calls.append(1)
         if len(calls) == 10:  # epoch 2, its second batch (8 batches per epoch)
-            stats[0] = float("nan")
-        return stats
+            nll = nll * float("nan")
+        return nll, count
 
-    monkeypatch.setattr(Trainer, "_micro_batch", poisoned)
+    monkeypatch.setattr(CaptionTask, "loss", poisoned)
     out = tmp_path / "exp"
     fails_with(
         capsys,
@@ -76,12 +77,13 @@ def test_nan_loss_stops_before_the_step(tmp_path, inputs, monkeypatch, capsys):
 
 
 def test_nan_validation_is_written_as_null_and_never_best(tmp_path, inputs, monkeypatch, capsys):
-    real = Trainer.validate
+    real, calls = CaptionTask.validate, []
 
-    def nan_in_epoch_2(self):
-        return (math.nan, math.nan) if self.state["epoch"] == 2 else real(self)
+    def nan_in_epoch_2(self, module):
+        calls.append(1)
+        return Validation(math.nan, math.nan, {}) if len(calls) == 2 else real(self, module)
 
-    monkeypatch.setattr(Trainer, "validate", nan_in_epoch_2)
+    monkeypatch.setattr(CaptionTask, "validate", nan_in_epoch_2)
     out = tmp_path / "exp"
     fails_with(
         capsys,

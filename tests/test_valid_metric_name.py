@@ -14,6 +14,5 @@ def test_default_validation_metric_is_named_cider_d_simple():
 
 
 def test_the_scored_metric_name_is_refused_for_validation():
-    conf = build(TrainConf, {"valid": {"metric": "cider_d"}}, source="train.yaml")
-    with pytest.raises(ConfigError, match="valid.metric must be cider_d_simple or loss"):
-        check_conf(conf, "train.yaml")
+    with pytest.raises(ConfigError, match="valid.metric must be one of cider_d_simple, loss"):
+        build(TrainConf, {"valid": {"metric": "cider_d"}}, source="train.yaml")

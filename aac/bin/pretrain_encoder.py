@@ -29,10 +29,9 @@ from aac.expdir import record_experiment
 from aac.pretrain.conf import TASKS, PretrainConf, check_conf
 from aac.pretrain.model import PretrainModel
 from aac.pretrain.tasks import atcl_task, mlac_task
-from aac.pretrain.trainer import PretrainTrainer
 from aac.train import distributed as D
 from aac.train.logs import setup_logging
-from aac.train.trainer import config_changes
+from aac.train.loop import TrainingLoop, check_previous_run
 
 logger = logging.getLogger("aac.pretrain")
 
@@ -78,23 +77,9 @@ def resolve_config(args) -> PretrainConf:
     if args.text_encoder:
         overrides.append(f"atcl.text_encoder={Path(args.text_encoder).resolve()}")
     conf = load_config(PretrainConf, args.config, overrides)
-    check_conf(conf, args.config or "defaults")
+    source = (args.config or "defaults") + (" + command-line overrides" if overrides else "")
+    check_conf(conf, source)
     return conf
-
-
-def finished(run_dir: Path, conf: PretrainConf) -> bool:
-    """True when run_dir holds all epochs of this very config; another config is an error."""
-    path = run_dir / "checkpoints" / "last.pt"
-    if not path.is_file():
-        return False
-    saved = load_checkpoint(path)
-    changed = config_changes(saved.get("config", {}), dataclasses.asdict(conf))
-    if changed:
-        raise ValueError(
-            f"{path} was trained with another configuration ({'; '.join(changed[:5])}); "
-            "use a new --output-dir or move the old one aside"
-        )
-    return saved["state"]["epoch"] > conf.optim.epochs and (run_dir / "best.pt").is_file()
 
 
 def build_task(args, conf, rate, dist):
@@ -118,16 +103,16 @@ def run_one(args, argv, conf: PretrainConf, run_dir: Path, dist) -> None:
         build_encoder(e.name, e.checkpoint, e.checkpoint is None, e.trust_checkpoint, e.conf)
     )
     task = build_task(args, conf, encoder.sample_rate, dist)
-    if finished(run_dir, conf):
+    if check_previous_run(run_dir, conf):
         logger.info("%s: all %d epochs done; nothing to do", run_dir, conf.optim.epochs)
         return
     if dist.is_main:
         record_experiment(run_dir, conf, ["aac-pretrain-encoder", *argv])
-    text_dim = task.text_table.shape[1] if task.text_table is not None else 0
+    text_dim = task.text_table.shape[1] if conf.task == "atcl" else 0
     model = PretrainModel(encoder, conf, conf.num_classes, text_dim)
-    trainer = PretrainTrainer(conf, model, task, run_dir, dist)
-    trainer.resume()
-    trainer.fit()
+    loop = TrainingLoop(conf, model, task, run_dir, dist, conf.keep_nbest)
+    loop.resume()
+    loop.fit()
 
 
 def select_best(out: Path, runs) -> dict:

@@ -1,6 +1,6 @@
 """Train the caption model (stages 4 and 5); resumes from checkpoints/last.pt after a kill.
 
-Usage: aac-train --config conf/train.yaml --train-data data/audiocaps_train --train-feats dump/pann/audiocaps_train/feats.h5 --valid-data data/audiocaps_val --valid-feats dump/pann/audiocaps_val/feats.h5 --tokenizer exp/tokenizer/tokenizer.model --output-dir exp/pretrain [--init-from exp/OTHER] [--ngpu N | --nproc N] [--num-nodes M] [--override optim.lr=1e-4 ...]
+Usage: aac-train --config conf/train.yaml --train-data data/audiocaps_train --train-feats dump/pann/audiocaps_train/feats.h5 --valid-data data/audiocaps_val --valid-feats dump/pann/audiocaps_val/feats.h5 --tokenizer exp/tokenizer/tokenizer.model --output-dir exp/pretrain [--downsample K] [--init-from exp/OTHER] [--ngpu N | --nproc N] [--num-nodes M] [--override optim.lr=1e-4 ...]
        aac-train --config conf/train.yaml [--override ...] --print-config
 
 Everything is checked (config keys, types and values, data dirs, feature caches, the
@@ -8,6 +8,7 @@ tokenizer) before OUTPUT_DIR is created; a run that fails before training starts
 no new OUTPUT_DIR behind, and never removes one it did not create. OUTPUT_DIR/.lock keeps
 a second run off the same directory (exit 2, naming the running one's pid). Expected
 failures print one line `aac-train: error: ...`.
+With --init-from the model block comes from that experiment's config.yaml.
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ import torch
 import yaml
 
 from aac.checkpoint_io import load_checkpoint
-from aac.cli import add_launch_options, add_trust_checkpoint, run_main
+from aac.cli import add_downsample, add_launch_options, add_trust_checkpoint, run_main
 from aac.dataset import GlobalBatchSampler
 from aac.expdir import claim_experiment_dir, record_experiment
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
-from aac.train.inputs import build_datasets, check_inputs, previous_run_done, resolve_config
+from aac.train.inputs import TrainInputError, build_datasets, check_inputs, resolve_config
 from aac.train.logs import setup_logging
-from aac.train.trainer import Trainer
+from aac.train.loop import TrainingLoop, check_previous_run
+from aac.train.trainer import CaptionTask
 
 logger = logging.getLogger("aac.train")
 
@@ -55,7 +57,14 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-feats", help="HDF5 feature cache of the valid set")
     p.add_argument("--tokenizer", help="tokenizer.model (aac-train-tokenizer)")
     p.add_argument("--output-dir", help="experiment directory exp/NAME")
-    p.add_argument("--init-from", help="exp dir whose best.pt initialises the model weights")
+    add_downsample(
+        p,
+        "frame stride before cross-attention (config downsample; a config or --override "
+        "that sets another value is an error)",
+    )
+    p.add_argument(
+        "--init-from", help="exp dir whose best.pt (and model: config) initialises the model"
+    )
     add_trust_checkpoint(p, "allow full unpickling of --init-from's best.pt (only if you trust it)")
     add_launch_options(p)
     p.add_argument("--override", nargs="*", default=[], help="key.sub=value config overrides")
@@ -89,31 +98,25 @@ def prepare_expdir(args, argv, conf, dist) -> None:
     D.barrier(dist)
 
 
-def build_trainer(args, conf, dist, tokenizer, datasets) -> Trainer:
-    """Model, sampler and Trainer; restores last.pt or the --init-from weights."""
+def build_loop(args, conf, dist, tokenizer, datasets) -> TrainingLoop:
+    """Model, sampler, the captioning task and the loop; restores last.pt or --init-from."""
     train_set, valid_set, refs = datasets
     torch.manual_seed(conf.seed)  # identical initial weights on every rank and rerun
     model = CaptionModel.for_tokenizer(conf.enc_dim, conf.model, tokenizer)
     sampler = GlobalBatchSampler(
         len(train_set), conf.optim.batch_size, conf.seed, dist.rank, dist.world_size
     )
-    trainer = Trainer(
-        conf,
-        model,
-        train_set,
-        valid_set,
-        refs,
-        args.valid_feats,
-        tokenizer,
-        args.output_dir,
-        dist,
-        sampler,
-    )
-    if not trainer.resume() and args.init_from:
+    task = CaptionTask(conf, train_set, sampler, valid_set, refs, args.valid_feats, tokenizer)
+    loop = TrainingLoop(conf, model, task, args.output_dir, dist, conf.valid.keep_nbest)
+    if not loop.resume() and args.init_from:
         best = Path(args.init_from) / "best.pt"
-        trainer.init_from(load_checkpoint(best, trust=args.trust_checkpoint)["model"])
+        try:
+            loop.module.load_state_dict(load_checkpoint(best, trust=args.trust_checkpoint)["model"])
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[-1].strip()
+            raise TrainInputError(f"--init-from {best}: weights do not fit: {first}") from None
         logger.info("initialised model weights from %s", best)
-    return trainer
+    return loop
 
 
 def print_config(conf) -> int:
@@ -137,7 +140,7 @@ def _main(argv) -> int:
     # 2. the experiment directory, locked for this run (a second run on it stops); removed
     # again only if this run created it and setting up fails
     claim = claim_experiment_dir(args.output_dir) if dist.is_main else None
-    if previous_run_done(args, conf):
+    if check_previous_run(args.output_dir, conf):
         print(f"{args.output_dir}: all {conf.optim.epochs} epochs done; nothing to do")
         return 0
     out = Path(args.output_dir)
@@ -145,7 +148,7 @@ def _main(argv) -> int:
         setup_logging(out / "train.log", dist.is_main)
         logger.info("train: %d captions, valid: %d clips", len(datasets[0]), len(datasets[2]))
         prepare_expdir(args, argv, conf, dist)
-        trainer = build_trainer(args, conf, dist, tokenizer, datasets)
+        loop = build_loop(args, conf, dist, tokenizer, datasets)
     except BaseException:
         if claim is not None and claim.created:
             for handler in list(logging.getLogger("aac").handlers):  # release train.log
@@ -154,7 +157,7 @@ def _main(argv) -> int:
             claim.remove_if_created()
         raise
     # 3. train (resumable from checkpoints/last.pt), then clean up the process group
-    trainer.fit()
+    loop.fit()
     D.shutdown(dist)
     if claim is not None:
         claim.release()

@@ -100,8 +100,8 @@ def collect(exp_dirs: List[str], set_name: Optional[str] = None) -> List[Row]:
         except ConfigError as err:
             raise ResultsError(str(err)) from None
         encoder = config.get("encoder") or {}
-        if not isinstance(encoder, dict):  # older configs held only the registry name
-            encoder = {"name": encoder}
+        if not isinstance(encoder, dict):
+            raise ResultsError(f"{exp / 'config.yaml'}: encoder must be a mapping (aac-train's)")
         found = sorted(exp.glob("decode_*/*/scores.json"))
         for scores_path in found:
             set_dir = scores_path.parent

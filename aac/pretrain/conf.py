@@ -1,7 +1,9 @@
 """Pre-training configuration (strict YAML through aac.config).
 
-The optimiser block is the captioning trainer's `OptimConf` (AdamW, warm-up, decay,
-clipping, AMP on CUDA, gradient accumulation), so the two trainers read the same keys.
+The optimiser block is the captioning config's `OptimConf` (AdamW, warm-up, decay,
+clipping, AMP on CUDA, gradient accumulation) and the loop keys (log_interval,
+checkpoint_interval, num_workers) are the same too, checked by the same
+`aac.expconf.loop_checks`: both run through one loop (aac.train.loop).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from aac.config import ConfigError
-from aac.train.conf import OptimConf
+from aac.config import choice
+from aac.expconf import OptimConf, fraction, loop_checks, non_negative, positive, raise_failed
 
 TASKS = ("atcl", "mlac")
 POOLINGS = ("mean", "max", "meanmax")
@@ -26,7 +28,7 @@ class EncoderConf:
 
 @dataclass
 class HeadConf:
-    pooling: str = "mean"  # over valid frames: mean | max | meanmax (their sum, as PANN)
+    pooling: str = choice("mean", POOLINGS)  # over valid frames; meanmax: their sum, as PANN
     embed_dim: int = 256  # ATCL: shared audio-text embedding width
     hidden_dim: int = 512  # ATCL: audio projection MLP width; 0 = a single linear layer
     dropout: float = 0.0
@@ -54,7 +56,7 @@ class AugmentConf:
 
 @dataclass
 class PretrainConf:
-    task: str = "atcl"
+    task: str = choice("atcl", TASKS)
     encoder: EncoderConf = field(default_factory=EncoderConf)
     head: HeadConf = field(default_factory=HeadConf)
     atcl: AtclConf = field(default_factory=AtclConf)
@@ -67,30 +69,32 @@ class PretrainConf:
     seed: int = 0
     num_workers: int = 0
     log_interval: int = 50
+    checkpoint_interval: int = 0  # steps between mid-epoch last.pt saves; 0 = per epoch only
     num_classes: int = 0  # MLAC: filled in from the training labels
     classes: List[str] = field(default_factory=list)  # MLAC: label of each output
 
 
 def check_conf(conf: PretrainConf, source: str) -> None:
-    """Value checks the type checker cannot do; names the offending key."""
-    checks = [
-        (conf.task in TASKS, f"task must be one of {TASKS}"),
-        (conf.head.pooling in POOLINGS, f"head.pooling must be one of {POOLINGS}"),
+    """Value checks the type and choice checks cannot do; names the file and the key."""
+    a, h = conf.atcl, conf.head
+    checks = loop_checks(conf) + [
         (
-            conf.atcl.tau > 0 and all(t > 0 for t in conf.atcl.tau_grid),
-            "atcl.tau and atcl.tau_grid must be > 0",
+            positive(a.tau) and all(positive(t) for t in a.tau_grid),
+            "atcl.tau and atcl.tau_grid",
+            "> 0",
+            [a.tau, *a.tau_grid],
         ),
-        (conf.crop_seconds > 0, "crop_seconds must be > 0"),
+        (positive(conf.crop_seconds), "crop_seconds", "> 0", conf.crop_seconds),
+        (conf.optim.batch_size >= 2, "optim.batch_size", ">= 2", conf.optim.batch_size),
+        (conf.keep_nbest >= 1, "keep_nbest", ">= 1", conf.keep_nbest),
+        (h.embed_dim >= 1, "head.embed_dim", ">= 1", h.embed_dim),
+        (h.hidden_dim >= 0, "head.hidden_dim", ">= 0 (0: one linear layer)", h.hidden_dim),
+        (fraction(h.dropout), "head.dropout", "in [0, 1)", h.dropout),
         (
-            conf.optim.epochs >= 1 and conf.optim.batch_size >= 2,
-            "optim.epochs must be >= 1 and optim.batch_size >= 2",
+            non_negative(conf.augment.mixup_alpha),
+            "augment.mixup_alpha",
+            "a finite number >= 0",
+            conf.augment.mixup_alpha,
         ),
-        (
-            conf.optim.decay in ("linear", "cosine", "constant"),
-            "optim.decay must be linear|cosine|constant",
-        ),
-        (conf.augment.mixup_alpha >= 0, "augment.mixup_alpha must be >= 0"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"{source}: {message}")
+    raise_failed(checks, source)

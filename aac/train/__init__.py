@@ -1,3 +1,1 @@
-"""Training: config, trainer loop, checkpoints, LR schedule, distributed launch, plots."""
-
-from aac.expconf import OptimConf, TrainConf, ValidConf  # noqa: F401
+"""Training: the one loop (`loop`), the captioning task, checkpoints, LR schedule, DDP, plots."""

@@ -1,4 +1,4 @@
-"""Training checkpoints: full training state in last.pt, n-best weights, best.pt.
+"""What the training loop's checkpoints hold beside the weights: RNG states, the n best epochs.
 
 Files are written and read through `aac.checkpoint_io` (atomic, weights-only). RNG states
 are stored as tensors and plain numbers so resume state loads weights-only too.
@@ -13,7 +13,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from aac.checkpoint_io import load_checkpoint, save_atomic  # noqa: F401 (re-exported)
+from aac.checkpoint_io import save_atomic
 
 
 def rng_state() -> dict:

@@ -3,6 +3,12 @@
 `check_inputs`, `resolve_config` and `build_datasets` take the parsed aac-train arguments
 and raise one-line user errors (`TrainInputError`, `ConfigError`, `DataDirError`) that
 name the file and, where there is one, the key, so a failing run writes nothing.
+
+Two facts have one source each: the stride is `--downsample` when it is given (a YAML or
+--override `downsample` that says otherwise is an error), and a fine-tuning run
+(`--init-from EXP`) takes `model:` from EXP/config.yaml (a model key set to another value
+is an error: the weights would not fit, or would mean something else), except the
+regularisation keys (dropout, label smoothing), which the fine-tuning config may set.
 """
 
 from __future__ import annotations
@@ -10,13 +16,12 @@ from __future__ import annotations
 import filecmp
 from pathlib import Path
 
-from aac.config import ConfigError, load_config
+from aac.config import ConfigError, apply_overrides, build, load_config, load_yaml
 from aac.datadir import read_references
 from aac.dataset import CaptionDataset, keep_available, read_caption_pairs
 from aac.errors import AacError
-from aac.expconf import TrainConf, check_conf
+from aac.expconf import REGULARISATION_KEYS, TrainConf, check_conf
 from aac.feature_info import encoder_info_from_attrs, extract_stride, feature_attrs
-from aac.train.trainer import check_previous_run
 
 
 class TrainInputError(AacError):
@@ -57,10 +62,47 @@ def check_inputs(args) -> None:
         )
 
 
+def given_settings(args) -> dict:
+    """What the YAML file and --override set, before defaults (nested dict)."""
+    return apply_overrides(load_yaml(args.config) if args.config else {}, args.override)
+
+
+def model_of(init_from, given: dict, source: str):
+    """The `model:` of the experiment `init_from`, with the REGULARISATION_KEYS the config
+    sets; any other given model key with another value is an error."""
+    path = Path(init_from) / "config.yaml"
+    if not path.is_file():
+        raise TrainInputError(f"--init-from {init_from}: {path} not found")
+    model = build(TrainConf, load_yaml(path), str(path)).model
+    wanted = build(TrainConf, {"model": given}, source).model
+    for key in sorted(given):
+        if key in REGULARISATION_KEYS:
+            setattr(model, key, getattr(wanted, key))
+        elif getattr(wanted, key) != getattr(model, key):
+            raise ConfigError(
+                f"{source}: model.{key}={getattr(wanted, key)!r}, but --init-from {init_from} "
+                f"was trained with model.{key}={getattr(model, key)!r} ({path}); fine-tuning "
+                f"takes model: from the run it starts from (only {', '.join(REGULARISATION_KEYS)} "
+                "may change): drop the key"
+            )
+    return model
+
+
 def resolve_config(args) -> TrainConf:
-    """YAML + overrides, plus the encoder block and dims taken from the feature caches."""
+    """YAML + overrides (+ --downsample, --init-from's model), plus the encoder block and
+    dims taken from the feature caches."""
     conf = load_config(TrainConf, args.config, args.override)
-    check_conf(conf, config_source(args))
+    source, given = config_source(args), given_settings(args)
+    if args.downsample is not None:
+        if given.get("downsample", args.downsample) != args.downsample:
+            raise ConfigError(
+                f"{source}: downsample: {given['downsample']} but --downsample "
+                f"{args.downsample}: give the stride in one place"
+            )
+        conf.downsample = args.downsample
+    if args.init_from:
+        conf.model = model_of(args.init_from, given.get("model") or {}, source)
+    check_conf(conf, source)
     if args.print_config and not (args.train_feats and args.valid_feats and args.tokenizer):
         return conf  # nothing to fill in from
     attrs, valid_attrs = feature_attrs(args.train_feats), feature_attrs(args.valid_feats)
@@ -82,16 +124,6 @@ def resolve_config(args) -> TrainConf:
     conf.enc_dim, conf.encoder = dim, encoder_info_from_attrs(attrs)
     conf.tokenizer = str(Path(args.tokenizer).resolve())
     return conf
-
-
-def previous_run_done(args, conf) -> bool:
-    """True when OUTPUT_DIR already finished this config; another config is a ConfigError."""
-    try:
-        return check_previous_run(args.output_dir, conf)
-    except ValueError as e:  # another configuration in this directory: the user's to resolve
-        if isinstance(e, AacError):
-            raise
-        raise ConfigError(str(e)) from None
 
 
 def available(pairs, feats, data_dir) -> list:

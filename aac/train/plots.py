@@ -17,7 +17,9 @@ def _save(fig, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def plot_history(rows: List[dict], image_dir: str | os.PathLike, metric: str) -> None:
+def plot_history(
+    rows: List[dict], image_dir: str | os.PathLike, metric: str, loss_label: str = "loss"
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,7 +32,7 @@ def plot_history(rows: List[dict], image_dir: str | os.PathLike, metric: str) ->
     ax.plot(epochs, [r["train_loss"] for r in rows], marker="o", label="train")
     ax.plot(epochs, [r["valid_loss"] for r in rows], marker="o", label="valid")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (token NLL)")
+    ax.set_ylabel(loss_label)
     ax.legend()
     ax.grid(alpha=0.3)
     _save(fig, image_dir / "loss.png")

@@ -59,7 +59,7 @@ extract_device=cpu                   # device of stage 3: cpu, cuda or cuda:N
 pretrain_config=conf/pretrain.yaml   # training YAML of stage 4
 finetune_config=conf/finetune.yaml   # training YAML of stage 5
 skip_pretrain=false                  # fine-tune from scratch, without stage 4
-downsample=1                         # frame stride before cross-attention (paper Table 2): 1, 2, 4 or 8
+downsample=1                         # frame stride before cross-attention (paper Table 2): 1, 2, 4 or 8 (the only source: aac-train --downsample)
 tag=""                               # experiment name suffix (default: <encoder>_ds<downsample>)
 train_args=""                        # extra aac-train options (e.g. "--override optim.lr=1e-4")
 # Decoding and scoring
@@ -260,7 +260,7 @@ train_stage() {
             --valid-data "${datadir}/${vset}" --valid-feats "$(feats_of "${vset}")" \
             --tokenizer "${tokenizer_dir}/tokenizer.model" --output-dir "${odir}" \
             --ngpu "${ngpu}" --nproc "${nproc}" --num-nodes "${num_nodes}" \
-            --override "downsample=${downsample}" "${init_opts[@]}" ${train_args}
+            --downsample "${downsample}" "${init_opts[@]}" ${train_args}
     mark_done "${odir}/.done" "${record}"
 }
 
