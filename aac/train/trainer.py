@@ -49,7 +49,9 @@ def finite_or_none(row: dict) -> dict:
 
 def cider_d_score(hyps: list, refs: list) -> float:
     """Corpus CIDEr-D on normalised text (no Java needed)."""
-    from aac_metrics.functional import cider_d
+    from aac.metrics.scoring import import_aac_metrics
+
+    cider_d = import_aac_metrics().functional.cider_d
 
     cands = [normalize_caption(h) for h in hyps]
     mrefs = [[normalize_caption(r) for r in rs] for rs in refs]
