@@ -55,7 +55,7 @@ class ModelConf:
 
 # transformers releases (major, minor), first and last, that `beam_search_cache` and
 # `beam_shared_sdpa` were tested with: their cache, mask and attention-function APIs move
-# between releases (5.0 changed how masks are built for a registered attention function).
+# between releases (transformers 5's BART builds no mask for an unknown attention function).
 # Elsewhere beam search takes HF's default path: the same tokens, cross-attention computed
 # for every beam. Move the bound when tests/test_decode.py passes on a newer release.
 SHARED_CROSS_ATTENTION_TESTED = ((4, 57), (5, 24))
@@ -82,8 +82,8 @@ def shared_cross_attention_supported() -> bool:
 
 
 def generate_cache_kwarg(bart) -> str:
-    """Name under which `generate` takes a cache: `cache` from transformers 5.x, else
-    `past_key_values` (5.x still accepts it, with a FutureWarning)."""
+    """Name under which `generate` takes a cache: `cache` where the model's forward takes it
+    (5.24; 5.17 does not), else `past_key_values` (5.24 still takes it, with a FutureWarning)."""
     return "cache" if "cache" in inspect.signature(bart.forward).parameters else "past_key_values"
 
 
