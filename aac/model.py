@@ -17,6 +17,9 @@ these inputs to HF's `generate` of `model.bart`.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 IGNORE_ID = -100
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +51,40 @@ class ModelConf:
     # and captions are about order ("a bell rings, then a dog barks"): add sinusoidal
     # positions to the projected frames ("none" turns this off).
     audio_positions: str = "sinusoidal"
+
+
+# transformers releases (major, minor), first and last, that `beam_search_cache` and
+# `beam_shared_sdpa` were tested with: their cache, mask and attention-function APIs move
+# between releases (transformers 5's BART builds no mask for an unknown attention function).
+# Elsewhere beam search takes HF's default path: the same tokens, cross-attention computed
+# for every beam. Move the bound when tests/test_decode.py passes on a newer release.
+SHARED_CROSS_ATTENTION_TESTED = ((4, 57), (5, 24))
+
+
+@functools.lru_cache(maxsize=None)
+def shared_cross_attention_supported() -> bool:
+    """Whether the installed transformers is in `SHARED_CROSS_ATTENTION_TESTED` (warns once if not)."""
+    import transformers
+    from packaging.version import Version
+
+    release = Version(transformers.__version__).release[:2]
+    first, last = SHARED_CROSS_ATTENTION_TESTED
+    if first <= release <= last:
+        return True
+    logger.warning(
+        "transformers %s is outside the releases aac's shared cross-attention beam search was "
+        "tested with (%s to %s): beam search takes HF's default path (same captions, slower)",
+        transformers.__version__,
+        ".".join(map(str, first)),
+        ".".join(map(str, last)),
+    )
+    return False
+
+
+def generate_cache_kwarg(bart) -> str:
+    """Name under which `generate` takes a cache: `cache` where the model's forward takes it
+    (5.24; 5.17 does not), else `past_key_values` (5.24 still takes it, with a FutureWarning)."""
+    return "cache" if "cache" in inspect.signature(bart.forward).parameters else "past_key_values"
 
 
 # Name of the HF attention function registered below (transformers' AttentionInterface).
@@ -83,10 +121,22 @@ def beam_shared_sdpa(module, query, key, value, attention_mask, **kwargs):
 
 @contextmanager
 def beam_shared_attention(bart):
-    """Within the block, `bart`'s attention runs through `beam_shared_sdpa`."""
+    """Within the block, `bart`'s attention runs through `beam_shared_sdpa`.
+
+    The name is registered with transformers' attention functions and with its mask
+    functions as SDPA's: transformers 5 builds no attention mask at all for an attention
+    function that has no mask function (padded frames would be attended to); 4.57's BART
+    builds its own masks and never asks. Where `shared_cross_attention_supported()` is
+    false, the block changes nothing.
+    """
+    if not shared_cross_attention_supported():
+        yield
+        return
     from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
     AttentionInterface.register(BEAM_SHARED_SDPA, beam_shared_sdpa)
+    AttentionMaskInterface.register(BEAM_SHARED_SDPA, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
     before = bart.config._attn_implementation
     bart.config._attn_implementation = BEAM_SHARED_SDPA
     try:
@@ -259,13 +309,17 @@ class CaptionModel(nn.Module):
         """Keyword arguments of HF `generate` for token ids (B, L') starting with bos.
 
         Beam search (num_beams > 1) or greedy. Beam search needs `beam_shared_attention`
-        around `generate`: its cache holds cross-attention keys/values once per clip.
+        around `generate`: its cache holds cross-attention keys/values once per clip (on a
+        transformers release outside `SHARED_CROSS_ATTENTION_TESTED`, no cache is handed
+        over and HF's default beam search runs).
         """
         enc = self.encode(feats, feat_mask)
         max_length = max_length or self.conf.max_target_length
         cache = {}
-        if num_beams > 1:
-            cache["past_key_values"] = beam_search_cache(self.bart, enc.last_hidden_state)
+        if num_beams > 1 and shared_cross_attention_supported():
+            cache[generate_cache_kwarg(self.bart)] = beam_search_cache(
+                self.bart, enc.last_hidden_state
+            )
         return dict(
             encoder_outputs=enc,
             attention_mask=feat_mask.long(),

@@ -181,7 +181,7 @@ def test_from_audio_runs_the_encoder(tmp_path):
 def test_beam_shared_cross_attention_gives_the_default_tokens(trained):
     """Cross-attention keys/values held once per clip change speed, never tokens."""
     from aac.expdir import load_model_from_expdir
-    from aac.model import beam_shared_attention
+    from aac.model import beam_shared_attention, generate_cache_kwarg
 
     root, data, feats = trained
     model = load_model_from_expdir(root / "exp").model
@@ -190,7 +190,7 @@ def test_beam_shared_cross_attention_gives_the_default_tokens(trained):
     frames = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)  # (B, T, D)
     mask = torch.arange(frames.size(1))[None] < torch.tensor([len(c) for c in clips])[:, None]
     inputs = model.generation_inputs(frames, mask, num_beams=4)
-    cross = inputs["past_key_values"].cross_attention_cache
+    cross = inputs[generate_cache_kwarg(model.bart)].cross_attention_cache
     assert cross.layers[0].keys.shape[0] == len(clips)  # (B, H, T, d): not x4 beams
     with beam_shared_attention(model.bart):
         ours = model.bart.generate(**inputs)

@@ -19,7 +19,11 @@ from aac.train.scheduler import build_scheduler, lr_factor
             "optim.decay must be one of linear, cosine, constant, got 'cosin'",
         ),
         ("downsample", 3, "downsample must be one of 1, 2, 4, 8, got 3"),
-        ("valid.metric", "spider", "valid.metric must be one of cider_d_simple, loss, got 'spider'"),
+        (
+            "valid.metric",
+            "spider",
+            "valid.metric must be one of cider_d_simple, loss, got 'spider'",
+        ),
     ],
 )
 def test_an_enumerated_key_names_itself_and_the_file(tmp_path, key, value, message):

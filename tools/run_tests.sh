@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Run the test suite in tools/venv, starting the local Slurm the cluster tests use.
-# Usage: tools/run_tests.sh [pytest args...]
+# Run the test suite in tools/venv (or --venv DIR), starting the local Slurm the cluster tests use.
+# Usage: tools/run_tests.sh [--venv tools/venv-latest] [pytest args...]
 # With CI=true a Slurm that cannot start is an error; elsewhere its tests are skipped.
+# A selection that collects no tests (pytest's exit status 5) is an error, never a pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_tests.sh) $*"; }
+venv=tools/venv
+if [ "${1:-}" = --venv ]; then
+    venv=$2; shift 2
+fi
+[ -x "${venv}/bin/python" ] || { log "ERROR: no ${venv}; build it with tools/setup_venv.sh"; exit 1; }
 
 if [ -x utils/slurm_localhost.sh ]; then
     if utils/slurm_localhost.sh start; then
@@ -16,4 +22,8 @@ if [ -x utils/slurm_localhost.sh ]; then
     fi
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-exec tools/venv/bin/python -m pytest -ra "$@" tests
+log "$("${venv}/bin/python" -c 'import numpy, torch, transformers as t; print("torch", torch.__version__, "transformers", t.__version__, "numpy", numpy.__version__)')"
+rc=0
+"${venv}/bin/python" -m pytest -ra "$@" tests || rc=$?
+[ "${rc}" -ne 5 ] || log "ERROR: pytest $* collected no tests"
+exit "${rc}"

@@ -1,32 +1,52 @@
 #!/usr/bin/env bash
 # Build the toolkit's virtual environment at tools/venv (the ESPnet convention) and install
 # aac editable into it, plus the offline metric assets.
-# Usage: tools/setup_venv.sh [--python python3]
-# Reads tools/requirements.txt; writes tools/venv/ and the marker tools/venv.done.
+# Usage: tools/setup_venv.sh [--python python3] [--latest]
+#   default   tools/venv from tools/requirements.txt (the pinned stack: transformers 4.57, numpy 1.26)
+#   --latest  tools/venv-latest from tools/requirements-latest.txt (the newest stack aac is
+#             tested on: transformers 5, numpy 2); the metric assets are shared with tools/venv
+# Both also install tools/requirements-nodeps.txt with --no-deps (aac-metrics without msclap).
+# Writes the venv and its marker tools/venv.done (tools/venv-latest.done).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=python3
+venv=tools/venv
+requirements=tools/requirements.txt
 while [ $# -gt 0 ]; do
     case "$1" in
         --python) python=$2; shift 2 ;;
-        -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+        --latest) venv=tools/venv-latest; requirements=tools/requirements-latest.txt; shift ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "setup_venv.sh: unknown option $1" >&2; exit 1 ;;
     esac
 done
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (setup_venv.sh) $*"; }
+# pip's exit status is kept (pipefail); only its noise about absent local indexes is dropped.
+pip_install() {
+    if ! "${venv}/bin/pip" install --quiet "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; then
+        log "ERROR: pip install $* failed in ${venv}; see the pip output above"; exit 1
+    fi
+}
 
-if [ -f tools/venv.done ] && [ tools/venv.done -nt tools/requirements.txt ] && [ tools/venv.done -nt setup.py ]; then
-    log "tools/venv is up to date"; exit 0
+marker=${venv}.done
+up_to_date=true
+for input in "${requirements}" tools/requirements-nodeps.txt setup.py; do
+    [ -f "${marker}" ] && [ "${marker}" -nt "${input}" ] || up_to_date=false
+done
+if ${up_to_date}; then
+    log "${venv} is up to date"; exit 0
 fi
-[ -x tools/venv/bin/python ] || { log "creating tools/venv with $(${python} --version)"; "${python}" -m venv tools/venv; }
-log "installing pinned requirements (torch is large: the first install takes a few minutes)"
-tools/venv/bin/pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-tools/venv/bin/pip install --quiet -r tools/requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
-tools/venv/bin/pip install --quiet --no-deps -e . 2>&1 | grep -v '^WARNING: Location' || true
-tools/venv/bin/python -c "import aac, torch, torchaudio, transformers, h5py, kaldiio, sentencepiece, soundfile" \
-    || { log "ERROR: the environment does not import; see the pip output above"; exit 1; }
-if [ -x tools/install_metric_assets.sh ]; then
+[ -x "${venv}/bin/python" ] || { log "creating ${venv} with $(${python} --version)"; "${python}" -m venv "${venv}"; }
+log "installing ${requirements} (torch is large: the first install takes a few minutes)"
+pip_install --upgrade pip
+pip_install -r "${requirements}"
+pip_install --no-deps -r tools/requirements-nodeps.txt
+pip_install --no-deps -e .
+"${venv}/bin/python" -c "import aac, torch, torchaudio, transformers, h5py, kaldiio, sentencepiece, soundfile
+from aac.metrics.scoring import import_aac_metrics
+import_aac_metrics()" || { log "ERROR: ${venv} does not import; see the pip output above"; exit 1; }
+if [ "${venv}" = tools/venv ] && [ -x tools/install_metric_assets.sh ]; then
     tools/install_metric_assets.sh || log "WARNING: metric assets incomplete; scoring reports what is missing"
 fi
-date > tools/venv.done
-log "done: $(tools/venv/bin/python -c 'import torch; print("torch", torch.__version__)')"
+date > "${marker}"
+log "done: $("${venv}/bin/python" -c 'import numpy, torch, transformers as t; print("torch", torch.__version__, "transformers", t.__version__, "numpy", numpy.__version__)')"

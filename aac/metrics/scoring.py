@@ -7,12 +7,19 @@ corpus, so scores are never averaged over batches.
 
 A metric whose assets are missing is listed in `unavailable` with the reason and the
 install command; it never gets a placeholder value.
+
+aac-metrics imports msclap when it is imported, for its CLAP-based metrics (CLAP-sim, MACE)
+only; msclap caps numpy below 2 and transformers below 5, so aac installs aac-metrics
+without it (tools/requirements-nodeps.txt) and stands in a module whose `CLAP` says why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import sys
+import types
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +60,50 @@ GENERIC_CAPTIONS = (
     "a car passes by",
     "wind is blowing",
 )
+
+
+# aac-metrics' metrics built on msclap, which aac does not install.
+CLAP_METRICS = ("clap_sim", "mace")
+CLAP_MESSAGE = (
+    "CLAP-based metrics (clap_sim, mace) need msclap, which aac does not install: it caps "
+    "numpy<2 and transformers<5. Use a separate environment with `pip install msclap~=1.3.3`"
+)
+
+
+class ClapUnavailableError(AacError, ValueError):
+    """A CLAP-based metric was asked for where msclap is not installed."""
+
+
+def _stand_in_for_msclap() -> None:
+    """Let `import aac_metrics` work without msclap; only using CLAP raises, saying why."""
+    if "msclap" in sys.modules or importlib.util.find_spec("msclap") is not None:
+        return
+    stand_in = types.ModuleType("msclap", "Stand-in for msclap (not installed): " + CLAP_MESSAGE)
+
+    class CLAP:
+        def __init__(self, *args, **kwargs):
+            raise ClapUnavailableError(CLAP_MESSAGE)
+
+    stand_in.CLAP = CLAP
+    sys.modules["msclap"] = stand_in
+
+
+def import_aac_metrics():
+    """The `aac_metrics` package, importable whether or not msclap is installed."""
+    _stand_in_for_msclap()
+    try:
+        import aac_metrics
+    except ModuleNotFoundError as err:
+        if err.name != "aac_metrics":
+            raise
+        raise AacError(
+            "aac-metrics is not installed: pip install --no-deps aac-metrics==0.6.0 "
+            "(and aac's metrics extra: pip install -e .[metrics])"
+        ) from err
+    return aac_metrics
+
+
+_stand_in_for_msclap()  # before any `from aac_metrics... import` below or in aac.metrics.assets
 
 
 class HypothesisError(AacError, ValueError):
@@ -169,6 +220,9 @@ def score_captions(
 ) -> Scores:
     """Corpus and per-clip scores for the available `metrics`; the rest go to `unavailable`."""
     bad = [m for m in metrics if m not in METRIC_NEEDS]
+    if set(bad) & set(CLAP_METRICS):
+        clap = ", ".join(sorted(set(bad) & set(CLAP_METRICS)))
+        raise ClapUnavailableError(f"{clap}: not computed by aac. {CLAP_MESSAGE}")
     if bad:
         raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(ALL_METRICS)}")
     cache, java = assets.resolve_cache_dir(cache_dir), assets.resolve_java(java)

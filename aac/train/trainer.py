@@ -23,7 +23,9 @@ from aac.train.loop import LoopTask, Validation
 def cider_d_score(hyps: list, refs: list) -> float:
     """Corpus CIDEr-D on normalised text without the PTB tokenizer (no Java needed): the
     validation metric `cider_d_simple`, close to but not the CIDEr-D aac-score reports."""
-    from aac_metrics.functional import cider_d
+    from aac.metrics.scoring import import_aac_metrics
+
+    cider_d = import_aac_metrics().functional.cider_d
 
     cands = [normalize_caption(h) for h in hyps]
     mrefs = [[normalize_caption(r) for r in rs] for rs in refs]
