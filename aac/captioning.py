@@ -25,12 +25,13 @@ from typing import Callable, Dict, Hashable, List, Optional, Sequence
 import numpy as np
 import torch
 
+from aac.config import COMPUTE_DTYPES
 from aac.feature_info import extract_stride as extract_stride_of
 from aac.frames import stride_frames
 from aac.model import beam_shared_attention
 
 EMPTY_CAPTION = "<empty>"  # Kaldi text needs a non-empty value
-DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+DTYPES = dict(zip(COMPUTE_DTYPES, (None, torch.bfloat16)))  # name -> autocast dtype
 
 
 def build_encoder_from_info(

@@ -21,6 +21,7 @@ import sys
 import traceback
 from typing import Callable, Iterable, List, Optional
 
+from aac.config import COMPUTE_DTYPES, STORAGE_DTYPES
 from aac.errors import EXIT_USER_ERROR, AacError
 
 _USER_OS_ERRORS = {
@@ -82,8 +83,6 @@ def run_main(
 # One helper per shared flag, so a flag means one thing in every tool; README.md's flag
 # table lists them with the tools that take them, and tests/test_cli_flags.py checks every
 # entry point's parser against that table (and that these flags come from these helpers).
-COMPUTE_DTYPES = ("float32", "bfloat16")
-STORAGE_DTYPES = ("float32", "float16")
 MODEL_CHECKPOINT_NAMES = ("best", "last")  # and epochN
 
 

@@ -34,6 +34,10 @@ from aac.limits import CONFIG_BYTES, InputTooLarge, read_text_capped, short_repr
 
 T = TypeVar("T")
 CHOICES = "choices"  # dataclass field metadata key: the allowed values of the field
+# Enumerations that flags (aac.cli) and the code behind them share, defined once here at the
+# bottom layer so that a light CLI parser does not import torch to list them.
+COMPUTE_DTYPES = ("float32", "bfloat16")  # --compute-dtype: what the model computes in
+STORAGE_DTYPES = ("float32", "float16")  # --storage-dtype: what a feature cache stores
 
 
 def choice(default: Any, options: Iterable[Any]) -> Any:

@@ -179,3 +179,10 @@ def test_official_mask_half_masks_a_partial_patch():
     assert patch[0].sum() == 0 and patch[-1].all()
     partial = [row for row in patch if 0 < row.sum() < 8]
     assert partial, "a patch straddling the end gets some but not all of its 8 tokens masked"
+
+
+def test_unknown_padding_is_a_config_error_listing_the_choices():
+    from aac.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"padding must be one of group, mask, got 'pad'"):
+        build_encoder("beats", random_init=True, conf={"padding": "pad"})

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aac.cli import run_main
+from aac.cli import add_storage_dtype, run_main
 from aac.config import ConfigError
 from aac.feature_info import (
     describe_mismatch,
@@ -43,7 +43,7 @@ def add_feats_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--random-init", action="store_true")
     p.add_argument("--extract-stride", type=int, default=1)
     p.add_argument("--chunk-seconds", type=float, default=DEFAULT_CHUNK_SECONDS)
-    p.add_argument("--storage-dtype", default="float32", choices=["float32", "float16"])
+    add_storage_dtype(p, "stored dtype (as aac-extract-feats)")
     p.add_argument("--encoder-conf", nargs="*", default=[], metavar="YAML_OR_KEY=VAL")
 
 

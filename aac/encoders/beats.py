@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aac.config import choice
 from aac.checkpoint_io import CheckpointError
 from aac.encoders.base import AudioEncoder, mark_random_init
 from aac.encoders.state_dict import load_strict, state_dict_of
@@ -88,11 +89,13 @@ ACTIVATIONS = {
 }
 ACTIVATIONS["gelu_fast"] = ACTIVATIONS["gelu_accurate"]  # old official alias
 
+PADDINGS = ("group", "mask")  # how a batch of clips of different lengths runs
+
 
 @dataclass
 class BeatsConf:
     freq_pool: bool = False  # average the 8 frequency tokens of each time step
-    padding: str = "group"  # "group" (exact, equal-length groups) or "mask"
+    padding: str = choice("group", PADDINGS)  # group: exact, equal-length groups; mask: one batch
     seed: int = 0
 
 
@@ -246,8 +249,8 @@ class Beats(AudioEncoder):
 
     def __init__(self, cfg: dict, conf: BeatsConf):
         super().__init__()
-        if conf.padding not in ("group", "mask"):
-            raise ValueError(f"beats: padding must be 'group' or 'mask', got {conf.padding!r}")
+        if conf.padding not in PADDINGS:  # a BeatsConf built in code skips build()'s check
+            raise ValueError(f"beats: padding must be one of {PADDINGS}, got {conf.padding!r}")
         self.cfg, self.conf = cfg, conf
         patch, embed, dim = cfg["input_patch_size"], cfg["embed_dim"], cfg["encoder_embed_dim"]
         self.patch = patch
