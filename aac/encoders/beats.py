@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aac.config import choice
 from aac.checkpoint_io import CheckpointError
+from aac.config import choice
 from aac.encoders.base import AudioEncoder, mark_random_init
 from aac.encoders.state_dict import load_strict, state_dict_of
 
