@@ -68,11 +68,12 @@ class Sizes:
     train_steps: int
     extract_clips: int  # more than every CPU cap, so that the cap shows in the calls
     extract_batch: int
+    extract_warmup: bool  # an untimed run first (CUDA kernel selection); CPU: time is short
 
 
 SIZES = {
-    "cuda": Sizes(True, 5000, 16, 10.0, 20, 32, BEATS_FRAMES_10S, 30, 64, 32),
-    "cpu": Sizes(False, 64, 2, 1.0, 4, 2, 40, 2, 5, 8),
+    "cuda": Sizes(True, 5000, 16, 10.0, 20, 32, BEATS_FRAMES_10S, 30, 64, 32, True),
+    "cpu": Sizes(False, 64, 2, 1.0, 4, 2, 40, 2, 5, 8, False),
 }
 
 
@@ -109,35 +110,6 @@ def pick_device(device: str) -> torch.device:
     return dev
 
 
-class PeakMemory:
-    """Peak memory of the block: CUDA allocations on a GPU, process RSS on CPU (MiB)."""
-
-    def __init__(self, dev: torch.device):
-        self.dev, self.peak_mb = dev, None
-
-    def __enter__(self):
-        if self.dev.type == "cuda":
-            torch.cuda.synchronize(self.dev)
-            torch.cuda.reset_peak_memory_stats(self.dev)
-        else:
-            from aac.speed import PeakRss
-
-            self._rss = PeakRss().__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.dev.type == "cuda":
-            torch.cuda.synchronize(self.dev)
-            self.peak_mb = torch.cuda.max_memory_allocated(self.dev) / 2**20
-        else:
-            self._rss.__exit__(*exc)
-            self.peak_mb = self._rss.peak
-
-    @property
-    def kind(self) -> str:
-        return "cuda max_memory_allocated" if self.dev.type == "cuda" else "process peak RSS"
-
-
 def beside_paper(encoder: str, rtf: dict) -> dict:
     """Measured RTF figures with Table 2's mean and the ratio measured / paper."""
     paper = PAPER_TABLE2_MEAN_RTF[encoder]
@@ -167,7 +139,7 @@ def synthetic_waves(num_clips: int, seconds: float, rate: int) -> dict:
 def measure_rtf(encoder: str, work: Path, dev, sizes: Sizes) -> dict:
     from aac.captioning import CaptionEngine, build_encoder_from_info
     from aac.expdir import load_model_from_expdir
-    from aac.speed import PAPER_BEAM, paper_rtf
+    from aac.speed import PAPER_BEAM, PeakMemory, paper_rtf
     from aac.testing import make_random_exp_dir
 
     exp = make_random_exp_dir(
@@ -195,6 +167,7 @@ def measure_training(dev, amp_dtype: torch.dtype, sizes: Sizes) -> dict:
     if dev.type == "cpu" and amp_dtype == torch.float16:
         return {"amp_dtype": name, "skipped": FP16_ON_CPU}
     from aac.model import CaptionModel
+    from aac.speed import PeakMemory
 
     torch.manual_seed(0)
     conf, batch, vocab = decoder_conf(sizes), sizes.train_batch, sizes.vocab_size
@@ -251,7 +224,7 @@ def write_wav_scp(work: Path, sizes: Sizes, rate: int) -> list:
 
 
 def measure_extract(encoder: str, work: Path, dev, sizes: Sizes, cap_from: str) -> dict:
-    """One warm-up extraction, then a timed one; encoder calls counted on the timed one.
+    """A warm-up extraction (`extract_warmup`), then a timed one, whose encoder calls are counted.
 
     `cap_from` names the device type whose declared `clips_per_call` applies: the device's
     own, or (on CUDA) "cpu", to measure what the CPU's cap would cost there.
@@ -266,7 +239,8 @@ def measure_extract(encoder: str, work: Path, dev, sizes: Sizes, cap_from: str) 
     clips = write_wav_scp(work / f"wav_{enc.sample_rate}", sizes, enc.sample_rate)
     kwargs = dict(device=str(dev), batch_size=sizes.extract_batch, encoder_conf={})
     tag = f"{encoder}_{cap_from}"
-    extract_features(enc, clips, str(work / f"warm_{tag}.h5"), **kwargs)
+    if sizes.extract_warmup:
+        extract_features(enc, clips, str(work / f"warm_{tag}.h5"), **kwargs)
     calls, encode = [], enc.encode
 
     def counted(wave):  # (b, T) -> (b, T', D): base.forward calls this once per call
@@ -351,23 +325,15 @@ def run_cuda_tests() -> dict:
     return {"status": status, "returncode": out.returncode, "files": files, "summary": tail[0]}
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def environment(dev) -> dict:
     import transformers
+
+    from aac.speed import cpu_name
 
     return {
         "device": str(dev),
         "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cpu_threads": torch.get_num_threads(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
