@@ -134,3 +134,27 @@ def test_the_gpu_run_uses_the_paper_decoder_and_cpu_a_tiny_one(gpu_check):
     assert (conf.d_model, conf.decoder_layers, conf.decoder_attention_heads) == (768, 6, 12)
     assert conf.decoder_ffn_dim == 3072 and gpu_check.SIZES["cuda"].vocab_size == 5000
     assert gpu_check.decoder_conf(gpu_check.SIZES["cpu"]).decoder_layers == 1
+
+
+def test_the_wheels_stay_out_of_git():
+    out = subprocess.run(
+        ["git", "check-ignore", "-q", "tools/gpu_wheels/soundfile-0.14.0-py2.py3-none-any.whl"],
+        cwd=ROOT,
+    )
+    assert out.returncode == 0
+
+
+def test_gpu_check_sh_installs_nothing_where_every_shipped_module_imports():
+    # tools/venv has every package the script ships wheels of, so each module name it
+    # checks must import here; a wrong name would send it looking for wheels.
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", "tools/gpu_check.sh", "--install-only"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to install" in proc.stderr

@@ -6,6 +6,7 @@
 #                                                 # there: offline install, then the check
 #   tools/gpu_check.sh --install-only             # there: the offline install alone
 #   tools/gpu_check.sh --device cpu --json r.json # the CPU fallback (tiny sizes), anywhere
+# Paths are relative to the tree's root (the script runs there).
 #
 # --prepare downloads the pinned wheels of what the GPU machines lack (soundfile with its
 # bundled libsndfile, cffi, pycparser, kaldiio; pytest and its dependencies for the cuda
@@ -73,7 +74,7 @@ wheel_for() {
 install_missing() {
     local py=$1 site=$2 missing=() entry dist whl
     for entry in "${SHIPPED[@]}"; do
-        PYTHONPATH="${site}" "${py}" -c "import ${entry##*:}" 2>/dev/null || missing+=("${entry%%:*}")
+        PYTHONPATH="${site}${PYTHONPATH:+:${PYTHONPATH}}" "${py}" -c "import ${entry##*:}" 2>/dev/null || missing+=("${entry%%:*}")
     done
     if [ "${#missing[@]}" -eq 0 ]; then log "nothing to install"; return; fi
     [ -d "${WHEELS}" ] || { log "ERROR: missing ${missing[*]} and no ${WHEELS}/ (run --prepare where PyPI is reachable)"; exit 1; }
