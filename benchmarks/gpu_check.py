@@ -11,7 +11,7 @@ CI checks the code paths; its figures say nothing about the paper. Sections:
   rtf        Table 2's setting through `aac.speed.paper_rtf` (as stage 6 times it): audio
              in, one clip at a time, beam 4, encoder + decoder; beside Table 2's mean RTF
   train      clips/s of decoder training steps under bf16 and fp16 AMP (AdamW, BEATs-size
-             frames), peak memory; fp16 is skipped on CPU (it needs CUDA's GradScaler)
+             frames), peak memory; fp16 + GradScaler on CUDA only (skipped on CPU, reason given)
   extract    `aac.features.extract.extract_features` over a wav.scp of synthetic WAVs
              (loading and HDF5 writing included), clips/s and RTF, with the per-call clip
              cap the encoder class declares for the device (`clips_per_call`) and the
@@ -53,7 +53,7 @@ PAPER_TABLE2_MEAN_RTF = {"pann_cnn14": 104.6, "beats": 42.9}
 BEATS_FRAMES_10S = 496
 TRAIN_DTYPES = (torch.bfloat16, torch.float16)
 LIST_SECTIONS = ("rtf", "train", "extract")  # one row per encoder / dtype / (encoder, cap)
-FP16_ON_CPU = "fp16 AMP training needs CUDA (GradScaler, fp16 kernels): CPU runs bf16 only"
+FP16_ON_CPU = "fp16 AMP (with GradScaler) is measured on CUDA only; CPU autocast runs bf16"
 
 
 @dataclass(frozen=True)
