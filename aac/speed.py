@@ -15,6 +15,7 @@ plus an equal share of the batch's decoding time.
 from __future__ import annotations
 
 import os
+import platform
 import threading
 import time
 from dataclasses import dataclass, field
@@ -140,6 +141,45 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _rss_mb())
+
+
+class PeakMemory:
+    """Peak memory of the block: CUDA allocations on a GPU, process RSS on CPU (MiB)."""
+
+    def __init__(self, dev):
+        self.dev, self.peak_mb = torch.device(dev), None
+
+    def __enter__(self):
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+            torch.cuda.reset_peak_memory_stats(self.dev)
+        else:
+            self._rss = PeakRss().__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+            self.peak_mb = torch.cuda.max_memory_allocated(self.dev) / 2**20
+        else:
+            self._rss.__exit__(*exc)
+            self.peak_mb = self._rss.peak
+
+    @property
+    def kind(self) -> str:
+        return "cuda max_memory_allocated" if self.dev.type == "cuda" else "process peak RSS"
+
+
+def cpu_name() -> str:
+    """The CPU's model name (as `lscpu` shows it), for benchmark reports."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def fastest_setting(captioner) -> Callable:

@@ -2,6 +2,7 @@
 (`paper_rtf`) and aac-benchmark's paper row."""
 
 import argparse
+import time
 
 import numpy as np
 import pytest
@@ -53,3 +54,17 @@ def test_paper_rtf_and_the_benchmark_use_the_one_timer(captioner, monkeypatch):
 
     args = argparse.Namespace(quantize=None, compute_dtype=None)
     assert build_settings(args, captioner)["paper"](clips)[0] == ["x"] * 3
+
+
+def test_peak_memory_on_cpu_sees_an_allocation_inside_the_block():
+    from aac.speed import PeakMemory, cpu_name
+
+    with PeakMemory("cpu") as idle:
+        pass
+    with PeakMemory("cpu") as busy:
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        time.sleep(0.05)
+        del block
+    assert idle.peak_mb > 0 and busy.kind == "process peak RSS"
+    assert busy.peak_mb >= idle.peak_mb + 48
+    assert cpu_name()

@@ -114,8 +114,14 @@ def launch_command(
         ]
         return _torchrun(nproc, extra, argv, module)
     if nproc > 1:
-        return _torchrun(nproc, ["--standalone", "--nnodes=1"], argv, module)
+        return torchrun_command(nproc, argv, module)
     return None
+
+
+def torchrun_command(nproc: int, argv: List[str], module: str) -> List[str]:
+    """`python -m module argv` under torchrun on this node alone (`--standalone`): what
+    `launch_command` runs for `--nproc N`, and what a check of one process starts."""
+    return _torchrun(nproc, ["--standalone", "--nnodes=1"], argv, module)
 
 
 def relaunch(cmd: List[str]) -> int:
@@ -123,8 +129,12 @@ def relaunch(cmd: List[str]) -> int:
     return subprocess.run(cmd).returncode
 
 
-def init_distributed(ngpu: int) -> DistInfo:
-    """Join the process group when started by torchrun; pick this process's device."""
+def init_distributed(ngpu: int, join_alone: bool = False) -> DistInfo:
+    """Join the process group when started by torchrun; pick this process's device.
+
+    A world of one process joins no group unless `join_alone` (a check that the backend
+    starts: NCCL on GPU, gloo on CPU); training does not need one then.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -134,7 +144,7 @@ def init_distributed(ngpu: int) -> DistInfo:
     device = f"cuda:{local_rank}" if use_cuda else "cpu"
     if use_cuda:
         torch.cuda.set_device(local_rank)
-    if world > 1:
+    if world > 1 or join_alone:
         torch.distributed.init_process_group(
             backend="nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=2)
         )
@@ -153,5 +163,5 @@ def all_reduce_sum(tensor: torch.Tensor, dist: DistInfo) -> torch.Tensor:
 
 
 def shutdown(dist: DistInfo) -> None:
-    if dist.enabled and torch.distributed.is_initialized():
+    if torch.distributed.is_initialized():  # also a group of one (`join_alone`)
         torch.distributed.destroy_process_group()
