@@ -7,7 +7,9 @@ Every caller goes through here: stage 6 decoding (from cached features or from a
 training validation, the `Captioner` API and the benchmark. What each step does:
   encode_waves       mono waves -> encoder -> extraction stride: what the feature cache holds
   generate_captions  cache-level frames -> `downsample` stride (config.yaml) -> padded frames
-                     masked -> beam search (the package's only call of HF `generate`) -> text
+                     masked -> beam search (the package's only call of HF `generate`) -> text;
+                     with a reranker (aac.rerank, off by default): N candidates per clip
+                     (beam hypotheses or nucleus samples), the best combined score kept
   CaptionEngine.run  clips grouped in length-sorted batches (longest first, ties by id),
                      loading untimed, encode + generate timed per batch; one grad mode
                      (inference_mode) and one autocast rule for all callers
@@ -209,8 +211,10 @@ class CaptionEngine:
         if load_waves is not None:
             return load_waves(keys)
         rate = self.reranker.scorer.sample_rate
-        if source == "audio" and self.encoder is not None and self.encoder.sample_rate == rate:
-            return inputs
+        if source == "audio" and self.encoder is not None:  # waves at the encoder's rate
+            from aac.audio import resample
+
+            return [resample(np.asarray(w), self.encoder.sample_rate, rate) for w in inputs]
         raise ValueError(
             f"the reranker's scorer needs the clips' audio at {rate} Hz: pass load_waves"
         )

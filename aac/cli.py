@@ -265,11 +265,16 @@ class ModelLoadError(AacError):
 
 def load_captioner(args, **kwargs):
     """Captioner.from_pretrained from the `add_model_options` flags, args.model and
-    args.beam; `kwargs` go to the Captioner (device, batch_size ...). Load failures are
-    one line."""
+    args.beam (and the `add_rerank_options` flags where the tool has them: candidate
+    captions re-ranked); `kwargs` go to the Captioner (device, batch_size ...). Load
+    failures are one line."""
     from aac.captioner import Captioner
 
     check_model_checkpoint(args.checkpoint, args.trust_checkpoint)
+    if hasattr(args, "decode_config"):  # the tool takes add_rerank_options
+        from aac.scorers import decode_conf_from_args
+
+        kwargs.setdefault("decode_conf", decode_conf_from_args(args, args.beam))
     try:
         return Captioner.from_pretrained(
             args.model,
