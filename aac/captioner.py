@@ -98,8 +98,10 @@ class Captioner:
         max_length: Optional[int] = None,
         dtype: str = "float32",
         workdir: Optional[tempfile.TemporaryDirectory] = None,
+        reranker=None,
     ):
         self.loaded, self.encoder, self.device = loaded, encoder, device
+        self.reranker = reranker  # aac.rerank.Reranker: candidate captions re-ranked
         self.beam, self.batch_size, self.max_length = beam, batch_size, max_length
         self.enc_info = dict(loaded.encoder_info)
         self._workdir = workdir  # keeps an unpacked model alive as long as the Captioner
@@ -115,11 +117,13 @@ class Captioner:
         checkpoint: str = "best",
         quantize: Optional[str] = None,
         trust_checkpoint: bool = False,
+        decode_conf=None,
         **kwargs,
     ) -> "Captioner":
         """Load an exp dir or an `aac-pack` zip; verifies the encoder checkpoint's SHA-256.
 
         `trust_checkpoint` allows full unpickling of the model and encoder checkpoints.
+        `decode_conf` (aac.rerank.DecodeConf): candidate captions and their re-ranking.
 
         `checkpoint` names the caption model's weights in an exp dir: best|last|epochN|path.
         """
@@ -139,6 +143,10 @@ class Captioner:
         )
         enc_ckpt = resolve_encoder_checkpoint(loaded.encoder_info, encoder_checkpoint, included)
         encoder = _build_encoder(loaded.encoder_info, enc_ckpt, device, trust_checkpoint)
+        if decode_conf is not None:
+            from aac.scorers import build_reranker
+
+            kwargs["reranker"] = build_reranker(decode_conf, loaded, device)
         self = cls(loaded, encoder, device=device, workdir=workdir, **kwargs)
         if quantize:
             self.quantize(quantize)
@@ -174,9 +182,16 @@ class Captioner:
             max_length=self.max_length,
             dtype=dtype,
             workdir=self._workdir,
+            reranker=self.reranker,
         )
         if quantize:
             other.quantize(quantize)
+        return other
+
+    def with_reranker(self, reranker) -> "Captioner":
+        """A copy sharing this one's weights that re-ranks candidate captions (aac.rerank)."""
+        other = copy.copy(self)
+        other.reranker = reranker
         return other
 
     def set_dtype(self, dtype: str) -> None:
@@ -203,7 +218,12 @@ class Captioner:
     def engine(self) -> CaptionEngine:
         """The captioning path with this Captioner's current weights and settings."""
         return CaptionEngine.from_loaded(
-            self.loaded, self.encoder, beam=self.beam, max_length=self.max_length, dtype=self.dtype
+            self.loaded,
+            self.encoder,
+            beam=self.beam,
+            max_length=self.max_length,
+            dtype=self.dtype,
+            reranker=self.reranker,
         )
 
     # ---- the pipeline ---------------------------------------------------------------

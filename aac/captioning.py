@@ -7,7 +7,9 @@ Every caller goes through here: stage 6 decoding (from cached features or from a
 training validation, the `Captioner` API and the benchmark. What each step does:
   encode_waves       mono waves -> encoder -> extraction stride: what the feature cache holds
   generate_captions  cache-level frames -> `downsample` stride (config.yaml) -> padded frames
-                     masked -> beam search (the package's only call of HF `generate`) -> text
+                     masked -> beam search (the package's only call of HF `generate`) -> text;
+                     with a reranker (aac.rerank, off by default): N candidates per clip
+                     (beam hypotheses or nucleus samples), the best combined score kept
   CaptionEngine.run  clips grouped in length-sorted batches (longest first, ties by id),
                      loading untimed, encode + generate timed per batch; one grad mode
                      (inference_mode) and one autocast rule for all callers
@@ -29,6 +31,7 @@ from aac.config import COMPUTE_DTYPES
 from aac.feature_info import extract_stride as extract_stride_of
 from aac.frames import stride_frames
 from aac.model import beam_shared_attention
+from aac.rerank import Reranker, search_kwargs, seeded
 
 EMPTY_CAPTION = "<empty>"  # Kaldi text needs a non-empty value
 DTYPES = dict(zip(COMPUTE_DTYPES, (None, torch.bfloat16)))  # name -> autocast dtype
@@ -94,18 +97,31 @@ def generate_captions(
     beam: int = 4,
     max_length: Optional[int] = None,
     stride: int = 1,
+    reranker: Optional[Reranker] = None,
+    waves: Optional[Sequence] = None,
 ) -> List[str]:
     """Cache-level frames (B, T, D) with lengths (B,) -> one caption per clip.
 
     Applies the model's frame stride (`downsample` of config.yaml) first; padded frames
-    are masked. This holds the package's only call of HF `generate`.
+    are masked. This holds the package's only call of HF `generate`. With a `reranker`
+    whose candidates are on, N candidates per clip are generated and the reranker picks
+    one (aac.rerank); `waves` are the clips' audio for a scorer that needs it.
     """
     device = next(model.parameters()).device
     feats, lengths = stride_frames(feats.to(device), torch.as_tensor(lengths).to(device), stride)
     mask = torch.arange(feats.size(1), device=device)[None, :] < lengths[:, None]  # (B, T)
-    with beam_shared_attention(model.bart):  # cross-attention keys/values once per clip
-        ids = model.bart.generate(**model.generation_inputs(feats, mask, beam, max_length))
-    return [tokenizer.decode(row.tolist()) or EMPTY_CAPTION for row in ids]
+    active = reranker is not None and reranker.conf.active
+    search = search_kwargs(reranker.conf.candidates, beam) if active else {"num_beams": beam}
+    draws = seeded(reranker.conf.candidates.seed, device) if active else nullcontext()
+    with beam_shared_attention(model.bart), draws:  # cross-attention keys/values once per clip
+        inputs = model.generation_inputs(feats, mask, max_length=max_length, **search)
+        ids = model.bart.generate(**inputs)  # (B*N, L): a clip's candidates in a row
+    texts = [tokenizer.decode(row.tolist()) or EMPTY_CAPTION for row in ids]
+    if not active:
+        return texts
+    best = reranker.choose(model, feats, mask, ids, texts, waves)
+    per_clip = len(texts) // len(best)
+    return [texts[b * per_clip + i] for b, i in enumerate(best)]
 
 
 def length_sorted_batches(lengths: Dict[Hashable, float], batch_size: int) -> List[list]:
@@ -134,13 +150,14 @@ class CaptionEngine:
         max_length: Optional[int] = None,
         dtype: str = "float32",
         chunk_seconds: Optional[float] = None,
+        reranker: Optional[Reranker] = None,
     ):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.model, self.tokenizer, self.encoder = model, tokenizer, encoder
         self.extract_stride, self.stride = int(extract_stride), int(stride)
         self.beam, self.max_length, self.dtype = beam, max_length, dtype
-        self.chunk_seconds = chunk_seconds
+        self.chunk_seconds, self.reranker = chunk_seconds, reranker
 
     @classmethod
     def from_loaded(cls, loaded, encoder=None, stride: Optional[int] = None, **kwargs):
@@ -173,11 +190,35 @@ class CaptionEngine:
             )
         return feats.float(), lengths
 
-    def caption_features(self, feats: torch.Tensor, lengths) -> List[str]:
+    def caption_features(self, feats: torch.Tensor, lengths, waves=None) -> List[str]:
+        """`waves`: the clips' audio at the reranker scorer's rate, when it needs audio."""
         with self._autocast():
             return generate_captions(
-                self.model, self.tokenizer, feats, lengths, self.beam, self.max_length, self.stride
+                self.model,
+                self.tokenizer,
+                feats,
+                lengths,
+                self.beam,
+                self.max_length,
+                self.stride,
+                self.reranker,
+                waves,
             )
+
+    def _scorer_waves(self, keys, inputs, source: str, load_waves) -> Optional[Sequence]:
+        """The batch's audio for a reranker scorer that needs it (untimed, as all reading)."""
+        if self.reranker is None or not self.reranker.needs_waves:
+            return None
+        if load_waves is not None:
+            return load_waves(keys)
+        rate = self.reranker.scorer.sample_rate
+        if source == "audio" and self.encoder is not None:  # waves at the encoder's rate
+            from aac.audio import resample
+
+            return [resample(np.asarray(w), self.encoder.sample_rate, rate) for w in inputs]
+        raise ValueError(
+            f"the reranker's scorer needs the clips' audio at {rate} Hz: pass load_waves"
+        )
 
     def run(
         self,
@@ -186,18 +227,22 @@ class CaptionEngine:
         load: Callable[[list], Sequence],
         source: str,
         timer: Optional[Callable[[list, float, float], None]] = None,
+        load_waves: Optional[Callable[[list], Sequence]] = None,
     ) -> Dict[Hashable, str]:
         """Captions for every key of `lengths` (seconds or frames: they only order batches).
 
         `load(keys)` returns the batch's inputs, untimed: mono waves (source="audio") or
         cache-level frames (T, D) (source="features"). `timer(keys, encode_s, generate_s)`
         is called per batch; CUDA work is synchronised before each clock reading.
+        `load_waves(keys)`: mono waves at the reranker scorer's rate, for a scorer that
+        embeds audio itself (ATCL); untimed like `load`.
         """
         if source not in ("audio", "features"):
             raise ValueError(f"source must be audio or features, got {source!r}")
         captions = {}
         for keys in length_sorted_batches(lengths, batch_size):
             inputs = load(keys)
+            waves = self._scorer_waves(keys, inputs, source, load_waves)
             if source == "features":
                 feats, feat_lengths = _pad(inputs, self.device)  # (B, T, D), (B,)
             _sync(self.device)
@@ -206,7 +251,7 @@ class CaptionEngine:
                 feats, feat_lengths = self.encode(inputs)
             _sync(self.device)
             encoded = time.perf_counter()
-            batch_captions = self.caption_features(feats, feat_lengths)
+            batch_captions = self.caption_features(feats, feat_lengths, waves)
             _sync(self.device)
             if timer is not None:
                 timer(keys, encoded - start, time.perf_counter() - encoded)

@@ -166,6 +166,40 @@ def add_downsample(p, help: str) -> None:
     _contract(p, "--downsample", type=int, choices=STRIDE_FACTORS, help=help)
 
 
+def add_rerank_options(p) -> None:
+    """--decode-config, --candidates, --num-candidates, --rerank-scorer, --atcl-exp: candidate
+    captions re-ranked by log-probability and audio-text similarity (aac.rerank); a flag
+    given replaces its key of the decode config (aac.scorers.decode_conf_from_args)."""
+    from aac.rerank import CANDIDATE_MODES, SCORERS
+
+    _contract(
+        p,
+        "--decode-config",
+        help="decode YAML with candidates: {mode, num, temperature, top_p, seed} and "
+        "rerank: {logprob_weight, similarity_weight, scorer, atcl_exp} (reads it)",
+    )
+    _contract(
+        p,
+        "--candidates",
+        choices=CANDIDATE_MODES,
+        help="off (one beam-search caption), beam (all beam hypotheses) or sampling "
+        "(nucleus), re-ranked (default: the decode config's, off)",
+    )
+    _contract(
+        p,
+        "--num-candidates",
+        type=int,
+        help="candidates per clip (default: the beam width, or 50 when sampling)",
+    )
+    _contract(
+        p,
+        "--rerank-scorer",
+        choices=SCORERS,
+        help="audio-text similarity: head (the model's text-embedding head) or atcl",
+    )
+    _contract(p, "--atcl-exp", help="aac-pretrain-encoder ATCL experiment dir (scorer atcl)")
+
+
 def add_launch_options(p) -> None:
     """--ngpu, --nproc, --num-nodes: how a training run is spread over processes."""
     _contract(p, "--ngpu", type=int, default=0, help="GPUs per node (>1: DDP via torchrun)")
@@ -230,11 +264,16 @@ class ModelLoadError(AacError):
 
 def load_captioner(args, **kwargs):
     """Captioner.from_pretrained from the `add_model_options` flags, args.model and
-    args.beam; `kwargs` go to the Captioner (device, batch_size ...). Load failures are
-    one line."""
+    args.beam (and the `add_rerank_options` flags where the tool has them: candidate
+    captions re-ranked); `kwargs` go to the Captioner (device, batch_size ...). Load
+    failures are one line."""
     from aac.captioner import Captioner
 
     check_model_checkpoint(args.checkpoint, args.trust_checkpoint)
+    if hasattr(args, "decode_config"):  # the tool takes add_rerank_options
+        from aac.scorers import decode_conf_from_args
+
+        kwargs.setdefault("decode_conf", decode_conf_from_args(args, args.beam))
     try:
         return Captioner.from_pretrained(
             args.model,

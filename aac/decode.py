@@ -81,7 +81,8 @@ def decode_clips(
     """Captions and per-batch timings [(ids, seconds)], from a feature cache or wav.scp.
 
     A cache is first checked against `encoder_info` (config.yaml `encoder:`, see
-    `check_cache_fits`); every clip read is checked for NaN/Inf and its checksum.
+    `check_cache_fits`); every clip read is checked for NaN/Inf and its checksum. A
+    reranker scorer that embeds audio itself (ATCL) reads the clips from `wav_scp`.
     """
     from aac.audio import load_mono
 
@@ -97,12 +98,17 @@ def decode_clips(
         specs = read_kaldi_text(wav_scp)
         rate = engine.encoder.sample_rate
         load, source = (lambda ids: [load_mono(specs[c], rate) for c in ids]), "audio"
+    load_waves = None
+    if engine.reranker is not None and engine.reranker.needs_waves:  # an ATCL scorer
+        scp, rate = read_kaldi_text(wav_scp), engine.reranker.scorer.sample_rate
+        load_waves = lambda ids: [load_mono(scp[c], rate) for c in ids]  # noqa: E731
     captions = engine.run(
         durations,
         batch_size,
         load,
         source,
         timer=lambda ids, enc_s, dec_s: timings.append((ids, enc_s + dec_s)),
+        load_waves=load_waves,
     )
     return captions, timings
 

@@ -305,18 +305,22 @@ class CaptionModel(nn.Module):
         feat_mask: torch.Tensor,
         num_beams: int = 4,
         max_length: Optional[int] = None,
+        **search,
     ) -> dict:
         """Keyword arguments of HF `generate` for token ids (B, L') starting with bos.
 
-        Beam search (num_beams > 1) or greedy. Beam search needs `beam_shared_attention`
-        around `generate`: its cache holds cross-attention keys/values once per clip (on a
+        Beam search (num_beams > 1) or greedy; `search` replaces settings of HF's
+        (num_return_sequences, do_sample, temperature, top_p: aac.rerank's candidates).
+        Beam search and several sequences per clip need `beam_shared_attention` around
+        `generate`: its cache holds cross-attention keys/values once per clip (on a
         transformers release outside `SHARED_CROSS_ATTENTION_TESTED`, no cache is handed
-        over and HF's default beam search runs).
+        over and HF's default search runs).
         """
         enc = self.encode(feats, feat_mask)
         max_length = max_length or self.conf.max_target_length
         cache = {}
-        if num_beams > 1 and shared_cross_attention_supported():
+        rows = max(num_beams, search.get("num_return_sequences", 1))
+        if rows > 1 and shared_cross_attention_supported():
             cache[generate_cache_kwarg(self.bart)] = beam_search_cache(
                 self.bart, enc.last_hidden_state
             )
@@ -330,6 +334,5 @@ class CaptionModel(nn.Module):
             bos_token_id=self.bos_id,
             eos_token_id=self.eos_id,
             pad_token_id=self.pad_id,
-            do_sample=False,
-            num_return_sequences=1,
+            **{"do_sample": False, "num_return_sequences": 1, **search},
         )

@@ -207,3 +207,27 @@ def tiny_decoder(d_model: int = 32, layers: int = 2, max_length: int = 10):
         attention_dropout=0.0,
         max_target_length=max_length,
     )
+
+
+def tiny_text_model(path: Path, words=()) -> Path:
+    """A one-layer BERT sentence-embedding model dir (16 dims), for tests that need a text
+    encoder without the 90 MB all-MiniLM-L6-v2."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    words = sorted({w for c in CLASSES for cap in c for w in cap.split()} | set(words))
+    (path / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)
+    )
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=5 + len(words),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    BertModel(config).save_pretrained(path)
+    return path

@@ -130,3 +130,19 @@ def test_encoder_flops_count_cpu_attention():
         )
     )
     assert encoder_flops(fake, np.zeros(1)) == 2 * (2 * b * h * t * t * d)
+
+
+def test_cli_reports_reranked_rows_beside_beam_search(tiny_model_and_clips, tmp_path, capsys):
+    exp, data = tiny_model_and_clips
+    config = tmp_path / "decode.yaml"
+    config.write_text("rerank: {similarity_weight: 0.0}\n")
+    argv = [str(exp), "--data-dir", str(data), "--num-clips", "3", "--batch-size", "2"]
+    argv += ["--profile-clips", "0", "--json", str(tmp_path / "bench.json")]
+    argv += ["--candidates", "beam", "--decode-config", str(config)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for name in ("| paper |", "| fastest |", "| paper+rerank |", "| fastest+rerank |"):
+        assert name in out
+    settings = json.loads((tmp_path / "bench.json").read_text())["settings"]
+    assert settings["paper+rerank"]["captions"] == settings["fastest+rerank"]["captions"]
+    assert all(s["throughput"] > 0 for s in settings.values())

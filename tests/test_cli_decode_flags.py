@@ -71,9 +71,9 @@ def test_compute_dtype_reaches_the_engine_and_rtf_json(setup, tmp_path, monkeypa
     seen = []
     real = CaptionEngine.caption_features
 
-    def spy(self, feats, lengths):
+    def spy(self, feats, lengths, *waves):
         seen.append(self.dtype)
-        return real(self, feats, lengths)
+        return real(self, feats, lengths, *waves)
 
     monkeypatch.setattr(CaptionEngine, "caption_features", spy)
     out = tmp_path / "bf16"

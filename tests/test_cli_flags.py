@@ -74,6 +74,7 @@ def contract_actions() -> dict:
     cli.add_exp_dir(p)
     cli.add_downsample(p, "x")
     cli.add_launch_options(p)
+    cli.add_rerank_options(p)
     return options(p)
 
 

@@ -357,3 +357,27 @@ def test_decoding_and_scoring_rerun_when_the_model_changed(recipe):
     out = run(recipe, "--stage", "6", "--stop_stage", "7", *opts, "--beam", "2").stdout
     assert "option beam: 4 -> 2" not in out  # another beam is another decode directory
     assert "decode_beam2_best_ds1" in out
+
+
+def test_decode_config_reaches_decoding_and_scenarios_with_its_own_dirs(recipe):
+    """--decode_config: stages 6 and 8 re-rank candidates, into directories of their own."""
+    run(recipe, "--stop_stage", "7", "--nj", "1")
+    calls(recipe)
+    (recipe / "conf" / "decode_rerank.yaml").write_text("candidates: {mode: beam}\n")
+    run(
+        recipe,
+        "--stage",
+        "6",
+        "--decode_config",
+        "conf/decode_rerank.yaml",
+        "--scenario_suite",
+        "conf/scenarios/driving.yaml",
+    )
+    got = calls(recipe)
+    decodes = [c for c in got if c.startswith("aac-decode ")]
+    [scenarios] = [c for c in got if c.startswith("aac-scenarios ")]
+    assert decodes and all("--decode-config conf/decode_rerank.yaml" in c for c in decodes)
+    assert all("decode_beam4_best_ds1_decode_rerank/" in c for c in decodes)
+    assert "--decode-config conf/decode_rerank.yaml" in scenarios
+    assert "scenarios/driving_decode_rerank" in scenarios
+    assert "no such file" in run(recipe, "--decode_config", "conf/x.yaml", check=False).stdout

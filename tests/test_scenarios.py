@@ -210,3 +210,36 @@ def test_shipped_suites_load():
     assert "ambulance" in driving.scenarios[0].detect  # keys strict; recordings are the user's
     with pytest.raises(ConfigError, match="nothing matches"):
         load_suite(root / "clotho/aac1/conf/scenarios/driving.yaml")
+
+
+def test_stage_runs_with_reranked_candidates(tmp_path, monkeypatch):
+    """Stage 8 with re-ranking on: every window's caption is chosen among candidates."""
+    from aac.rerank import Reranker
+
+    torch.set_num_threads(1)
+    exp = make_random_exp_dir(tmp_path / "exp", encoder="logmel", model_conf=TINY)
+    lenient = "min_recall: 0.0, max_false_alarm: 1.0, latency_budget_s: 1000.0"
+    suite = write(
+        tmp_path / "suite.yaml",
+        SUITE_HEAD + f"  - {{name: siren, target: {{sound: siren}}, snr_db: [0], detect: [siren], "
+        f"{lenient}}}\n",
+    )
+    decode_conf = write(tmp_path / "decode.yaml", "rerank: {similarity_weight: 0.0}\n")
+    chosen = []
+    real = Reranker.choose
+    monkeypatch.setattr(
+        Reranker, "choose", lambda self, *a, **k: chosen.append(1) or real(self, *a, **k)
+    )
+    out = tmp_path / "out"
+    flags = ["--candidates", "sampling", "--num-candidates", "3", "--decode-config", decode_conf]
+    assert main([str(exp), "--suite", str(suite), "--output-dir", str(out), *map(str, flags)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["decoding"]["candidates"] == {
+        "mode": "sampling",
+        "num": 3,
+        "temperature": 0.5,
+        "top_p": 0.95,
+        "seed": 0,
+    }
+    assert len(chosen) >= results["trials"] * 2  # every clip's windows went through it
+    assert "re-ranked among sampling candidates" in (out / "summary.md").read_text()

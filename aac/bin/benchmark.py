@@ -11,7 +11,9 @@ batch by batch so load from other processes hits both alike. It prints RTF
 and 10th percentile, the throughput ratio, peak RSS, the encoder/decoder time split,
 the captions that differ from (a), the top ops of a torch.profiler run, and the
 encoder's FLOPs per clip against the measured matmul throughput (the machine's floor).
---quantize int8 and --compute-dtype bfloat16 add rows for those variants. --json FILE writes
+--quantize int8 and --compute-dtype bfloat16 add rows for those variants; --candidates
+(or --decode-config) adds rows with candidate captions re-ranked, one clip at a time
+(paper+rerank) and batched (fastest+rerank), beside plain beam search. --json FILE writes
 every figure as JSON (atomically).
 """
 
@@ -22,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from aac.cli import add_device, add_model_options, load_captioner, run_main
+from aac.cli import add_device, add_model_options, add_rerank_options, load_captioner, run_main
 from aac.errors import AacError
 
 
@@ -50,6 +52,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--profile-clips", type=int, default=4, help="clips profiled (0: skip)")
     p.add_argument("--json", help="write all figures to this JSON file")
+    add_rerank_options(p)
     return p
 
 
@@ -77,6 +80,14 @@ def build_settings(args, captioner) -> dict:
     if args.compute_dtype and args.compute_dtype != "float32":
         variant = captioner.variant(dtype=args.compute_dtype)
         settings[f"fastest+{args.compute_dtype}"] = fastest_setting(variant)
+    from aac.scorers import build_reranker, decode_conf_from_args
+
+    decode_conf = decode_conf_from_args(args, args.beam)
+    if decode_conf.active:  # same weights, candidates re-ranked
+        reranker = build_reranker(decode_conf, captioner.loaded, args.device)
+        reranked = captioner.with_reranker(reranker)
+        settings["paper+rerank"] = partial(paper_timings, reranked.engine)
+        settings["fastest+rerank"] = fastest_setting(reranked)
     return settings
 
 
@@ -109,8 +120,12 @@ def _main(argv: List[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     # 1. model and clips (loading excluded from every timing)
-    captioner = load_captioner(
-        args, device=args.device, batch_size=args.batch_size, max_length=args.max_length
+    captioner = load_captioner(  # re-ranking only in its own rows (build_settings)
+        args,
+        device=args.device,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        decode_conf=None,
     )
     from aac.audio import load_mono  # wav.scp values may be pipes; listed files are paths
 

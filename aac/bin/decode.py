@@ -1,6 +1,11 @@
 """Caption a data set with a trained experiment (stage 6): Kaldi text + speed figures.
 
-Usage: aac-decode --exp-dir exp/clotho_ft --data-dir data/clotho_evaluation --feats dump/pann/clotho_evaluation/feats.h5 --output-dir exp/clotho_ft/decode_beam4_best_ds1/clotho_evaluation [--beam 4] [--batch-size 32] [--checkpoint best] [--rtf-clips 20]
+Usage: aac-decode --exp-dir exp/clotho_ft --data-dir data/clotho_evaluation --feats dump/pann/clotho_evaluation/feats.h5 --output-dir exp/clotho_ft/decode_beam4_best_ds1/clotho_evaluation [--beam 4] [--batch-size 32] [--checkpoint best] [--rtf-clips 20] [--decode-config conf/decode_rerank.yaml] [--candidates sampling --num-candidates 50 --rerank-scorer atcl --atcl-exp exp/atcl]
+
+With candidates on (--candidates or the decode config), each clip gets N candidate
+captions (beam hypotheses or nucleus samples), re-ranked by the caption model's
+length-normalised log-probability and an audio-text similarity (aac.rerank); the
+ATCL scorer reads the clips' audio from DATA_DIR/wav.scp.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from aac.cli import (
     add_downsample,
     add_encoder_checkpoint,
     add_exp_dir,
+    add_rerank_options,
     add_trust_checkpoint,
     run_main,
 )
+from aac.config import to_dict
 from aac.decode import (
     SHARED_KEYS,
     batched_rtf,
@@ -33,6 +40,7 @@ from aac.decode import (
 )
 from aac.expdir import load_model_from_expdir
 from aac.feature_info import extract_stride
+from aac.scorers import build_reranker, decode_conf_from_args
 from aac.speed import RTF_DEFINITION
 
 
@@ -75,6 +83,7 @@ def get_parser() -> argparse.ArgumentParser:
         help="paper RTF (audio in, one clip at a time, beam 4) on the first N clip "
         "ids of the set, sorted (default 20; 0 skips it; -1 times every clip)",
     )
+    add_rerank_options(p)
     return p
 
 
@@ -84,11 +93,13 @@ def _main(argv) -> int:
     data_dir, out_dir = Path(args.data_dir), Path(args.output_dir)
     # 1. clips and model
     durations = select_clips(data_dir, args.keys)
+    decode_conf = decode_conf_from_args(args, args.beam)
     loaded = load_model_from_expdir(
         args.exp_dir, args.checkpoint, args.device, trust=args.trust_checkpoint
     )
     encoder_opts = {"checkpoint": args.encoder_checkpoint, "trust": args.trust_checkpoint}
     encoder = experiment_encoder(loaded, **encoder_opts) if args.from_audio else None
+    reranker = build_reranker(decode_conf, loaded, args.device)
     engine = CaptionEngine.from_loaded(
         loaded,
         encoder,
@@ -96,6 +107,7 @@ def _main(argv) -> int:
         beam=args.beam,
         max_length=args.max_length,
         dtype=args.compute_dtype,
+        reranker=reranker,
     )
     # 2. captions, timed per batch
     captions, timings = decode_clips(
@@ -114,6 +126,7 @@ def _main(argv) -> int:
         "extract_stride": extract_stride(loaded.encoder_info),
         "checkpoint": args.checkpoint,
         "compute_dtype": args.compute_dtype,
+        "decoding": to_dict(decode_conf) if decode_conf.active else None,
     }
     batched = batched_rtf(
         timings,
@@ -138,6 +151,7 @@ def _main(argv) -> int:
     rtf = {
         "definition": RTF_DEFINITION,
         **{k: facts[k] for k in SHARED_KEYS},
+        "decoding": facts["decoding"],
         "parts": 1,
         "batched": batched,
         "paper": paper,

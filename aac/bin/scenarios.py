@@ -5,7 +5,9 @@ Usage: aac-scenarios exp/finetune_pann_cnn14_ds1 --suite conf/scenarios/driving.
 Reads MODEL (an experiment directory or an `aac-pack` zip) and the suite YAML (see
 aac/scenarios/suite.py; recordings it names). For each scenario it renders the target event
 over background noise at each SNR (optionally approaching, with Doppler), captions every
-clip through live captioning (`aac.streaming`, audio fed at the suite's pace), and writes to
+clip through live captioning (`aac.streaming`, audio fed at the suite's pace; with
+--candidates or --decode-config, each window's caption is re-ranked among candidates as
+aac-decode does), and writes to
 OUTPUT_DIR: results.json (recall by SNR, false-alarm rate, detection latency p50/p99 against
 the budget, pass/fail, every caption), summary.md and recall_vs_snr.png.
 Exit status: 0 if every scenario passed, 1 if one failed, 2 on a bad suite or model.
@@ -17,7 +19,7 @@ import argparse
 import sys
 from typing import Iterable, List, Optional
 
-from aac.cli import add_device, add_model_options, load_captioner, run_main
+from aac.cli import add_device, add_model_options, add_rerank_options, load_captioner, run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -44,7 +46,15 @@ def get_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="suite overrides, e.g. trials=5 window=10",
     )
+    add_rerank_options(p)  # the windows' captions re-ranked, as aac-decode can
     return p
+
+
+def decoding_record(captioner) -> Optional[dict]:
+    """The candidates/rerank settings the captions were chosen with; None: plain beam search."""
+    from aac.config import to_dict
+
+    return None if captioner.reranker is None else to_dict(captioner.reranker.conf)
 
 
 def _main(argv: List[str]) -> int:
@@ -71,6 +81,7 @@ def _main(argv: List[str]) -> int:
         "hop": suite.hop,
         "pace": suite.pace,
         "trials": suite.trials,
+        "decoding": decoding_record(captioner),
         "passed": all(r["passed"] for r in results),
     }
     write_report(args.output_dir, results, header)

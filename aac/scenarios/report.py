@@ -13,6 +13,18 @@ def _fmt(value, unit: str = "") -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
 
 
+def decoding_lines(decoding) -> List[str]:
+    """How each window's caption was chosen, when candidates were re-ranked."""
+    if not decoding:
+        return []
+    c, r = decoding["candidates"], decoding["rerank"]
+    how = f"{c['mode']} candidates (num {c['num'] or 'default'})"
+    return [
+        f"Captions re-ranked among {how}: {r['logprob_weight']:g} x log-probability + "
+        f"{r['similarity_weight']:g} x similarity ({r['scorer']} scorer)."
+    ]
+
+
 def summary_markdown(results: List[dict], header: dict) -> str:
     snrs = sorted({float(s) for r in results for s in r["recall_by_snr"]}, reverse=True)
     lines = [
@@ -21,6 +33,7 @@ def summary_markdown(results: List[dict], header: dict) -> str:
         f"Model `{header['model']}`; window {header['window']} s, hop {header['hop']} s, "
         f"audio fed at {header['pace']}x real time; {header['trials']} trial(s) per SNR.",
         "Detection latency = event onset -> caption naming it printed.",
+        *decoding_lines(header.get("decoding")),
         "",
         "| scenario | "
         + " | ".join(f"recall {s:g} dB" for s in snrs)

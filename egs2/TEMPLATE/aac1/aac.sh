@@ -70,6 +70,7 @@ decode_device=cpu                    # device of stage 6: cpu, cuda or cuda:N
 decode_checkpoint=best               # model checkpoint decoded: best, last, epochN or a path
 rtf_clips=20                         # clips timed for the paper RTF (audio in, one at a time; 0 skips)
 decode_args=""                       # extra aac-decode options
+decode_config=""                     # decode YAML of stages 6 and 8: candidate captions re-ranked (aac-decode --decode-config); empty: the paper's beam search
 score_metrics=""                     # metrics to compute (default: all aac-score knows)
 # Scenario tests (stage 8)
 scenario_suite=""                    # scenario suite YAML (conf/scenarios/*.yaml); empty skips stage 8
@@ -105,6 +106,12 @@ tokenizer_dir=${expdir}/tokenizer
 pretrain_dir=${expdir}/pretrain_${tag}
 finetune_dir=${expdir}/finetune_${tag}
 decode_tag=decode_beam${beam}_$(basename "${decode_checkpoint}" .pt)_ds${downsample}
+rerank_opts=()
+if [ -n "${decode_config}" ]; then
+    [ -f "${decode_config}" ] || die "--decode_config ${decode_config}: no such file"
+    decode_tag=${decode_tag}_$(basename "${decode_config}" .yaml)
+    rerank_opts=(--decode-config "${decode_config}")
+fi
 feats_of() { echo "${dumpdir}/feats/${feats_tag}/$1/feats.h5"; }
 
 # run_stage N: true when N is within [stage, stop_stage] and not skipped.
@@ -285,6 +292,7 @@ if run_stage 6; then
             --option "beam=${beam}" --option "batch_size=${decode_batch_size}"
             --option "from_audio=${decode_from_audio}" --option "rtf_clips=${rtf_clips}"
             --option "decode_args=${decode_args}")
+        [ -z "${decode_config}" ] || inputs+=(--file "${decode_config}")
         [ "${decode_from_audio}" = true ] || inputs+=(--file "$(dirname "$(feats_of "${dset}")")/.done")
         if stage_done 6 "${odir}/.done" "${inputs[@]}"; then log "Stage 6: ${dset} done before, skipped"; continue; fi
         record=$(aac-provenance record "${inputs[@]}")
@@ -296,7 +304,7 @@ if run_stage 6; then
             aac-decode --exp-dir "${finetune_dir}" --data-dir "${datadir}/${dset}" "${src_opts[@]}" \
                 --keys "${odir}/split${decode_nj}/keys.JOB" --output-dir "${odir}/split${decode_nj}/JOB" \
                 --beam "${beam}" --batch-size "${decode_batch_size}" --device "${decode_device}" \
-                --checkpoint "${decode_checkpoint}" --rtf-clips "${rtf_clips}" ${decode_args}
+                --checkpoint "${decode_checkpoint}" --rtf-clips "${rtf_clips}" "${rerank_opts[@]}" ${decode_args}
         part_dirs=(); for j in $(seq 1 "${parts}"); do part_dirs+=("${odir}/split${decode_nj}/${j}"); done
         aac-merge-decodes --output-dir "${odir}" "${part_dirs[@]}"
         mark_done "${odir}/.done" "${record}"
@@ -331,17 +339,19 @@ if run_stage 8; then
         log "Stage 8: scenario tests: no --scenario_suite given, skipped"
     else
         odir=${finetune_dir}/scenarios/$(basename "${scenario_suite}" .yaml)
+        [ -z "${decode_config}" ] || odir=${odir}_$(basename "${decode_config}" .yaml)
         log "Stage 8: scenario tests: ${finetune_dir} + ${scenario_suite} -> ${odir}/summary.md"
         enc_opts=(); [ -z "${encoder_checkpoint}" ] || enc_opts=(--encoder-checkpoint "${encoder_checkpoint}")
         inputs=(--checkpoint "${finetune_dir}" best --file "${finetune_dir}/config.yaml"
             --file "${scenario_suite}" --option "beam=${beam}" --option "scenario_args=${scenario_args}")
         [ -z "${encoder_checkpoint}" ] || inputs+=(--file "${encoder_checkpoint}")
+        [ -z "${decode_config}" ] || inputs+=(--file "${decode_config}")
         if stage_done 8 "${odir}/.done" "${inputs[@]}"; then log "Stage 8: done before, skipped"
         else
             record=$(aac-provenance record "${inputs[@]}")
             # shellcheck disable=SC2086
             aac-scenarios "${finetune_dir}" --suite "${scenario_suite}" --output-dir "${odir}" \
-                --device "${decode_device}" --beam "${beam}" "${enc_opts[@]}" ${scenario_args}
+                --device "${decode_device}" --beam "${beam}" "${enc_opts[@]}" "${rerank_opts[@]}" ${scenario_args}
             cat "${odir}/summary.md"
             mark_done "${odir}/.done" "${record}"
         fi
