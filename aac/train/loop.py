@@ -174,8 +174,18 @@ def _fresh_epoch() -> dict:
 
 
 class TrainingLoop:
-    def __init__(self, conf, model, task: LoopTask, exp_dir, dist: DistInfo, keep_nbest: int):
+    def __init__(
+        self,
+        conf,
+        model,
+        task: LoopTask,
+        exp_dir,
+        dist: DistInfo,
+        keep_nbest: int,
+        average_best: int = 0,
+    ):
         self.conf, self.task, self.dist, self.keep_nbest = conf, task, dist, keep_nbest
+        self.average_best = average_best  # best.pt = mean of the n best epochs; 0 = the best
         self.exp_dir = Path(exp_dir)
         self.ckpt_dir = self.exp_dir / "checkpoints"
         self.device = torch.device(dist.device)
@@ -358,9 +368,24 @@ class TrainingLoop:
         best = ckpt.update_nbest(
             self.ckpt_dir, weights, epoch, result.score, self.keep_nbest, higher, scored
         )
-        if best["epoch"] == epoch:
+        if self.average_best > 0:
+            self.save_average(epoch, scored)
+        elif best["epoch"] == epoch:
             info = {"epoch": epoch, "score": result.score, "metric": self.task.metric}
             save_atomic({"model": weights, **info, **result.extra}, self.exp_dir / "best.pt")
+
+    def save_average(self, epoch: int, scored: list) -> None:
+        """best.pt = the mean weights of the `average_best` best epochs so far, rewritten
+        when this epoch joins them. Its `epoch`/`score` are the best single epoch's (the
+        average itself is not validated); `averaged_epochs` lists what was averaged."""
+        top = ckpt.rank_epochs(scored, self.task.higher_is_better)[: self.average_best]
+        epochs = [h["epoch"] for h in top]
+        if epoch not in epochs:
+            return
+        info = {"epoch": top[0]["epoch"], "score": top[0]["score"], "metric": self.task.metric}
+        weights = ckpt.average_nbest(self.ckpt_dir, epochs)
+        save_atomic({"model": weights, **info, "averaged_epochs": epochs}, self.exp_dir / "best.pt")
+        logger.info("best.pt: mean of epochs %s", epochs)
 
     def write_metrics(self) -> None:
         rows = self.state["history"]
