@@ -7,8 +7,7 @@
 
 `ConformerAdapter` sits between the projected frames and the BART decoder, as in
 BEATs-Conformer-BART (Wu et al., DCASE 2023): frames see each other (self-attention and a
-depthwise convolution) before the decoder cross-attends to them. It is
-`torchaudio.models.Conformer`, with the frame mask turned into the lengths it takes.
+depthwise convolution) before the decoder cross-attends to them.
 
 `TextEmbeddingHead` pools the audio-side frames (mean over real frames) and projects them
 into a sentence-embedding space, for the auxiliary InfoNCE loss against frozen sentence
@@ -30,30 +29,72 @@ class NoTextEmbeddingHead(AacError, RuntimeError):
     """`embed_audio` on a model trained without a text-embedding head."""
 
 
+def _feed_forward(d: int, ffn_dim: int, dropout: float) -> nn.Module:
+    return nn.Sequential(
+        nn.LayerNorm(d),
+        nn.Linear(d, ffn_dim),
+        nn.SiLU(),
+        nn.Dropout(dropout),
+        nn.Linear(ffn_dim, d),
+        nn.Dropout(dropout),
+    )
+
+
+class ConformerBlock(nn.Module):
+    """x + FF/2, + MHSA, + Conv, + FF/2, LayerNorm (Gulati et al. 2020), padding-exact.
+
+    Unlike torchaudio's Conformer (BatchNorm in the convolution, padded frames convolved
+    with real ones), padded frames are zeroed before the depthwise convolution and the
+    convolution is normalised with LayerNorm, so a clip's frames do not depend on what it
+    was batched with: batched decoding equals one clip at a time. Positions come from the
+    sinusoids added to the projected frames (model.audio_positions)."""
+
+    def __init__(self, d: int, heads: int, ffn_dim: int, kernel: int, dropout: float):
+        super().__init__()
+        self.ff1, self.ff2 = _feed_forward(d, ffn_dim, dropout), _feed_forward(d, ffn_dim, dropout)
+        self.attn_norm = nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.conv_norm = nn.LayerNorm(d)
+        self.pointwise_in = nn.Conv1d(d, 2 * d, 1)
+        self.depthwise = nn.Conv1d(d, d, kernel, padding=kernel // 2, groups=d)
+        self.depthwise_norm = nn.LayerNorm(d)
+        self.pointwise_out = nn.Conv1d(d, d, 1)
+        self.dropout = nn.Dropout(dropout)
+        self.out_norm = nn.LayerNorm(d)
+
+    def convolution(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        y = F.glu(self.pointwise_in(self.conv_norm(x).transpose(1, 2)), dim=1)  # (B, d, T)
+        y = self.depthwise(y * keep.transpose(1, 2))  # padded frames contribute zeros
+        y = F.silu(self.depthwise_norm(y.transpose(1, 2)))  # (B, T, d)
+        return self.dropout(self.pointwise_out(y.transpose(1, 2)).transpose(1, 2))
+
+    def forward(self, x: torch.Tensor, feat_mask: torch.Tensor) -> torch.Tensor:
+        keep = feat_mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+        x = x + 0.5 * self.ff1(x)
+        h = self.attn_norm(x)
+        attended, _ = self.attn(h, h, h, key_padding_mask=~feat_mask, need_weights=False)
+        x = x + self.dropout(attended)
+        x = x + self.convolution(x, keep)
+        x = x + 0.5 * self.ff2(x)
+        return self.out_norm(x) * keep  # (B, T, d)
+
+
 class ConformerAdapter(nn.Module):
+    """`layers` Conformer blocks over the projected frames: (B, T, d) -> (B, T, d)."""
+
     def __init__(
         self, d_model: int, layers: int, heads: int, ffn_dim: int, kernel: int, dropout: float
     ):
         super().__init__()
-        from torchaudio.models import Conformer
-
-        self.conformer = Conformer(
-            input_dim=d_model,
-            num_heads=heads,
-            ffn_dim=ffn_dim,
-            num_layers=layers,
-            depthwise_conv_kernel_size=kernel,
-            dropout=dropout,
+        self.blocks = nn.ModuleList(
+            ConformerBlock(d_model, heads, ffn_dim, kernel, dropout) for _ in range(layers)
         )
 
     def forward(self, hidden: torch.Tensor, feat_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T, d), (B, T) bool -> (B, T, d); padded frames stay out of attention.
-
-        torchaudio's Conformer takes lengths, so the mask must be a prefix mask (the
-        only kind `aac.dataset.lengths_to_mask` and the captioning path make)."""
-        lengths = feat_mask.sum(dim=1).clamp(min=1)  # (B,)
-        out, _ = self.conformer(hidden, lengths)
-        return out
+        hidden = hidden * feat_mask.unsqueeze(-1).to(hidden.dtype)
+        for block in self.blocks:
+            hidden = block(hidden, feat_mask)
+        return hidden
 
 
 class TextEmbeddingHead(nn.Module):

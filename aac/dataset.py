@@ -117,10 +117,19 @@ class CaptionDataset(torch.utils.data.Dataset):
 
     Captions are held as token ids in one flat int32 array with offsets (and one clip
     index per caption), not as Python lists: about 4 bytes per token instead of ~1.6 kB
-    per caption, so a WavCaps-sized training set fits in memory."""
+    per caption, so a WavCaps-sized training set fits in memory. A pair's clip may be a
+    mix-up mixture `clipA+clipB` (mixed as `mix_mode` says)."""
 
-    def __init__(self, pairs, feats_path, tokenizer, max_target_length: int, downsample: int = 1):
-        self.feats = _LazyFeatures(feats_path, downsample)
+    def __init__(
+        self,
+        pairs,
+        feats_path,
+        tokenizer,
+        max_target_length: int,
+        downsample: int = 1,
+        mix_mode: str = "concat",
+    ):
+        self.feats = _LazyFeatures(feats_path, downsample, mix_mode)
         self.clip_ids: List[str] = []  # distinct clips, in first-seen order
         index: Dict[str, int] = {}
         item_clip, flat, ends = array("i"), array("i"), array("q")
