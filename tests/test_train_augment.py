@@ -2,12 +2,11 @@
 loss, mix-up items (aac.train.augment, aac.train.trainer, aac.dataset)."""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 from caption_fixtures import make_experiment_inputs
-from test_adapters import batch, build
+from test_adapters import build
 
 from aac.dataset import CaptionDataset, GlobalBatchSampler, collate_captions, mix_frames
 from aac.expconf import SpecAugmentConf, TrainConf
@@ -47,7 +46,10 @@ def caption_task(tmp_path, text_table=None, **conf_keys):
     for block, values in conf_keys.items():
         for k, v in values.items():
             setattr(getattr(conf, block), k, v)
-    pairs = [(c, f"caption {i}") for i, c in enumerate(sorted(open_features(paths["train_feats"]).keys()))]
+    pairs = [
+        (c, f"caption {i}")
+        for i, c in enumerate(sorted(open_features(paths["train_feats"]).keys()))
+    ]
     train = CaptionDataset(pairs, paths["train_feats"], tok, 12)
     valid = CaptionDataset(pairs[:3], paths["train_feats"], tok, 12)
     sampler = GlobalBatchSampler(len(train), 4, 0)
@@ -85,6 +87,7 @@ def test_masking_reaches_training_batches_only(tmp_path):
 
 def hand_info_nce(a, t, tau):
     """Symmetric InfoNCE written out: rows (audio->text) and columns (text->audio)."""
+
     def unit(rows):
         return [[v / math.sqrt(sum(u * u for u in x)) for v in x] for x in rows.tolist()]
 
@@ -92,14 +95,14 @@ def hand_info_nce(a, t, tau):
     n = len(a)
     s = [[sum(p * q for p, q in zip(a[i], t[j])) / tau for j in range(n)] for i in range(n)]
     rows = sum(-s[i][i] + math.log(sum(math.exp(v) for v in s[i])) for i in range(n)) / n
-    cols = sum(
-        -s[j][j] + math.log(sum(math.exp(s[i][j]) for i in range(n))) for j in range(n)
-    ) / n
+    cols = sum(-s[j][j] + math.log(sum(math.exp(s[i][j]) for i in range(n))) for j in range(n)) / n
     return 0.5 * (rows + cols)
 
 
 def test_text_embedding_loss_is_info_nce_and_trains_the_head(tmp_path):
-    table = torch.nn.functional.normalize(torch.randn(6, 12, generator=torch.Generator().manual_seed(1)), dim=-1)
+    table = torch.nn.functional.normalize(
+        torch.randn(6, 12, generator=torch.Generator().manual_seed(1)), dim=-1
+    )
     te = {"weight": 0.5, "temperature": 0.1}
     task, tok, _ = caption_task(tmp_path, text_table=table, text_embedding=te)
     model = build(vocab=tok.vocab_size, text_embedding_dim=12)
@@ -126,10 +129,14 @@ def test_mixture_items_read_both_clips_and_carry_the_mixture_caption(tmp_path):
         data = CaptionDataset(pairs, paths["train_feats"], tok, 64, mix_mode=mode)
         frames, ids = data[1]
         np.testing.assert_array_equal(frames, mix_frames(raw_a, raw_b, mode))
-        assert len(frames) == (len(raw_a) + len(raw_b) if mode == "concat" else max(len(raw_a), len(raw_b)))
+        assert len(frames) == (
+            len(raw_a) + len(raw_b) if mode == "concat" else max(len(raw_a), len(raw_b))
+        )
         out = collate_captions([data[0], data[1]], tok.pad_id)
         labels = out["labels"][1][out["labels"][1] != tok.pad_id].tolist()
         assert tok.decode(labels[:-1]) == "a dog barks and then rain falls"
     np.testing.assert_array_equal(mix_frames(raw_a, raw_b, "concat")[len(raw_a) :], raw_b)
     short = min(len(raw_a), len(raw_b))
-    np.testing.assert_allclose(mix_frames(raw_a, raw_b, "sum")[:short], raw_a[:short] + raw_b[:short])
+    np.testing.assert_allclose(
+        mix_frames(raw_a, raw_b, "sum")[:short], raw_a[:short] + raw_b[:short]
+    )

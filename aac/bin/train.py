@@ -10,7 +10,7 @@ a second run off the same directory (exit 2, naming the running one's pid). Expe
 failures print one line `aac-train: error: ...`.
 With --init-from the model block comes from that experiment's config.yaml.
 
-Training levers beyond the paper (config keys, all off by default; docs/levers.md):
+Training levers beyond the paper (config keys, all off by default; docs/training_levers.md):
   text_embedding.{weight,temperature,model_dir}  aux InfoNCE to frozen sentence embeddings
                                                  (model.text_embedding_dim: its head)
   mixup.{captions,mode}        extra items <clipA>+<clipB> from a Kaldi text (concat|sum)

@@ -95,3 +95,26 @@ def average_states(states: List[dict]) -> dict:
 def average_nbest(ckpt_dir: Path, epochs: List[int]) -> dict:
     """Mean weights of checkpoints/epoch<N>.pt for N in `epochs` (update_nbest keeps them)."""
     return average_states([load_checkpoint(ckpt_dir / f"epoch{e}.pt")["model"] for e in epochs])
+
+
+def save_average_best(
+    ckpt_dir: Path,
+    best_path: Path,
+    history: List[dict],
+    n: int,
+    higher_is_better: bool,
+    metric: str,
+    epoch: int,
+) -> List[int]:
+    """Rewrite best.pt as the mean weights of the n best epochs when `epoch` joins them
+    (returns their epochs, else []). Its `epoch`/`score` are the best single epoch's (the
+    average itself is not validated); `averaged_epochs` lists what was averaged."""
+    top = rank_epochs(history, higher_is_better)[:n]
+    epochs = [h["epoch"] for h in top]
+    if epoch not in epochs:
+        return []
+    info = {"epoch": top[0]["epoch"], "score": top[0]["score"], "metric": metric}
+    save_atomic(
+        {"model": average_nbest(ckpt_dir, epochs), **info, "averaged_epochs": epochs}, best_path
+    )
+    return epochs

@@ -375,17 +375,13 @@ class TrainingLoop:
             save_atomic({"model": weights, **info, **result.extra}, self.exp_dir / "best.pt")
 
     def save_average(self, epoch: int, scored: list) -> None:
-        """best.pt = the mean weights of the `average_best` best epochs so far, rewritten
-        when this epoch joins them. Its `epoch`/`score` are the best single epoch's (the
-        average itself is not validated); `averaged_epochs` lists what was averaged."""
-        top = ckpt.rank_epochs(scored, self.task.higher_is_better)[: self.average_best]
-        epochs = [h["epoch"] for h in top]
-        if epoch not in epochs:
-            return
-        info = {"epoch": top[0]["epoch"], "score": top[0]["score"], "metric": self.task.metric}
-        weights = ckpt.average_nbest(self.ckpt_dir, epochs)
-        save_atomic({"model": weights, **info, "averaged_epochs": epochs}, self.exp_dir / "best.pt")
-        logger.info("best.pt: mean of epochs %s", epochs)
+        """best.pt = mean weights of the `average_best` best epochs (ckpt.save_average_best)."""
+        higher, n = self.task.higher_is_better, self.average_best
+        epochs = ckpt.save_average_best(
+            self.ckpt_dir, self.exp_dir / "best.pt", scored, n, higher, self.task.metric, epoch
+        )
+        if epochs:
+            logger.info("best.pt: mean of epochs %s", epochs)
 
     def write_metrics(self) -> None:
         rows = self.state["history"]
