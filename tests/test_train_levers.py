@@ -81,3 +81,17 @@ def test_lever_keys_are_checked(tmp_path, capsys):
         assert train_main(argv) == 2, bad
         assert key in capsys.readouterr().err, bad
         assert not (tmp_path / "exp").exists()
+
+
+def test_a_run_from_before_the_lever_keys_resumes():
+    import dataclasses
+
+    from aac.train.loop import config_changes, saved_config
+
+    new = dataclasses.asdict(TrainConf())
+    old = {k: v for k, v in new.items() if k not in ("average_best", "mixup", "spec_augment")}
+    old["model"] = {k: v for k, v in new["model"].items() if not k.startswith("conformer_")}
+    assert config_changes(old, new)  # as saved, the missing keys would read as changes
+    assert config_changes(saved_config(old, TrainConf), new) == []
+    old["optim"] = {**new["optim"], "lr": 1.0}
+    assert config_changes(saved_config(old, TrainConf), new) == ["optim.lr: 1.0 -> 0.0002"]

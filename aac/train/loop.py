@@ -47,7 +47,7 @@ import torch
 
 from aac.atomic import write_text_atomic
 from aac.checkpoint_io import load_checkpoint, save_atomic
-from aac.config import ConfigError
+from aac.config import ConfigError, build
 from aac.errors import AacError
 from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
@@ -149,6 +149,15 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list:
     return out
 
 
+def saved_config(saved: dict, schema) -> dict:
+    """A last.pt config with the defaults of keys added to `schema` since it was written
+    (a run from before a new, default-off key resumes); as saved if it does not build."""
+    try:
+        return dataclasses.asdict(build(schema, saved, "last.pt"))
+    except ConfigError:
+        return saved
+
+
 def check_previous_run(exp_dir, conf) -> bool:
     """True when `exp_dir` already finished all epochs of `conf`.
 
@@ -159,7 +168,9 @@ def check_previous_run(exp_dir, conf) -> bool:
     if not path.is_file():
         return False
     saved = load_checkpoint(path)
-    changed = config_changes(saved.get("config", {}), dataclasses.asdict(conf))
+    changed = config_changes(
+        saved_config(saved.get("config", {}), type(conf)), dataclasses.asdict(conf)
+    )
     if changed:
         raise ConfigError(
             f"{path} was trained with another configuration ({'; '.join(changed[:5])}): "
