@@ -66,6 +66,7 @@ class CaptionTask(LoopTask):
             if text_table is None or len(text_table) != len(train_set):
                 raise ValueError("text_embedding.weight > 0 needs one embedding per item")
             train_set = IndexedItems(train_set)
+            self.loss_label = f"loss (token NLL + {self.text_weight:g} x InfoNCE)"
         self.text_table, self.last_infonce = text_table, None
         self.train_set, self.sampler = train_set, sampler
         self.collate_fn = functools.partial(collate_captions, pad_id=tokenizer.pad_id)
