@@ -10,6 +10,7 @@ so all five captions of a clip are used. `clip_of()` maps such a key back to its
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
@@ -20,6 +21,8 @@ from aac.limits import LINE_CHARS, InputTooLarge, bounded_lines, short_repr
 
 NUM_REFS = 5
 CAPTION_SEP = "#"
+CLIP_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")  # what a clip id may hold (never # or +)
+MIX_SEP = "+"  # a mixture of two clips: `<clipA>+<clipB>` (mix-up captions)
 
 
 class DataDirError(AacError, ValueError):
@@ -78,6 +81,31 @@ def write_kaldi_text(path: str | os.PathLike, items: Iterable[Tuple[str, str]]) 
 def clip_of(caption_key: str) -> str:
     """`clip#3` -> `clip`; a key without `#` is already a clip id."""
     return caption_key.rsplit(CAPTION_SEP, 1)[0]
+
+
+def mixture_parts(mix_id: str) -> Tuple[str, str]:
+    """`clipA+clipB` -> ('clipA', 'clipB'); ValueError for anything else."""
+    parts = mix_id.split(MIX_SEP)
+    if len(parts) != 2 or not all(CLIP_ID_RE.match(p) for p in parts):
+        raise ValueError(f"{mix_id!r} is not <clipA>{MIX_SEP}<clipB>")
+    return parts[0], parts[1]
+
+
+def read_mixture_captions(path: str | os.PathLike) -> List[Tuple[str, str]]:
+    """(mixture id, caption) of a mix-up caption file: Kaldi text, one line per caption,
+    `<clipA>+<clipB> <caption>` or, for several captions of one mixture,
+    `<clipA>+<clipB>#<k> <caption>`. The mixture is clip A's frames then clip B's (or
+    their sum: the training config's mixup.mode)."""
+    out = []
+    for lineno, key, caption in _numbered_lines(path):
+        try:
+            mixture_parts(clip_of(key))
+        except ValueError as e:
+            raise DataDirError(f"{path}:{lineno}: {e}") from None
+        out.append((clip_of(key), caption))
+    if not out:
+        raise DataDirError(f"{path}: no mixture captions")
+    return out
 
 
 def read_references(data_dir: str | os.PathLike, min_refs: Optional[int] = None) -> Dict[str, list]:

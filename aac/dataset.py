@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from aac.datadir import clip_of, read_kaldi_text, read_references
+from aac.datadir import MIX_SEP, clip_of, mixture_parts, read_kaldi_text, read_references
 from aac.feature_info import open_features
 from aac.features.cache import check_finite
 from aac.frames import stride_frames
@@ -56,19 +56,55 @@ def keep_available(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> l
     return kept
 
 
-class _LazyFeatures:
-    """Per-process lazy handle on the cache; pickles without the open file."""
+def keep_mixtures(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> list:
+    """Mix-up (mixture id, caption) pairs whose two clips both have cached features."""
+    keys = set(open_features(feats_path).keys())
+    kept = [p for p in pairs if all(c in keys for c in mixture_parts(p[0]))]
+    if len(kept) < len(pairs):
+        logger.warning(
+            "%s: %d of %d mixture captions name a clip without features in %s (skipped)",
+            what,
+            len(pairs) - len(kept),
+            len(pairs),
+            feats_path,
+        )
+    return kept
 
-    def __init__(self, feats_path, downsample: int):
+
+def mix_frames(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
+    """Two clips' frames (Ta, D), (Tb, D) -> the mixture's: A then B (concat, Ta + Tb
+    frames) or the frame-wise sum, the shorter one zero-padded (sum, max(Ta, Tb))."""
+    if mode == "concat":
+        return np.concatenate([a, b], axis=0)
+    out = np.zeros((max(len(a), len(b)), a.shape[1]), dtype=np.float32)
+    out[: len(a)] += a
+    out[: len(b)] += b
+    return out
+
+
+class _LazyFeatures:
+    """Per-process lazy handle on the cache; pickles without the open file. A mixture id
+    `clipA+clipB` reads both clips and mixes them (`mix_frames`) before the stride."""
+
+    def __init__(self, feats_path, downsample: int, mix_mode: str = "concat"):
         if downsample < 1:
             raise ValueError(f"downsample must be >= 1, got {downsample}")
         self.feats_path, self.downsample, self._reader = str(feats_path), downsample, None
+        self.mix_mode = mix_mode
 
-    def frames(self, clip_id: str) -> np.ndarray:
+    def raw(self, clip_id: str) -> np.ndarray:
         if self._reader is None:
             self._reader = open_features(self.feats_path)
         feats = np.asarray(self._reader[clip_id], dtype=np.float32)  # (T, D)
         check_finite(feats, clip_id, self.feats_path)  # NaN would train NaN weights silently
+        return feats
+
+    def frames(self, clip_id: str) -> np.ndarray:
+        if MIX_SEP in clip_id:
+            a, b = mixture_parts(clip_id)
+            feats = mix_frames(self.raw(a), self.raw(b), self.mix_mode)
+        else:
+            feats = self.raw(clip_id)
         strided, _ = stride_frames(feats[None], None, self.downsample)  # (1, ceil(T/k), D)
         return np.ascontiguousarray(strided[0])
 
@@ -81,10 +117,19 @@ class CaptionDataset(torch.utils.data.Dataset):
 
     Captions are held as token ids in one flat int32 array with offsets (and one clip
     index per caption), not as Python lists: about 4 bytes per token instead of ~1.6 kB
-    per caption, so a WavCaps-sized training set fits in memory."""
+    per caption, so a WavCaps-sized training set fits in memory. A pair's clip may be a
+    mix-up mixture `clipA+clipB` (mixed as `mix_mode` says)."""
 
-    def __init__(self, pairs, feats_path, tokenizer, max_target_length: int, downsample: int = 1):
-        self.feats = _LazyFeatures(feats_path, downsample)
+    def __init__(
+        self,
+        pairs,
+        feats_path,
+        tokenizer,
+        max_target_length: int,
+        downsample: int = 1,
+        mix_mode: str = "concat",
+    ):
+        self.feats = _LazyFeatures(feats_path, downsample, mix_mode)
         self.clip_ids: List[str] = []  # distinct clips, in first-seen order
         index: Dict[str, int] = {}
         item_clip, flat, ends = array("i"), array("i"), array("q")
@@ -128,12 +173,16 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> tor
 
 
 def collate_captions(batch, pad_id: int) -> Dict[str, torch.Tensor]:
+    """Items (frames, token ids[, item index]) -> feats, feat_mask, labels[, index]."""
     feats, lengths = pad_frames([b[0] for b in batch])  # (B, T, D), (B,)
     max_tokens = max(len(b[1]) for b in batch)
     labels = torch.full((len(batch), max_tokens), pad_id, dtype=torch.long)  # (B, L)
-    for i, (_, ids) in enumerate(batch):
-        labels[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return {"feats": feats, "feat_mask": lengths_to_mask(lengths), "labels": labels}
+    for i, item in enumerate(batch):
+        labels[i, : len(item[1])] = torch.tensor(item[1], dtype=torch.long)
+    out = {"feats": feats, "feat_mask": lengths_to_mask(lengths), "labels": labels}
+    if len(batch[0]) > 2:
+        out["index"] = torch.tensor([b[2] for b in batch], dtype=torch.long)  # (B,)
+    return out
 
 
 class GlobalBatchSampler(torch.utils.data.Sampler):

@@ -26,6 +26,7 @@ AUDIO_POSITIONS = ("sinusoidal", "none")  # model.audio_positions
 # model keys that only change how the weights are trained, not what they mean: a
 # fine-tuning run may set them (every other model key comes from its --init-from run)
 REGULARISATION_KEYS = (
+    "conformer_dropout",
     "dropout",
     "attention_dropout",
     "activation_dropout",
@@ -64,11 +65,50 @@ class ValidConf:
     max_length: Optional[int] = None
 
 
+MIX_MODES = ("concat", "sum")  # mixup.mode (aac.dataset: how two clips' frames are mixed)
+
+
+@dataclass
+class TextEmbeddingConf:
+    """Auxiliary InfoNCE between the model's audio embedding (model.text_embedding_dim) and
+    the frozen sentence embedding of the reference caption; the training loss is token NLL
+    + weight * InfoNCE. 0 = off."""
+
+    weight: float = 0.0
+    temperature: float = 0.07
+    model_dir: Optional[str] = None  # HF sentence-embedding dir; null = bundled all-MiniLM-L6-v2
+
+
+@dataclass
+class MixupConf:
+    """Extra training items: two clips' cached frames mixed, with the caption of the mixture
+    from a Kaldi text file `<clipA>+<clipB> <caption>` (null = off)."""
+
+    captions: Optional[str] = None
+    mode: str = choice("concat", MIX_MODES)  # concat: A's frames then B's; sum: frame-wise sum
+
+
+@dataclass
+class SpecAugmentConf:
+    """Time and channel masking of the cached frames of training batches (0 masks = off)."""
+
+    time_masks: int = 0  # masks per clip
+    time_width: int = 0  # each mask covers 0..time_width frames (after downsample)
+    channel_masks: int = 0
+    channel_width: int = 0  # each mask covers 0..channel_width feature channels
+
+
 @dataclass
 class TrainConf:
     model: ModelConf = field(default_factory=ModelConf)
     optim: OptimConf = field(default_factory=OptimConf)
     valid: ValidConf = field(default_factory=ValidConf)
+    text_embedding: TextEmbeddingConf = field(default_factory=TextEmbeddingConf)
+    mixup: MixupConf = field(default_factory=MixupConf)
+    spec_augment: SpecAugmentConf = field(default_factory=SpecAugmentConf)
+    # best.pt = the mean of the weights of the n best epochs by validation metric (n <=
+    # valid.keep_nbest); 0 = best.pt holds the single best epoch
+    average_best: int = 0
     downsample: int = choice(1, STRIDE_FACTORS)  # frame stride before cross-attention
     seed: int = 0
     num_workers: int = 0
@@ -165,10 +205,62 @@ def _model_checks(m: ModelConf) -> list:
             m.audio_positions,
         ),
     ]
+    cheads = m.conformer_heads
+    checks += [
+        (
+            m.text_embedding_dim >= 0,
+            "model.text_embedding_dim",
+            ">= 0 (0 = no head)",
+            m.text_embedding_dim,
+        ),
+        (
+            m.conformer_layers >= 0,
+            "model.conformer_layers",
+            ">= 0 (0 = no adapter)",
+            m.conformer_layers,
+        ),
+        (
+            m.conformer_layers == 0 or (cheads >= 1 and m.d_model % cheads == 0),
+            "model.conformer_heads",
+            f">= 1 and a divisor of model.d_model ({m.d_model})",
+            cheads,
+        ),
+        (
+            m.conformer_layers == 0 or (m.conformer_kernel % 2 == 1 and m.conformer_ffn_dim >= 1),
+            "model.conformer_kernel/conformer_ffn_dim",
+            "an odd kernel and a ffn size >= 1",
+            (m.conformer_kernel, m.conformer_ffn_dim),
+        ),
+    ]
     for key in REGULARISATION_KEYS:
         value = getattr(m, key)
         checks.append((fraction(value), f"model.{key}", "in [0, 1)", value))
     return checks
+
+
+def _lever_checks(conf: "TrainConf") -> list:
+    t, s, n = conf.text_embedding, conf.spec_augment, conf.average_best
+    return [
+        (non_negative(t.weight), "text_embedding.weight", "a finite number >= 0", t.weight),
+        (
+            positive(t.temperature),
+            "text_embedding.temperature",
+            "a positive finite number",
+            t.temperature,
+        ),
+        (
+            min(s.time_masks, s.time_width, s.channel_masks, s.channel_width) >= 0,
+            "spec_augment.time_masks/time_width/channel_masks/channel_width",
+            ">= 0",
+            (s.time_masks, s.time_width, s.channel_masks, s.channel_width),
+        ),
+        (
+            0 <= n <= conf.valid.keep_nbest,
+            "average_best",
+            f"in 0..valid.keep_nbest ({conf.valid.keep_nbest}): only kept epochs can be averaged",
+            n,
+        ),
+    ]
 
 
 def check_conf(conf: TrainConf, source: str) -> None:
@@ -177,6 +269,7 @@ def check_conf(conf: TrainConf, source: str) -> None:
     raise_failed(
         loop_checks(conf)
         + _model_checks(conf.model)
+        + _lever_checks(conf)
         + [
             (
                 min(v.keep_nbest, v.beam, v.batch_size) >= 1,

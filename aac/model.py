@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aac.adapters import ConformerAdapter, NoTextEmbeddingHead, TextEmbeddingHead
+
 IGNORE_ID = -100
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,17 @@ class ModelConf:
     # and captions are about order ("a bell rings, then a dog barks"): add sinusoidal
     # positions to the projected frames ("none" turns this off).
     audio_positions: str = "sinusoidal"
+    # Text-embedding head (aac.adapters.TextEmbeddingHead): pooled frames -> a sentence-
+    # embedding space, trained by the config's text_embedding loss; 0 = no head. aac-train
+    # sets it to the text encoder's size when text_embedding.weight > 0 and it is 0.
+    text_embedding_dim: int = 0
+    # Conformer adapter between the projected frames and the decoder (BEATs-Conformer-BART);
+    # 0 layers = none (the paper's model).
+    conformer_layers: int = 0
+    conformer_heads: int = 4  # d_model must be divisible by it
+    conformer_ffn_dim: int = 1024
+    conformer_kernel: int = 31  # depthwise convolution kernel (odd)
+    conformer_dropout: float = 0.1
 
 
 # transformers releases (major, minor), first and last, that `beam_search_cache` and
@@ -233,6 +246,21 @@ class CaptionModel(nn.Module):
             enc.layernorm_embedding.parameters()
         ):
             p.requires_grad_(False)
+        # Built after BART, and only when asked for: with both off the model's parameters
+        # (names, shapes, and values under one seed) are those of the paper's model.
+        self.adapter = None
+        if c.conformer_layers > 0:
+            self.adapter = ConformerAdapter(
+                c.d_model,
+                c.conformer_layers,
+                c.conformer_heads,
+                c.conformer_ffn_dim,
+                c.conformer_kernel,
+                c.conformer_dropout,
+            )
+        self.text_head = None
+        if c.text_embedding_dim > 0:
+            self.text_head = TextEmbeddingHead(c.d_model, c.text_embedding_dim)
 
     @classmethod
     def for_tokenizer(cls, enc_dim: int, model_conf: ModelConf, tokenizer) -> "CaptionModel":
@@ -254,6 +282,8 @@ class CaptionModel(nn.Module):
         if self.conf.audio_positions == "sinusoidal":
             hidden = hidden + sinusoidal_positions(hidden.size(1), hidden.size(2), hidden)
         hidden = self.input_dropout(hidden)
+        if self.adapter is not None:
+            hidden = self.adapter(hidden, feat_mask)  # (B, T, d_model)
         hidden = hidden * feat_mask.unsqueeze(-1).to(hidden.dtype)  # padded frames zeroed
         return BaseModelOutput(last_hidden_state=hidden)
 
@@ -262,9 +292,22 @@ class CaptionModel(nn.Module):
         start = labels.new_full((labels.size(0), 1), self.bos_id)
         return torch.cat([start, labels[:, :-1]], dim=1)
 
-    def token_nll(self, feats, feat_mask, labels) -> tuple:
+    def embed_audio(self, feats: torch.Tensor, feat_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, enc_dim), (B, T) bool -> (B, E) L2-normalised audio embedding (the text-
+        embedding head on the pooled audio-side frames); only with model.text_embedding_dim."""
+        return self._embedding(self.encode(feats, feat_mask).last_hidden_state, feat_mask)
+
+    def _embedding(self, hidden: torch.Tensor, feat_mask: torch.Tensor) -> torch.Tensor:
+        if self.text_head is None:
+            raise NoTextEmbeddingHead(
+                "this caption model has no text-embedding head (trained with "
+                "model.text_embedding_dim: 0); train with text_embedding.weight > 0"
+            )
+        return self.text_head(hidden, feat_mask)
+
+    def token_nll(self, feats, feat_mask, labels, enc=None) -> tuple:
         """Summed NLL over non-pad target tokens and their count (for exact DDP averaging)."""
-        enc = self.encode(feats, feat_mask)
+        enc = self.encode(feats, feat_mask) if enc is None else enc
         out = self.bart(
             encoder_outputs=enc,
             attention_mask=feat_mask.long(),
@@ -289,13 +332,19 @@ class CaptionModel(nn.Module):
         feat_mask: torch.Tensor,
         labels: torch.Tensor,
         reduce: bool = True,
+        embed: bool = False,
     ):
         """Mean token NLL (label-smoothed if configured); labels (B, L) end with eos.
 
         `reduce=False` returns (summed NLL, token count): the trainer divides by the token
         count of the global batch so DDP gradients equal single-process ones exactly.
+        `embed=True` (with reduce=False) adds the (B, E) audio embedding of `embed_audio`,
+        from the same encoded frames (one forward, so DDP sees one call).
         """
-        nll, count = self.token_nll(feats, feat_mask, labels)
+        enc = self.encode(feats, feat_mask)
+        nll, count = self.token_nll(feats, feat_mask, labels, enc)
+        if embed:
+            return nll, count, self._embedding(enc.last_hidden_state, feat_mask)
         return nll / count.clamp(min=1) if reduce else (nll, count)
 
     @torch.no_grad()

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from aac.bin import make_mini_corpus, prep_data
-from aac.datadir import read_kaldi_text, read_references
+from aac.datadir import mixture_parts, read_kaldi_text, read_mixture_captions, read_references
 from aac.mini.captions import PHRASES, Event, Scene, captions_for
 from aac.mini.corpus import DEFAULT_CLIPS, SETS, MiniConf, assign_scenes, make_corpus
 from aac.sounds import GENERATORS, render_level
@@ -215,3 +215,19 @@ def test_mini_recipe_data_sh(tmp_path):
 def test_data_sh_rejects_unknown_option(recipe, tmp_path):
     res = _run_data_sh(recipe, tmp_path, "--no_such_option", "1")
     assert res.returncode != 0 and "unknown option" in res.stderr
+
+
+def test_mixture_captions_name_two_clips_of_the_prepared_training_sets(corpus, tmp_path):
+    out = tmp_path / "data"
+    for name in ("clotho", "audiocaps"):
+        prep_data.main(["--corpus", name, "--root", str(corpus), "--output-dir", str(out)])
+    for set_name in ("clotho_development", "audiocaps_train"):
+        clips = set(read_kaldi_text(out / set_name / "wav.scp"))
+        mixtures = read_mixture_captions(corpus / "mixup" / f"{set_name}.txt")
+        assert len(mixtures) >= 2
+        for mix_id, caption in mixtures:
+            a, b = mixture_parts(mix_id)
+            assert a != b and {a, b} <= clips
+            # the mixture caption is a caption of A, then one of B ("..., and then ...")
+            assert ", and then " in caption
+    assert not (corpus / "mixup" / "clotho_validation.txt").exists()  # held out: none

@@ -9,6 +9,14 @@ no new OUTPUT_DIR behind, and never removes one it did not create. OUTPUT_DIR/.l
 a second run off the same directory (exit 2, naming the running one's pid). Expected
 failures print one line `aac-train: error: ...`.
 With --init-from the model block comes from that experiment's config.yaml.
+
+Training levers beyond the paper (config keys, all off by default; docs/training_levers.md):
+  text_embedding.{weight,temperature,model_dir}  aux InfoNCE to frozen sentence embeddings
+                                                 (model.text_embedding_dim: its head)
+  mixup.{captions,mode}        extra items <clipA>+<clipB> from a Kaldi text (concat|sum)
+  spec_augment.{time_masks,time_width,channel_masks,channel_width}  masks on cached frames
+  model.conformer_{layers,heads,ffn_dim,kernel,dropout}  Conformer adapter before the decoder
+  average_best N               best.pt = mean weights of the N best epochs
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from aac.expdir import claim_experiment_dir, record_experiment
 from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
+from aac.train.augment import caption_embeddings
 from aac.train.inputs import TrainInputError, build_datasets, check_inputs, resolve_config
 from aac.train.logs import setup_logging
 from aac.train.loop import TrainingLoop, check_previous_run
@@ -48,7 +57,8 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Reads data dirs (text or text_spk1..5), HDF5 feature caches, tokenizer.model, "
         "YAML config. Writes OUTPUT_DIR/{config.yaml,cmd.txt,env.yaml,tokenizer.model,train.log,"
-        "metrics.jsonl,best.pt,checkpoints/,images/}.",
+        "metrics.jsonl,best.pt,checkpoints/,images/}, and text_embeddings.pt with "
+        "text_embedding.weight > 0 (reads mixup.captions when set).",
     )
     p.add_argument("--config", help="training YAML (keys of aac.expconf.TrainConf)")
     p.add_argument("--train-data", help="data dir with text (clip#k caption)")
@@ -98,16 +108,33 @@ def prepare_expdir(args, argv, conf, dist) -> None:
     D.barrier(dist)
 
 
+def text_table(args, conf, datasets, dist):
+    """Frozen sentence embeddings of the training captions (text_embedding.weight > 0),
+    cached in OUTPUT_DIR/text_embeddings.pt; None when that loss is off."""
+    if conf.text_embedding.weight <= 0:
+        return None
+    cache = Path(args.output_dir) / "text_embeddings.pt"
+    device = dist.device if str(dist.device).startswith("cuda") else "cpu"
+    return caption_embeddings(datasets.train_captions, conf.text_embedding, cache, device)
+
+
 def build_loop(args, conf, dist, tokenizer, datasets) -> TrainingLoop:
     """Model, sampler, the captioning task and the loop; restores last.pt or --init-from."""
-    train_set, valid_set, refs = datasets
+    train_set, valid_set, refs, _ = datasets
     torch.manual_seed(conf.seed)  # identical initial weights on every rank and rerun
     model = CaptionModel.for_tokenizer(conf.enc_dim, conf.model, tokenizer)
+    if model.text_head is not None and conf.text_embedding.weight <= 0:
+        model.text_head.requires_grad_(False)  # no loss trains it (a fine-tuning run)
     sampler = GlobalBatchSampler(
         len(train_set), conf.optim.batch_size, conf.seed, dist.rank, dist.world_size
     )
-    task = CaptionTask(conf, train_set, sampler, valid_set, refs, args.valid_feats, tokenizer)
-    loop = TrainingLoop(conf, model, task, args.output_dir, dist, conf.valid.keep_nbest)
+    table = text_table(args, conf, datasets, dist)
+    task = CaptionTask(
+        conf, train_set, sampler, valid_set, refs, args.valid_feats, tokenizer, table
+    )
+    loop = TrainingLoop(
+        conf, model, task, args.output_dir, dist, conf.valid.keep_nbest, conf.average_best
+    )
     if not loop.resume() and args.init_from:
         best = Path(args.init_from) / "best.pt"
         try:

@@ -5,6 +5,7 @@
     ROOT/AUDIOCAPS/audio_32000Hz/<split>/<youtube_id>_<start>.flac  (32 kHz mono)
     ROOT/AUDIOCAPS/csv_files_v1/<split>.csv
     ROOT/AUDIOCAPS/audioset/<split>_segments.csv, class_labels_indices.csv  (event labels)
+    ROOT/mixup/<training set>.txt  (mix-up captions `<clipA>+<clipB> <caption>`, aac.mini.mixtures)
     ROOT/.mini_corpus.done  (written last; holds the parameters)
 
 Everything is a function of the seed and the parameters. Held-out scenes (Clotho
@@ -33,6 +34,7 @@ from tqdm import tqdm
 from aac.atomic import write_text_atomic
 from aac.errors import AacError
 from aac.mini.captions import BACKGROUND, COUNTED, FOREGROUND, LEVELS, Event, Scene, captions_for
+from aac.mini.mixtures import mixture_captions, write_mixture_captions
 from aac.sounds import GENERATORS, render_level
 
 
@@ -44,7 +46,7 @@ log = logging.getLogger("aac.mini")
 
 DONE = ".mini_corpus.done"
 PARTIAL = ".mini_corpus.partial"
-FORMAT_VERSION = 2  # 2: AudioSet-layout event labels of the AudioCaps-layout clips
+FORMAT_VERSION = 3  # 2: AudioSet-layout event labels; 3: mix-up captions of the training sets
 SETS = {  # set -> (corpus, split, held out)
     "clotho_evaluation": ("clotho", "evaluation", True),
     "clotho_validation": ("clotho", "validation", True),
@@ -178,10 +180,11 @@ def _clip_rng(seed: int, set_index: int, clip_index: int):
     return np.random.default_rng([seed, set_index, clip_index])
 
 
-def write_clotho_split(root: Path, split: str, scenes, conf: MiniConf, set_index: int) -> None:
+def write_clotho_split(root: Path, split: str, scenes, conf: MiniConf, set_index: int) -> list:
+    """Writes the split; returns (file stem, scene) of its clips."""
     folder = root / "CLOTHO_v2.1" / "clotho_audio_files" / split
     folder.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, stems = [], []
     for i, scene in enumerate(tqdm(scenes, desc=f"clotho {split}", unit="clip", leave=False)):
         rng = _clip_rng(conf.seed, set_index, i)
         name = clotho_name(scene, i, rng)
@@ -193,10 +196,12 @@ def write_clotho_split(root: Path, split: str, scenes, conf: MiniConf, set_index
             "WAV",
         )
         rows.append([name] + captions_for(scene, rng, "clotho"))
+        stems.append((Path(name).stem, scene))
     header = ["file_name"] + [f"caption_{k}" for k in range(1, 6)]
     write_csv(
         root / "CLOTHO_v2.1" / "clotho_csv_files" / f"clotho_captions_{split}.csv", header, rows
     )
+    return stems
 
 
 def event_mid(kind: str) -> str:
@@ -221,10 +226,11 @@ def write_audioset_labels(root: Path, split: str, segments: List[List[str]]) -> 
     write_text_atomic(folder / f"{split}_segments.csv", "\n".join(lines) + "\n")
 
 
-def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_index: int) -> None:
+def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_index: int) -> list:
+    """Writes the split; returns (file stem, scene) of its clips."""
     folder = root / "AUDIOCAPS" / "audio_32000Hz" / split
     folder.mkdir(parents=True, exist_ok=True)
-    rows, cap_id, segments = [], 100000 * set_index, []
+    rows, cap_id, segments, stems = [], 100000 * set_index, [], []
     for i, scene in enumerate(tqdm(scenes, desc=f"audiocaps {split}", unit="clip", leave=False)):
         rng = _clip_rng(conf.seed, set_index, i)
         yt, start = youtube_id(rng), int(rng.integers(0, 30)) * 10
@@ -238,6 +244,7 @@ def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_in
         captions = captions_for(scene, rng, "audiocaps")
         labels = ",".join(sorted({event_mid(e.kind) for e in scene.events}))
         segments.append([yt, start, start + duration, labels])
+        stems.append((f"{yt}_{start}", scene))
         for caption in captions[:1] if split == "train" else captions:
             cap_id += 1
             rows.append([str(cap_id), yt, str(start), caption])
@@ -252,6 +259,7 @@ def write_audiocaps_split(root: Path, split: str, scenes, conf: MiniConf, set_in
         rows,
     )
     write_audioset_labels(root, split, segments)
+    return stems
 
 
 def _signature(conf: MiniConf) -> str:
@@ -280,11 +288,14 @@ def make_corpus(root: Path, conf: MiniConf) -> bool:
     (root / DONE).unlink(missing_ok=True)
     write_text_atomic(root / PARTIAL, _signature(conf) + "\n")
     scenes = assign_scenes(conf, np.random.default_rng(conf.seed))
-    for set_index, (name, (corpus, split, _)) in enumerate(SETS.items()):
+    for set_index, (name, (corpus, split, held_out)) in enumerate(SETS.items()):
         if corpus not in conf.corpora or not conf.num_clips.get(name):
             continue
         writer = write_clotho_split if corpus == "clotho" else write_audiocaps_split
-        writer(root, split, scenes[name], conf, set_index)
+        clips = writer(root, split, scenes[name], conf, set_index)
+        if not held_out:  # its own RNG: the corpus's audio and captions stay as they were
+            lines = mixture_captions(clips, _clip_rng(conf.seed, set_index, 10**7), corpus)
+            write_mixture_captions(root, name, lines)
         log.info("%s: %d clips written", name, len(scenes[name]))
     write_text_atomic(root / DONE, _signature(conf) + "\n")
     (root / PARTIAL).unlink()

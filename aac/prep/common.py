@@ -27,13 +27,12 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from tqdm import tqdm
 
 from aac.audio import AudioError, audio_duration, load_audio, spec_kind
-from aac.datadir import CAPTION_SEP, NUM_REFS, read_kaldi_text, write_kaldi_text
+from aac.datadir import CAPTION_SEP, CLIP_ID_RE, NUM_REFS, read_kaldi_text, write_kaldi_text
 from aac.errors import AacError
 from aac.limits import InputTooLarge, bounded_lines
 
 log = logging.getLogger("aac.prep")
 
-CLIP_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _NOT_ID_CHAR = re.compile(r"[^A-Za-z0-9_.-]+")
 # Letters NFKD does not split into ASCII + accent.
 _TRANSLIT = str.maketrans(

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import filecmp
 from pathlib import Path
+from typing import List, NamedTuple
 
 from aac.config import ConfigError, apply_overrides, build, load_config, load_yaml
-from aac.datadir import read_references
-from aac.dataset import CaptionDataset, keep_available, read_caption_pairs
+from aac.datadir import read_mixture_captions, read_references
+from aac.dataset import CaptionDataset, keep_available, keep_mixtures, read_caption_pairs
 from aac.errors import AacError
 from aac.expconf import REGULARISATION_KEYS, TrainConf, check_conf
 from aac.feature_info import encoder_info_from_attrs, extract_stride, feature_attrs
@@ -103,6 +104,7 @@ def resolve_config(args) -> TrainConf:
     if args.init_from:
         conf.model = model_of(args.init_from, given.get("model") or {}, source)
     check_conf(conf, source)
+    fill_text_embedding_dim(conf, source)
     if args.print_config and not (args.train_feats and args.valid_feats and args.tokenizer):
         return conf  # nothing to fill in from
     attrs, valid_attrs = feature_attrs(args.train_feats), feature_attrs(args.valid_feats)
@@ -126,6 +128,24 @@ def resolve_config(args) -> TrainConf:
     return conf
 
 
+def fill_text_embedding_dim(conf, source: str) -> None:
+    """With text_embedding.weight > 0 the head's size is the text encoder's: filled in
+    when model.text_embedding_dim is 0, an error when it is another size."""
+    if conf.text_embedding.weight <= 0:
+        return
+    from aac.train.augment import text_model_dim
+
+    dim = text_model_dim(conf.text_embedding.model_dir)
+    if conf.model.text_embedding_dim == 0:
+        conf.model.text_embedding_dim = dim
+    elif conf.model.text_embedding_dim != dim:
+        raise ConfigError(
+            f"{source}: model.text_embedding_dim={conf.model.text_embedding_dim} but the "
+            f"text encoder ({conf.text_embedding.model_dir or 'bundled all-MiniLM-L6-v2'}) "
+            f"embeds in {dim} dimensions: set it to {dim} or 0"
+        )
+
+
 def available(pairs, feats, data_dir) -> list:
     """keep_available, its 'no clip has features' ValueError as a one-line user error."""
     try:
@@ -134,16 +154,35 @@ def available(pairs, feats, data_dir) -> list:
         raise TrainInputError(str(e)) from None
 
 
-def build_datasets(args, conf, tokenizer):
-    """(train set, valid set, valid references) of the clips that have cached features."""
+class TrainData(NamedTuple):
+    train_set: CaptionDataset
+    valid_set: CaptionDataset
+    refs: dict  # valid clip -> references
+    train_captions: List[str]  # the caption of each training item (mixtures included)
+
+
+def mixture_pairs(conf, train_feats) -> list:
+    """(mixture id, caption) of mixup.captions whose clips have features ([] when off)."""
+    path = conf.mixup.captions
+    if not path:
+        return []
+    if not Path(path).is_file():
+        raise TrainInputError(f"mixup.captions {path}: mix-up caption file not found")
+    return keep_mixtures(read_mixture_captions(path), train_feats, path)
+
+
+def build_datasets(args, conf, tokenizer) -> TrainData:
+    """Train set (with mix-up items), valid set and references, of clips with features."""
     max_len, k = conf.model.max_target_length, conf.downsample
     train_pairs = available(read_caption_pairs(args.train_data), args.train_feats, args.train_data)
+    train_pairs += mixture_pairs(conf, args.train_feats)
     refs = read_references(args.valid_data)
     valid_pairs = available(
         [(c, r) for c, rs in refs.items() for r in rs], args.valid_feats, args.valid_data
     )
     kept = {c for c, _ in valid_pairs}
     refs = {c: rs for c, rs in refs.items() if c in kept}
-    train_set = CaptionDataset(train_pairs, args.train_feats, tokenizer, max_len, k)
+    mode = conf.mixup.mode
+    train_set = CaptionDataset(train_pairs, args.train_feats, tokenizer, max_len, k, mode)
     valid_set = CaptionDataset(valid_pairs, args.valid_feats, tokenizer, max_len, k)
-    return train_set, valid_set, refs
+    return TrainData(train_set, valid_set, refs, [c for _, c in train_pairs])

@@ -47,7 +47,7 @@ import torch
 
 from aac.atomic import write_text_atomic
 from aac.checkpoint_io import load_checkpoint, save_atomic
-from aac.config import ConfigError
+from aac.config import ConfigError, build
 from aac.errors import AacError
 from aac.train import checkpoints as ckpt
 from aac.train.distributed import DistInfo, all_reduce_sum, barrier
@@ -149,6 +149,15 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list:
     return out
 
 
+def saved_config(saved: dict, schema) -> dict:
+    """A last.pt config with the defaults of keys added to `schema` since it was written
+    (a run from before a new, default-off key resumes); as saved if it does not build."""
+    try:
+        return dataclasses.asdict(build(schema, saved, "last.pt"))
+    except ConfigError:
+        return saved
+
+
 def check_previous_run(exp_dir, conf) -> bool:
     """True when `exp_dir` already finished all epochs of `conf`.
 
@@ -159,7 +168,9 @@ def check_previous_run(exp_dir, conf) -> bool:
     if not path.is_file():
         return False
     saved = load_checkpoint(path)
-    changed = config_changes(saved.get("config", {}), dataclasses.asdict(conf))
+    changed = config_changes(
+        saved_config(saved.get("config", {}), type(conf)), dataclasses.asdict(conf)
+    )
     if changed:
         raise ConfigError(
             f"{path} was trained with another configuration ({'; '.join(changed[:5])}): "
@@ -174,8 +185,18 @@ def _fresh_epoch() -> dict:
 
 
 class TrainingLoop:
-    def __init__(self, conf, model, task: LoopTask, exp_dir, dist: DistInfo, keep_nbest: int):
+    def __init__(
+        self,
+        conf,
+        model,
+        task: LoopTask,
+        exp_dir,
+        dist: DistInfo,
+        keep_nbest: int,
+        average_best: int = 0,
+    ):
         self.conf, self.task, self.dist, self.keep_nbest = conf, task, dist, keep_nbest
+        self.average_best = average_best  # best.pt = mean of the n best epochs; 0 = the best
         self.exp_dir = Path(exp_dir)
         self.ckpt_dir = self.exp_dir / "checkpoints"
         self.device = torch.device(dist.device)
@@ -358,9 +379,20 @@ class TrainingLoop:
         best = ckpt.update_nbest(
             self.ckpt_dir, weights, epoch, result.score, self.keep_nbest, higher, scored
         )
-        if best["epoch"] == epoch:
+        if self.average_best > 0:
+            self.save_average(epoch, scored)
+        elif best["epoch"] == epoch:
             info = {"epoch": epoch, "score": result.score, "metric": self.task.metric}
             save_atomic({"model": weights, **info, **result.extra}, self.exp_dir / "best.pt")
+
+    def save_average(self, epoch: int, scored: list) -> None:
+        """best.pt = mean weights of the `average_best` best epochs (ckpt.save_average_best)."""
+        higher, n = self.task.higher_is_better, self.average_best
+        epochs = ckpt.save_average_best(
+            self.ckpt_dir, self.exp_dir / "best.pt", scored, n, higher, self.task.metric, epoch
+        )
+        if epochs:
+            logger.info("best.pt: mean of epochs %s", epochs)
 
     def write_metrics(self) -> None:
         rows = self.state["history"]

@@ -5,6 +5,15 @@ loss (token NLL summed over this rank's share, and its token count) and the vali
 the token NLL of the validation set and, with `valid.metric: cider_d`, the corpus CIDEr-D
 of captions written the way decoding writes them (`aac.captioning`). Everything else
 (epochs, accumulation, DDP, checkpoints, metrics.jsonl, best.pt, resume) is the loop's.
+
+Levers of the config, all off by default (the paper trains with plain NLL):
+- `spec_augment`: training batches get time/channel masks (aac.train.augment);
+- `text_embedding`: the loss is token NLL + weight * InfoNCE(audio embedding of the
+  model's text-embedding head, frozen sentence embedding of the reference caption), the
+  symmetric InfoNCE of `aac.pretrain.losses` over this rank's share of the batch; added to
+  the summed NLL as weight * InfoNCE * tokens, so the loop's division by the token count
+  makes it weight * InfoNCE of the mean loss;
+- mix-up items are ordinary items of the training set (aac.dataset reads their mixtures).
 """
 
 from __future__ import annotations
@@ -16,7 +25,9 @@ import torch
 from aac.captioning import CaptionEngine
 from aac.dataset import collate_captions
 from aac.feature_info import open_features
+from aac.pretrain.losses import info_nce
 from aac.text import normalize_caption
+from aac.train.augment import IndexedItems, spec_augment
 from aac.train.loop import LoopTask, Validation
 
 
@@ -36,8 +47,27 @@ def cider_d_score(hyps: list, refs: list) -> float:
 class CaptionTask(LoopTask):
     loss_label = "loss (token NLL)"
 
-    def __init__(self, conf, train_set, sampler, valid_set, valid_refs, valid_feats, tokenizer):
+    def __init__(
+        self,
+        conf,
+        train_set,
+        sampler,
+        valid_set,
+        valid_refs,
+        valid_feats,
+        tokenizer,
+        text_table=None,
+    ):
+        """`text_table` (N, E): the frozen sentence embedding of each training item's
+        caption, needed when conf.text_embedding.weight > 0."""
         self.conf, self.tokenizer = conf, tokenizer
+        self.text_weight = conf.text_embedding.weight
+        if self.text_weight > 0:
+            if text_table is None or len(text_table) != len(train_set):
+                raise ValueError("text_embedding.weight > 0 needs one embedding per item")
+            train_set = IndexedItems(train_set)
+            self.loss_label = f"loss (token NLL + {self.text_weight:g} x InfoNCE)"
+        self.text_table, self.last_infonce = text_table, None
         self.train_set, self.sampler = train_set, sampler
         self.collate_fn = functools.partial(collate_captions, pad_id=tokenizer.pad_id)
         self.valid_set, self.valid_refs, self.valid_feats = valid_set, valid_refs, valid_feats
@@ -47,8 +77,21 @@ class CaptionTask(LoopTask):
     def loss(self, model, module, batch: dict, epoch: int):
         device = next(module.parameters()).device
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        nll, count = model(batch["feats"], batch["feat_mask"], batch["labels"], reduce=False)
-        return nll, count
+        feats, mask = (
+            spec_augment(batch["feats"], batch["feat_mask"], self.conf.spec_augment),
+            batch["feat_mask"],
+        )
+        if self.text_weight <= 0:
+            return model(feats, mask, batch["labels"], reduce=False)
+        nll, count, audio = model(feats, mask, batch["labels"], reduce=False, embed=True)
+        text = self.text_table[batch["index"].cpu()].to(device)  # (B, E)
+        aux = info_nce(audio, text, self.conf.text_embedding.temperature)
+        self.last_infonce = float(aux.detach())
+        return nll + self.text_weight * aux * count, count
+
+    def log_values(self, module) -> dict:
+        """The last batch's InfoNCE (text-embedding loss), when that loss is on."""
+        return {} if self.last_infonce is None else {"text_infonce": self.last_infonce}
 
     @torch.no_grad()
     def validate(self, module) -> Validation:
