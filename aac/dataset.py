@@ -1,8 +1,10 @@
 """Training data: captions from a Kaldi data dir, frames from an HDF5 feature cache.
 
-Features are read lazily, one clip per item, so the cache streams from disk. The cache
-is opened on first use inside each process (h5py handles must not cross a fork into
-DataLoader workers). Downsampling by `k` is `aac.frames.stride_frames`, as in the paper.
+Features are read lazily, one clip per item, so the cache streams from disk. A dataset
+takes an opened `FeatureReader` (aac-train opens each cache once and passes it along) or
+a cache's path (opened on first use); the reader opens its HDF5 file inside each process
+(h5py handles must not cross a fork into DataLoader workers). Downsampling by `k` is
+`aac.frames.stride_frames`, as in the paper.
 
 Batches: `GlobalBatchSampler` draws one permutation per (seed, epoch), cuts it into
 global batches of `batch_size`, and gives each rank its contiguous share of every global
@@ -23,7 +25,7 @@ import torch
 
 from aac.datadir import clip_of, read_kaldi_text, read_references
 from aac.feature_info import open_features
-from aac.features.cache import check_finite
+from aac.features.cache import FeatureReader, check_finite
 from aac.frames import stride_frames
 
 logger = logging.getLogger(__name__)
@@ -38,11 +40,18 @@ def read_caption_pairs(data_dir: str | os.PathLike) -> List[Tuple[str, str]]:
     return [(clip, cap) for clip, caps in refs.items() for cap in caps]
 
 
-def keep_available(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> list:
-    """Drop captions whose clip has no cached features (stage 3 skips bad audio)."""
-    keys = set(open_features(feats_path).keys())
-    kept = [p for p in pairs if p[0] in keys]
-    missing = sorted({p[0] for p in pairs} - keys)
+def as_reader(feats):
+    """`feats` itself when it is an opened reader, else the cache at that path, opened."""
+    return feats if isinstance(feats, FeatureReader) else open_features(feats)
+
+
+def keep_available(pairs: Sequence[Tuple[str, str]], feats, what: str) -> list:
+    """Drop captions whose clip has no cached features (stage 3 skips bad audio);
+    `feats` is an opened reader or a cache path."""
+    reader = as_reader(feats)
+    feats_path = reader.path
+    kept = [p for p in pairs if p[0] in reader]
+    missing = sorted({p[0] for p in pairs if p[0] not in reader})
     if missing:
         logger.warning(
             "%s: %d clips have no features in %s (skipped), e.g. %s",
@@ -57,23 +66,27 @@ def keep_available(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> l
 
 
 class _LazyFeatures:
-    """Per-process lazy handle on the cache; pickles without the open file."""
+    """The cache's reader (opened on first use when given a path) and the stride; the
+    reader pickles without its open file, so DataLoader workers each open their own."""
 
-    def __init__(self, feats_path, downsample: int):
+    def __init__(self, feats, downsample: int):
         if downsample < 1:
             raise ValueError(f"downsample must be >= 1, got {downsample}")
-        self.feats_path, self.downsample, self._reader = str(feats_path), downsample, None
+        self.downsample = downsample
+        self._reader = feats if isinstance(feats, FeatureReader) else None
+        self.feats_path = self._reader.path if self._reader else str(feats)
 
-    def frames(self, clip_id: str) -> np.ndarray:
+    @property
+    def reader(self):
         if self._reader is None:
             self._reader = open_features(self.feats_path)
-        feats = np.asarray(self._reader[clip_id], dtype=np.float32)  # (T, D)
+        return self._reader
+
+    def frames(self, clip_id: str) -> np.ndarray:
+        feats = np.asarray(self.reader[clip_id], dtype=np.float32)  # (T, D)
         check_finite(feats, clip_id, self.feats_path)  # NaN would train NaN weights silently
         strided, _ = stride_frames(feats[None], None, self.downsample)  # (1, ceil(T/k), D)
         return np.ascontiguousarray(strided[0])
-
-    def __getstate__(self):
-        return {**self.__dict__, "_reader": None}
 
 
 class CaptionDataset(torch.utils.data.Dataset):
@@ -83,8 +96,8 @@ class CaptionDataset(torch.utils.data.Dataset):
     index per caption), not as Python lists: about 4 bytes per token instead of ~1.6 kB
     per caption, so a WavCaps-sized training set fits in memory."""
 
-    def __init__(self, pairs, feats_path, tokenizer, max_target_length: int, downsample: int = 1):
-        self.feats = _LazyFeatures(feats_path, downsample)
+    def __init__(self, pairs, feats, tokenizer, max_target_length: int, downsample: int = 1):
+        self.feats = _LazyFeatures(feats, downsample)  # an opened FeatureReader or a path
         self.clip_ids: List[str] = []  # distinct clips, in first-seen order
         index: Dict[str, int] = {}
         item_clip, flat, ends = array("i"), array("i"), array("q")
@@ -101,6 +114,11 @@ class CaptionDataset(torch.utils.data.Dataset):
 
     def __len__(self):
         return len(self.item_clip)
+
+    @property
+    def reader(self):
+        """The feature cache's reader, opened once (validation reuses it)."""
+        return self.feats.reader
 
     def clip_id(self, i: int) -> str:
         return self.clip_ids[self.item_clip[i]]
