@@ -193,8 +193,11 @@ class FeatureWriter:
             )
         if clip_id in self._h5:
             raise FeatureCacheError(f"{self.partial}: clip {clip_id!r} written twice")
-        if "#" in clip_id:  # '#' marks the index, never a clip (docs/design.md)
-            raise FeatureCacheError(f"{self.partial}: clip id {clip_id!r} contains '#'")
+        if not clip_id or "#" in clip_id or any(c.isspace() for c in clip_id):
+            # '#' marks the index; whitespace separates ids in the index and in wav.scp
+            raise FeatureCacheError(
+                f"{self.partial}: clip id {clip_id!r} is empty or contains '#' or whitespace"
+            )
         check_finite(feats, clip_id, self.partial)
         self._pending.append(clip_id)
         try:
