@@ -4,9 +4,11 @@
 
 For each size N a cache of N clips (FRAMES x DIM float16 each, as a 1 s BEATs-like clip
 after stride) is written through `FeatureWriter` (flushed every 64 clips, as extraction
-flushes every batch), then timed: opening it with `FeatureReader` (best of 3), and
-reading `--reads` clips in random order (checksum and finiteness checks included, as
-training reads them). Prints the CPU, then one line per size.
+flushes every batch), then timed: opening it with `FeatureReader` (best of 5), listing
+and sorting the file's keys as readers did before the clip index (best of 5, the same
+file, so both figures share the machine's load), and reading `--reads` clips in random
+order (checksum, shape and finiteness checks included, as training reads them). Prints
+the CPU, then one line per size.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 from bench_scale import cpu_name
 
@@ -43,11 +46,15 @@ def run(clips: int, reads: int, workdir: Path) -> dict:
     start = time.perf_counter()
     ids = make_cache(path, clips)
     write_s = time.perf_counter() - start
-    opens = []
-    for _ in range(3):
+    opens, listings = [], []
+    for _ in range(5):
         start = time.perf_counter()
         reader = FeatureReader(path)
         opens.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        with h5py.File(path, "r") as h5:
+            set(sorted(h5.keys()))
+        listings.append(time.perf_counter() - start)
     order = random.Random(0).choices(ids, k=reads)
     reader[order[0]]  # the first read opens the file
     start = time.perf_counter()
@@ -56,7 +63,12 @@ def run(clips: int, reads: int, workdir: Path) -> dict:
     read_s = time.perf_counter() - start
     reader.close()
     path.unlink()
-    return {"write_s": write_s, "open_s": min(opens), "read_ms": 1e3 * read_s / reads}
+    return {
+        "write_s": write_s,
+        "open_s": min(opens),
+        "listing_s": min(listings),
+        "read_ms": 1e3 * read_s / reads,
+    }
 
 
 def main(argv=None) -> None:
@@ -69,7 +81,8 @@ def main(argv=None) -> None:
         for clips in args.clips:
             r = run(clips, args.reads, Path(tmp))
             print(
-                f"clips {clips}: write {r['write_s']:.1f} s, open {r['open_s'] * 1e3:.1f} ms, "
+                f"clips {clips}: write {r['write_s']:.1f} s, open {r['open_s'] * 1e3:.1f} ms "
+                f"(listing the keys: {r['listing_s'] * 1e3:.1f} ms), "
                 f"random read {r['read_ms']:.3f} ms per clip ({args.reads} reads)"
             )
 
