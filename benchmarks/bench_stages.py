@@ -81,6 +81,20 @@ def make_corpus(root: Path, clips: int, seconds: float, seed: int = 0) -> None:
         )
 
 
+def report(row: dict, clips: int) -> dict:
+    """Print a finished stage's row (as it finishes: a long run shows its progress)."""
+    row["clips"] = clips
+    per = clips + 2 * SMALL if row["stage"] == "prep" else clips
+    row["s_per_1000"] = 1000 * row["s"] / per
+    steps = f", {row['steps']} steps" if "steps" in row else ""
+    print(
+        f"clips {clips} {row['stage']}: {row['s']:.1f} s ({row['s_per_1000']:.2f} "
+        f"s per 1000 clips{steps}), peak RSS {row['rss_mib']:.0f} MiB",
+        flush=True,
+    )
+    return row
+
+
 def stage(name: str, verb: str, args: list, cwd: Path) -> dict:
     """Run `python -m aac.bin.<verb> ARGS` in its own process: wall s, peak RSS MiB."""
     argv = [sys.executable, "-m", f"aac.bin.{verb}", *map(str, args)]
@@ -122,22 +136,27 @@ def run_size(work: Path, clips: int, seconds: float, java: bool) -> list:
     make_corpus(work / "corpus", clips, seconds)
     print(f"  corpus of {clips} clips generated in {time.monotonic() - start:.0f} s", flush=True)
     dev, val = work / "data" / "clotho_development", work / "data" / "clotho_validation"
-    rows = [
+    rows: list = []
+
+    def add(row: dict, **extra) -> None:
+        rows.append(report({**row, **extra}, clips))
+
+    add(
         stage(
             "prep",
             "prep_data",
             ["--corpus", "clotho", "--root", work / "corpus", "--output-dir", work / "data"],
             work,
         )
-    ]
+    )
     feats = work / "feats"
     feats.mkdir()
-    rows.append(extract(work, dev, split_scp(dev / "wav.scp", feats), feats / "dev.h5"))
+    add(extract(work, dev, split_scp(dev / "wav.scp", feats), feats / "dev.h5"))
     parts = [f"{feats / 'dev.h5'}.1", f"{feats / 'dev.h5'}.2"]
-    rows.append(stage("merge", "merge_feats", ["--output", feats / "dev.h5", *parts], work))
+    add(stage("merge", "merge_feats", ["--output", feats / "dev.h5", *parts], work))
     args = ["--encoder", "logmel", "--data-dir", val, "--output", feats / "val.h5"]
     stage("extract.valid", "extract_feats", args, work)  # not a row: 50 clips at every size
-    rows.append(
+    add(
         stage(
             "tokenizer",
             "train_tokenizer",
@@ -162,8 +181,7 @@ def run_size(work: Path, clips: int, seconds: float, java: bool) -> list:
         "--output-dir",
         work / "exp",
     ]
-    rows.append(stage("train", "train", train, work))
-    rows[-1]["steps"] = -(-5 * clips // BATCH)
+    add(stage("train", "train", train, work), steps=-(-5 * clips // BATCH))
     decode = [
         "--exp-dir",
         work / "exp",
@@ -180,7 +198,7 @@ def run_size(work: Path, clips: int, seconds: float, java: bool) -> list:
         "--output-dir",
         work / "dec",
     ]
-    rows.append(stage("decode", "decode", decode, work))
+    add(stage("decode", "decode", decode, work))
     if java:
         score = [
             "--hyp",
@@ -192,11 +210,7 @@ def run_size(work: Path, clips: int, seconds: float, java: bool) -> list:
             "--output-dir",
             work / "dec",
         ]
-        rows.append(stage("score", "score", score, work))
-    for row in rows:
-        row["clips"] = clips
-        per = clips + 2 * SMALL if row["stage"] == "prep" else clips
-        row["s_per_1000"] = 1000 * row["s"] / per
+        add(stage("score", "score", score, work))
     return rows
 
 
@@ -233,14 +247,7 @@ def main(argv=None) -> None:
         for clips in args.sizes:
             work = Path(tmp) / f"n{clips}"
             work.mkdir()
-            for row in run_size(work, clips, args.seconds, java):
-                rows.append(row)
-                steps = f", {row['steps']} steps" if "steps" in row else ""
-                print(
-                    f"clips {clips} {row['stage']}: {row['s']:.1f} s ({row['s_per_1000']:.2f} "
-                    f"s per 1000 clips{steps}), peak RSS {row['rss_mib']:.0f} MiB",
-                    flush=True,
-                )
+            rows += run_size(work, clips, args.seconds, java)
             shutil.rmtree(work)
     print(table(rows, args.sizes))
     if args.json:
