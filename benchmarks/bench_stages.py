@@ -1,6 +1,8 @@
 """Seconds per 1,000 clips and peak RSS of each recipe stage against corpus size.
 
-    OMP_NUM_THREADS=2 tools/venv/bin/python benchmarks/bench_stages.py --sizes 500 5000 [50000]
+    OMP_NUM_THREADS=1 tools/venv/bin/python benchmarks/bench_stages.py --sizes 500 5000 [50000]
+
+(on cores other jobs share, 2 threads per process spin against them: use 1)
 
 For each size N a Clotho-layout corpus is generated: N development clips of `--seconds`
 (default 1 s) of 16 kHz noise and tones, each with 5 captions of a small random grammar
