@@ -1,8 +1,10 @@
 """Training data: captions from a Kaldi data dir, frames from an HDF5 feature cache.
 
-Features are read lazily, one clip per item, so the cache streams from disk. The cache
-is opened on first use inside each process (h5py handles must not cross a fork into
-DataLoader workers). Downsampling by `k` is `aac.frames.stride_frames`, as in the paper.
+Features are read lazily, one clip per item, so the cache streams from disk. A dataset
+takes an opened `FeatureReader` (aac-train opens each cache once and passes it along) or
+a cache's path (opened on first use); the reader opens its HDF5 file inside each process
+(h5py handles must not cross a fork into DataLoader workers). Downsampling by `k` is
+`aac.frames.stride_frames`, as in the paper.
 
 Batches: `GlobalBatchSampler` draws one permutation per (seed, epoch), cuts it into
 global batches of `batch_size`, and gives each rank its contiguous share of every global
@@ -23,7 +25,7 @@ import torch
 
 from aac.datadir import MIX_SEP, clip_of, mixture_parts, read_kaldi_text, read_references
 from aac.feature_info import open_features
-from aac.features.cache import check_finite
+from aac.features.cache import FeatureReader, check_finite
 from aac.frames import stride_frames
 
 logger = logging.getLogger(__name__)
@@ -38,11 +40,18 @@ def read_caption_pairs(data_dir: str | os.PathLike) -> List[Tuple[str, str]]:
     return [(clip, cap) for clip, caps in refs.items() for cap in caps]
 
 
-def keep_available(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> list:
-    """Drop captions whose clip has no cached features (stage 3 skips bad audio)."""
-    keys = set(open_features(feats_path).keys())
-    kept = [p for p in pairs if p[0] in keys]
-    missing = sorted({p[0] for p in pairs} - keys)
+def as_reader(feats):
+    """`feats` itself when it is an opened reader, else the cache at that path, opened."""
+    return feats if isinstance(feats, FeatureReader) else open_features(feats)
+
+
+def keep_available(pairs: Sequence[Tuple[str, str]], feats, what: str) -> list:
+    """Drop captions whose clip has no cached features (stage 3 skips bad audio);
+    `feats` is an opened reader or a cache path."""
+    reader = as_reader(feats)
+    feats_path = reader.path
+    kept = [p for p in pairs if p[0] in reader]
+    missing = sorted({p[0] for p in pairs if p[0] not in reader})
     if missing:
         logger.warning(
             "%s: %d clips have no features in %s (skipped), e.g. %s",
@@ -56,17 +65,18 @@ def keep_available(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> l
     return kept
 
 
-def keep_mixtures(pairs: Sequence[Tuple[str, str]], feats_path, what: str) -> list:
-    """Mix-up (mixture id, caption) pairs whose two clips both have cached features."""
-    keys = set(open_features(feats_path).keys())
-    kept = [p for p in pairs if all(c in keys for c in mixture_parts(p[0]))]
+def keep_mixtures(pairs: Sequence[Tuple[str, str]], feats, what: str) -> list:
+    """Mix-up (mixture id, caption) pairs whose two clips both have cached features;
+    `feats` is an opened reader or a cache path."""
+    reader = as_reader(feats)
+    kept = [p for p in pairs if all(c in reader for c in mixture_parts(p[0]))]
     if len(kept) < len(pairs):
         logger.warning(
             "%s: %d of %d mixture captions name a clip without features in %s (skipped)",
             what,
             len(pairs) - len(kept),
             len(pairs),
-            feats_path,
+            reader.path,
         )
     return kept
 
@@ -83,19 +93,26 @@ def mix_frames(a: np.ndarray, b: np.ndarray, mode: str) -> np.ndarray:
 
 
 class _LazyFeatures:
-    """Per-process lazy handle on the cache; pickles without the open file. A mixture id
-    `clipA+clipB` reads both clips and mixes them (`mix_frames`) before the stride."""
+    """The cache's reader (opened on first use when given a path) and the stride; the
+    reader pickles without its open file, so DataLoader workers each open their own. A
+    mixture id `clipA+clipB` reads both clips and mixes them (`mix_frames`) before the
+    stride."""
 
-    def __init__(self, feats_path, downsample: int, mix_mode: str = "concat"):
+    def __init__(self, feats, downsample: int, mix_mode: str = "concat"):
         if downsample < 1:
             raise ValueError(f"downsample must be >= 1, got {downsample}")
-        self.feats_path, self.downsample, self._reader = str(feats_path), downsample, None
-        self.mix_mode = mix_mode
+        self.downsample, self.mix_mode = downsample, mix_mode
+        self._reader = feats if isinstance(feats, FeatureReader) else None
+        self.feats_path = self._reader.path if self._reader else str(feats)
 
-    def raw(self, clip_id: str) -> np.ndarray:
+    @property
+    def reader(self):
         if self._reader is None:
             self._reader = open_features(self.feats_path)
-        feats = np.asarray(self._reader[clip_id], dtype=np.float32)  # (T, D)
+        return self._reader
+
+    def raw(self, clip_id: str) -> np.ndarray:
+        feats = np.asarray(self.reader[clip_id], dtype=np.float32)  # (T, D)
         check_finite(feats, clip_id, self.feats_path)  # NaN would train NaN weights silently
         return feats
 
@@ -107,9 +124,6 @@ class _LazyFeatures:
             feats = self.raw(clip_id)
         strided, _ = stride_frames(feats[None], None, self.downsample)  # (1, ceil(T/k), D)
         return np.ascontiguousarray(strided[0])
-
-    def __getstate__(self):
-        return {**self.__dict__, "_reader": None}
 
 
 class CaptionDataset(torch.utils.data.Dataset):
@@ -123,13 +137,13 @@ class CaptionDataset(torch.utils.data.Dataset):
     def __init__(
         self,
         pairs,
-        feats_path,
+        feats,
         tokenizer,
         max_target_length: int,
         downsample: int = 1,
         mix_mode: str = "concat",
     ):
-        self.feats = _LazyFeatures(feats_path, downsample, mix_mode)
+        self.feats = _LazyFeatures(feats, downsample, mix_mode)  # an opened reader or a path
         self.clip_ids: List[str] = []  # distinct clips, in first-seen order
         index: Dict[str, int] = {}
         item_clip, flat, ends = array("i"), array("i"), array("q")
@@ -146,6 +160,11 @@ class CaptionDataset(torch.utils.data.Dataset):
 
     def __len__(self):
         return len(self.item_clip)
+
+    @property
+    def reader(self):
+        """The feature cache's reader, opened once (validation reuses it)."""
+        return self.feats.reader
 
     def clip_id(self, i: int) -> str:
         return self.clip_ids[self.item_clip[i]]

@@ -9,6 +9,8 @@ Times the references' index (CiderD) and the search over candidates; the one Jav
 tokenizer run of aac-score is left out (captions are normalised text already), so the
 figure is the part that grew with candidates x references. Prints the CPU, then one line
 per size.
+Other scale figures: benchmarks/bench_cache.py (feature cache open and reads against
+its clip count), benchmarks/bench_stages.py (every stage against corpus size).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from aac.bin.decode import main as decode_main
 from aac.bin.merge_decodes import main as merge_main
 from aac.bin.train import main as train_main
 from aac.datadir import read_kaldi_text
+from aac.features import FeatureReader
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +146,8 @@ def test_from_audio_runs_the_encoder(tmp_path):
     }
     inputs = make_experiment_inputs(root)
     for key in ("train_feats", "valid_feats"):  # widen the 8-dim fixture features to dim
-        with h5py.File(inputs[key], "r") as f:
-            clips = {k: np.tile(f[k][()], (1, dim // 8 + 1))[:, :dim] for k in f}
+        f = FeatureReader(inputs[key])
+        clips = {k: np.tile(f[k], (1, dim // 8 + 1))[:, :dim] for k in f}
         write_feats(inputs[key], clips, attrs)
     cfg = write_yaml(root / "train.yaml", epochs=1)
     train_main(train_argv(inputs, cfg, root / "exp"))
@@ -185,8 +186,8 @@ def test_beam_shared_cross_attention_gives_the_default_tokens(trained):
 
     root, data, feats = trained
     model = load_model_from_expdir(root / "exp").model
-    with h5py.File(feats) as f:
-        clips = [torch.from_numpy(f[k][()]) for k in sorted(f)]
+    f = FeatureReader(feats)
+    clips = [torch.from_numpy(f[k]) for k in f]  # sorted by clip id
     frames = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)  # (B, T, D)
     mask = torch.arange(frames.size(1))[None] < torch.tensor([len(c) for c in clips])[:, None]
     inputs = model.generation_inputs(frames, mask, num_beams=4)
@@ -233,8 +234,8 @@ def test_a_cache_made_otherwise_is_refused_naming_the_attribute(
     from caption_fixtures import ENCODER_ATTRS
 
     root, data, feats = trained
-    with h5py.File(feats) as f:
-        clips = {k: f[k][()] for k in f}
+    f = FeatureReader(feats)
+    clips = {k: f[k] for k in f}
     other = write_feats(tmp_path / "other.h5", clips, dict(ENCODER_ATTRS, **{key: value}))
     err = refused(root, data, other, tmp_path / "out", capsys)
     config = root / "exp" / "config.yaml"

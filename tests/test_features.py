@@ -132,7 +132,14 @@ def test_reader_refuses_a_file_missing_clips(tmp_path):
     with h5py.File(out, "a") as h5:  # a clip lost after publishing
         h5.attrs["num_listed"] = 2
         del h5["b"]
-    with pytest.raises(FeatureCacheError, match="num_clips is 2 but the file holds 1"):
+    reader = FeatureReader(out)  # the index still lists b: found when b is read
+    np.testing.assert_array_equal(reader["a"], feats(0))
+    with pytest.raises(FeatureCacheError, match="the index lists clip 'b' but the file does not"):
+        reader["b"]
+    reader.close()
+    with h5py.File(out, "a") as h5:
+        h5.attrs["num_clips"], h5.attrs["num_listed"] = 1, 1
+    with pytest.raises(FeatureCacheError, match="num_clips is 1 but its index lists 2 clips"):
         FeatureReader(out)
 
 
@@ -148,7 +155,7 @@ def test_merged_file_carries_the_mark(tmp_path):
     assert attrs["complete"] is True and attrs["num_clips"] == 3
     assert attrs["num_listed"] == 5 and attrs["num_skipped"] == 2
     with h5py.File(merged, "r") as h5:
-        assert all(h5[k].attrs["written"] for k in h5)
+        assert all(h5[k].attrs["written"] for k in FeatureReader(merged))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -230,3 +237,90 @@ def test_a_clip_without_a_checksum_is_refused(tmp_path):
         del h5["c0"].attrs["crc32"]
     with pytest.raises(FeatureCacheError, match="clip 'c0' has no checksum.*FeatureWriter"):
         FeatureReader(out)["c0"]
+
+
+def _clips_by_listing(path) -> dict:
+    """{clip id: frames} as listing the file finds them (what the index must say)."""
+    with h5py.File(path, "r") as h5:
+        return {k: h5[k].shape[0] for k in h5 if k != "#index"}
+
+
+def test_the_index_lists_every_clip_with_its_frames(tmp_path):
+    single, p1, p2, merged = (str(tmp_path / n) for n in ("s.h5", "p1.h5", "p2.h5", "m.h5"))
+    _write(single, [4, 0, 3, 1, 2])  # written out of order, frames 3 + i
+    _write(p1, [3, 0])
+    _write(p2, [4, 1, 2])
+    merge_feature_files([p1, p2], merged)
+    for path in (single, merged):
+        reader = FeatureReader(path)
+        listed = _clips_by_listing(path)
+        assert reader.keys() == sorted(listed) == [f"c{i}" for i in range(5)]
+        assert {c: reader.shape(c) for c in reader} == {c: (n, 4) for c, n in listed.items()}
+        assert all(reader[c].shape == reader.shape(c) for c in reader)
+    with h5py.File(single, "r") as a, h5py.File(merged, "r") as b:
+        assert a["#index"][()].tobytes() == b["#index"][()].tobytes()
+
+
+def test_opening_and_reading_never_list_the_files_keys(tmp_path, monkeypatch):
+    out = _published(tmp_path, n=4)
+
+    def listing(self, *args):
+        raise AssertionError(f"listed the keys of {self.name}")
+
+    for name in ("keys", "__iter__", "items", "values"):
+        monkeypatch.setattr(h5py.Group, name, listing)
+    reader = FeatureReader(out)
+    assert reader.keys() == ["c0", "c1", "c2", "c3"] and len(reader) == 4 and "c2" in reader
+    assert reader.shape("c3") == (6, 4)
+    np.testing.assert_array_equal(reader["c1"], feats(1) + 5.0)
+    merge_feature_files([out], str(tmp_path / "m.h5"))  # the merge reads parts' indexes
+    assert FeatureReader(tmp_path / "m.h5").keys() == reader.keys()
+
+
+def test_a_cache_without_an_index_says_to_rerun_stage_3(tmp_path):
+    out = _published(tmp_path)
+    with h5py.File(out, "a") as h5:  # what a cache from before the index looks like
+        del h5["#index"]
+    with pytest.raises(FeatureCacheError, match="no clip index.*re-run stage 3"):
+        FeatureReader(out)
+    with pytest.raises(FeatureCacheError, match="no clip index"):
+        merge_feature_files([out], str(tmp_path / "m.h5"))
+
+
+def test_a_clip_changed_against_its_index_row_is_refused(tmp_path):
+    out = _published(tmp_path)
+    with h5py.File(out, "a") as h5:  # same count, other clips: the index no longer fits
+        data = h5["c1"][()]
+        del h5["c1"], h5["c2"]
+        h5["c1"], h5["c9"] = data[:2], data
+    reader = FeatureReader(out)
+    with pytest.raises(FeatureCacheError, match=r"clip 'c1' has shape \(2, 4\) but its index"):
+        reader["c1"]
+    with pytest.raises(FeatureCacheError, match="the index lists clip 'c2' but the file does not"):
+        reader["c2"]
+    with pytest.raises(KeyError, match="'c9'"):
+        reader["c9"]
+
+
+def test_a_clip_id_with_the_index_mark_or_whitespace_is_refused(tmp_path):
+    with FeatureWriter(str(tmp_path / "f.h5"), ATTRS) as w:
+        for bad in ("#index", "a b", "a\nb", " a", ""):
+            with pytest.raises(FeatureCacheError, match="empty or contains '#' or whitespace"):
+                w.write(bad, feats(0))
+
+
+def test_a_kill_inside_finish_leaves_a_resumable_partial(tmp_path):
+    out = str(tmp_path / "f.h5")
+    w = FeatureWriter(out, ATTRS)
+    w.write("a", feats(0))
+    w.flush()
+    from aac.features.index import write_index
+
+    write_index(w._h5, ["a"], [3])  # the index was written, then the process died
+    w._h5.close()
+    w._lock.release()
+    w = FeatureWriter(out, ATTRS)
+    assert w.keys() == ["a"] and len(w) == 1
+    w.write("b", feats(1))
+    w.finish()
+    assert {c: FeatureReader(out).shape(c)[0] for c in ("a", "b")} == {"a": 3, "b": 4}

@@ -6,6 +6,7 @@ from caption_fixtures import make_experiment_inputs, train_argv, write_yaml
 
 from aac.bin.train import main as train_main
 from aac.checkpoint_io import load_checkpoint
+from aac.features import FeatureReader
 from aac.train.loop import TrainingLoop
 
 
@@ -22,10 +23,20 @@ def same_weights(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_train_writes_experiment_dir(tmp_path, inputs):
+def test_train_writes_experiment_dir(tmp_path, inputs, monkeypatch):
     cfg = write_yaml(tmp_path / "train.yaml", epochs=2)
     out = tmp_path / "exp"
+    real_init, opened = FeatureReader.__init__, []
+
+    def counting_init(self, path):
+        opened.append(str(path))
+        real_init(self, path)
+
+    monkeypatch.setattr(FeatureReader, "__init__", counting_init)
     assert train_main(train_argv(inputs, cfg, out)) == 0
+    # each cache opened once: config, datasets and both epochs' CIDEr-D validation share it
+    assert sorted(opened) == sorted(str(inputs[k]) for k in ("train_feats", "valid_feats"))
+    monkeypatch.undo()
     for name in (
         "config.yaml",
         "cmd.txt",

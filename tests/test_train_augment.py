@@ -55,7 +55,7 @@ def caption_task(tmp_path, text_table=None, **conf_keys):
     sampler = GlobalBatchSampler(len(train), 4, 0)
     refs = {c: [cap] for c, cap in pairs[:3]}
     conf.valid.metric = "loss"
-    task = CaptionTask(conf, train, sampler, valid, refs, paths["train_feats"], tok, text_table)
+    task = CaptionTask(conf, train, sampler, valid, refs, tok, text_table)
     return task, tok, paths
 
 

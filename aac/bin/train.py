@@ -39,7 +39,13 @@ from aac.model import CaptionModel
 from aac.tokenizer import CaptionTokenizer
 from aac.train import distributed as D
 from aac.train.augment import caption_embeddings
-from aac.train.inputs import TrainInputError, build_datasets, check_inputs, resolve_config
+from aac.train.inputs import (
+    TrainInputError,
+    build_datasets,
+    check_inputs,
+    open_caches,
+    resolve_config,
+)
 from aac.train.logs import setup_logging
 from aac.train.loop import TrainingLoop, check_previous_run
 from aac.train.trainer import CaptionTask
@@ -129,9 +135,7 @@ def build_loop(args, conf, dist, tokenizer, datasets) -> TrainingLoop:
         len(train_set), conf.optim.batch_size, conf.seed, dist.rank, dist.world_size
     )
     table = text_table(args, conf, datasets, dist)
-    task = CaptionTask(
-        conf, train_set, sampler, valid_set, refs, args.valid_feats, tokenizer, table
-    )
+    task = CaptionTask(conf, train_set, sampler, valid_set, refs, tokenizer, table)
     loop = TrainingLoop(
         conf, model, task, args.output_dir, dist, conf.valid.keep_nbest, conf.average_best
     )
@@ -160,10 +164,12 @@ def _main(argv) -> int:
         return D.relaunch(launch)
     dist = D.init_distributed(args.ngpu)
     # 1. check everything before OUTPUT_DIR exists: config, inputs, data dirs, caches
+    # (each cache opened once: attributes and clip index)
     check_inputs(args)
-    conf = resolve_config(args)
+    caches = open_caches(args)
+    conf = resolve_config(args, caches)
     tokenizer = CaptionTokenizer(args.tokenizer)
-    datasets = build_datasets(args, conf, tokenizer)
+    datasets = build_datasets(args, conf, tokenizer, caches)
     # 2. the experiment directory, locked for this run (a second run on it stops); removed
     # again only if this run created it and setting up fails
     claim = claim_experiment_dir(args.output_dir) if dist.is_main else None

@@ -7,6 +7,8 @@ Root attributes (docs/design.md): `encoder`, `checkpoint`, `checkpoint_sha256`,
 `num_clips` (datasets in the file) and, from extraction, `num_listed` (clips of the
 wav.scp) and `num_skipped` (unreadable clips, reasons in the log), with
 num_clips + num_skipped == num_listed. `FeatureReader` refuses a file without it.
+`finish()` also writes the clip index (`#index`: clip ids and frame counts, see
+aac.features.index), which is all a reader reads on opening.
 
 Writing goes to `<file>.partial`, flushed after every batch, and is renamed to `<file>`
 only by `finish()`, so a finished-looking file is always complete. A clip counts as
@@ -33,19 +35,21 @@ from __future__ import annotations
 import logging
 import os
 import zlib
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import h5py
 import numpy as np
 
-from aac.errors import AacError
+from aac.features.index import (
+    COMPLETE,
+    INDEX,
+    FeatureCacheError,
+    read_index,
+    write_index,
+)
 from aac.locking import OutputLock
 
 log = logging.getLogger(__name__)
-
-
-class FeatureCacheError(AacError, RuntimeError):
-    """A feature file that is missing, mismatching or malformed; names the file."""
 
 
 def _plain(value):
@@ -65,10 +69,7 @@ def read_attrs(h5: h5py.File) -> dict:
 
 CLIP_DONE = "written"  # dataset attribute set after the clip's data is flushed
 CHECKSUM = "crc32"  # dataset attribute: zlib.crc32 of the clip's stored bytes
-COMPLETE = "complete"  # root attribute set by finish()
 DEFAULT_CHUNK_SECONDS = 60.0  # aac-extract-feats --chunk-seconds (attribute chunk_seconds)
-# Attributes a finished cache must carry (written when the file is created).
-REQUIRED_ATTRS = ("encoder", "frame_rate", "dim")
 
 
 def check_finite(feats: np.ndarray, clip_id: str, path: str) -> np.ndarray:
@@ -103,32 +104,6 @@ def check_checksum(feats: np.ndarray, recorded, clip_id: str, path: str) -> np.n
             f"re-extract it"
         )
     return feats
-
-
-def check_complete(path: str, attrs: dict, keys: List[str]) -> None:
-    """Refuse a cache without a consistent completeness mark; names what is missing."""
-    if attrs.get(COMPLETE) is not True:
-        raise FeatureCacheError(
-            f"{path}: no completeness mark (root attribute {COMPLETE!r} is "
-            f"{attrs.get(COMPLETE)!r}): written by an unfinished run or an older aac; "
-            f"re-extract it with aac-extract-feats"
-        )
-    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
-    if missing:
-        raise FeatureCacheError(f"{path}: incomplete: root attributes {missing} missing")
-    if attrs.get("num_clips") != len(keys):
-        raise FeatureCacheError(
-            f"{path}: incomplete: num_clips is {attrs.get('num_clips')!r} "
-            f"but the file holds {len(keys)} clips"
-        )
-    if "num_listed" in attrs:
-        skipped = int(attrs.get("num_skipped", 0))
-        if len(keys) + skipped != attrs["num_listed"]:
-            raise FeatureCacheError(
-                f"{path}: incomplete: {len(keys)} clips + {skipped} skipped but its wav.scp "
-                f"listed {attrs['num_listed']} ({attrs['num_listed'] - skipped - len(keys)} "
-                f"missing)"
-            )
 
 
 class FeatureWriter:
@@ -186,6 +161,8 @@ class FeatureWriter:
                     f"{self.partial}: cannot resume: attribute {key!r} is {old.get(key)!r} in the "
                     f"file but {value!r} now; delete the partial file or rerun with the same options"
                 )
+        if INDEX in h5:  # killed inside finish(): the index is written again there
+            del h5[INDEX]
         unfinished = [k for k in h5.keys() if not h5[k].attrs.get(CLIP_DONE, False)]
         for clip_id in unfinished:  # half-written by a crash or a full disk: redo
             del h5[clip_id]
@@ -206,7 +183,7 @@ class FeatureWriter:
         return len(self._h5)
 
     def keys(self) -> List[str]:
-        return list(self._h5.keys())
+        return [k for k in self._h5.keys() if k != INDEX]
 
     def write(self, clip_id: str, feats: np.ndarray) -> None:
         """Add one clip (frames, dim); it counts as written after the next `flush()`."""
@@ -216,6 +193,11 @@ class FeatureWriter:
             )
         if clip_id in self._h5:
             raise FeatureCacheError(f"{self.partial}: clip {clip_id!r} written twice")
+        if not clip_id or "#" in clip_id or any(c.isspace() for c in clip_id):
+            # '#' marks the index; whitespace separates ids in the index and in wav.scp
+            raise FeatureCacheError(
+                f"{self.partial}: clip id {clip_id!r} is empty or contains '#' or whitespace"
+            )
         check_finite(feats, clip_id, self.partial)
         self._pending.append(clip_id)
         try:
@@ -244,14 +226,16 @@ class FeatureWriter:
     def finish(self, extra_attrs: Optional[dict] = None) -> str:
         """Mark complete, close and atomically publish the file; returns its path."""
         self.flush()
-        unfinished = [k for k in self._h5.keys() if not self._h5[k].attrs.get(CLIP_DONE, False)]
+        clip_ids = self.keys()
+        unfinished = [k for k in clip_ids if not self._h5[k].attrs.get(CLIP_DONE, False)]
         if unfinished:  # cannot happen through write()+flush(); guards hand-made partials
             raise FeatureCacheError(
                 f"{self.partial}: clips {unfinished[:5]} are not marked written"
             )
+        write_index(self._h5, clip_ids, [self._h5[k].shape[0] for k in clip_ids])
         for key, value in (extra_attrs or {}).items():
             self._h5.attrs[key] = value
-        self._h5.attrs["num_clips"] = len(self._h5)
+        self._h5.attrs["num_clips"] = len(clip_ids)
         self._h5.attrs[COMPLETE] = True
         self._h5.close()
         os.replace(self.partial, self.path)
@@ -279,8 +263,10 @@ class FeatureWriter:
 class FeatureReader:
     """Read-only, streaming access to a finished feature file (completeness mark checked).
 
-    `reader[clip_id]` -> np.ndarray (frames, dim) in the stored dtype; `reader.shape(id)`
-    reads only metadata. Safe to pass to DataLoader workers (reopened per process).
+    Opening reads the root attributes and the clip index (aac.features.index), never the
+    list of the file's keys. `reader[clip_id]` -> np.ndarray (frames, dim) in the stored
+    dtype; `reader.shape(id)`, `keys()`, `len()` and `in` answer from the index without
+    touching the file. Safe to pass to DataLoader workers (reopened per process).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -295,13 +281,13 @@ class FeatureReader:
         try:
             with h5py.File(self.path, "r") as h5:
                 self.attrs = read_attrs(h5)
-                self._keys = sorted(h5.keys())
-                self._keyset = set(self._keys)
+                self._keys, frames = read_index(h5, self.path, self.attrs)
         except OSError as e:
             raise FeatureCacheError(
                 f"{self.path}: not a readable HDF5 feature file ({e})"
             ) from None
-        check_complete(self.path, self.attrs, self._keys)
+        self._frames: Dict[str, int] = dict(zip(self._keys, frames.tolist()))
+        self._dim = int(self.attrs["dim"])
         self._h5: Optional[h5py.File] = None
         self._pid: Optional[int] = None
 
@@ -312,11 +298,21 @@ class FeatureReader:
         return self._h5
 
     def __getitem__(self, clip_id: str) -> np.ndarray:
-        """The clip's features, refused when non-finite or when they fail their checksum."""
+        """The clip's features, refused when non-finite, when they fail their checksum or
+        when they are not the shape the index records."""
+        expected = self.shape(clip_id)
         try:
             data = self._file()[clip_id]
         except KeyError:
-            raise KeyError(f"{self.path}: no features for clip {clip_id!r}") from None
+            raise FeatureCacheError(
+                f"{self.path}: the index lists clip {clip_id!r} but the file does not hold "
+                f"it: the file was changed after extraction; re-extract it"
+            ) from None
+        if data.shape != expected:
+            raise FeatureCacheError(
+                f"{self.path}: clip {clip_id!r} has shape {data.shape} but its index row "
+                f"and dim say {expected}: the file was changed after extraction; re-extract it"
+            )
         try:
             feats = data[()]
         except OSError as e:  # HDF5 could not decode the clip's blocks
@@ -327,14 +323,18 @@ class FeatureReader:
         check_finite(feats, clip_id, self.path)  # first: NaN written in by another tool
         return check_checksum(feats, data.attrs.get(CHECKSUM), clip_id, self.path)
 
-    def shape(self, clip_id: str):
-        return self._file()[clip_id].shape
+    def shape(self, clip_id: str) -> Tuple[int, int]:
+        """(frames, dim) of a clip, from the index (KeyError naming the file if absent)."""
+        try:
+            return (self._frames[clip_id], self._dim)
+        except KeyError:
+            raise KeyError(f"{self.path}: no features for clip {clip_id!r}") from None
 
     def keys(self) -> List[str]:
         return list(self._keys)
 
     def __contains__(self, clip_id: str) -> bool:
-        return clip_id in self._keyset
+        return clip_id in self._frames
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -1,11 +1,12 @@
 """Merge the feature files of parallel extraction jobs into one, bit for bit.
 
 Parts must carry identical attributes (same encoder, checkpoint hash, extraction stride, ...),
-the completeness mark of a finished extraction (an unfinished or pre-mark part is
-refused, naming what is missing) and disjoint clip ids. Datasets are copied as stored,
-with their per-clip marks (no re-encoding), so the merged file equals a single-job run,
-completeness mark included (counts summed). The output is written under a temporary
-name and renamed.
+the completeness mark and clip index of a finished extraction (an unfinished, pre-mark
+or pre-index part is refused, naming what is missing) and disjoint clip ids, read from
+the parts' indexes (no part's keys are listed). Datasets are copied as stored, with
+their per-clip marks (no re-encoding), so the merged file equals a single-job run,
+completeness mark and index included (counts summed). The output is written under a
+temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Sequence
 
 import h5py
 
-from aac.features.cache import COMPLETE, FeatureCacheError, check_complete, read_attrs
+from aac.features.cache import read_attrs
+from aac.features.index import COMPLETE, FeatureCacheError, read_index, write_index
 
 # Counts that legitimately differ between parts; summed instead of compared.
 SUMMED_ATTRS = ("num_skipped", "num_padded", "num_listed", "num_clips")
@@ -25,14 +27,14 @@ def merge_feature_files(parts: Sequence[str], output: str) -> int:
     """Merge `parts` into `output`; returns the number of clips."""
     if not parts:
         raise FeatureCacheError(f"{output}: no input parts to merge")
-    attrs, owner = None, {}
+    attrs, owner, frames, part_ids = None, {}, {}, []
     sums = {k: 0 for k in SUMMED_ATTRS}
     for part in parts:
         if not os.path.isfile(part):
             raise FeatureCacheError(f"{part}: feature part not found (did its job finish?)")
         with h5py.File(part, "r") as h5:
             part_attrs = read_attrs(h5)
-            check_complete(part, part_attrs, list(h5.keys()))
+            ids, lengths = read_index(h5, part, part_attrs)
             part_attrs.pop(COMPLETE)
             for k in SUMMED_ATTRS:
                 value = part_attrs.pop(k, None)
@@ -48,21 +50,23 @@ def merge_feature_files(parts: Sequence[str], output: str) -> int:
                     f"{part}: attribute {key!r} is {part_attrs.get(key)!r} but {attrs.get(key)!r} "
                     f"in {first}; parts from different encoders/options cannot be merged"
                 )
-            for clip_id in h5.keys():
+            for clip_id, length in zip(ids, lengths.tolist()):
                 if clip_id in owner:
                     raise FeatureCacheError(
                         f"{part}: clip {clip_id!r} also appears in {owner[clip_id]}"
                     )
-                owner[clip_id] = part
+                owner[clip_id], frames[clip_id] = part, length
+            part_ids.append(ids)
     tmp = output + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with h5py.File(tmp, "w") as out:
         for key, value in attrs.items():
             out.attrs[key] = value
-        for part in parts:
+        for part, ids in zip(parts, part_ids):
             with h5py.File(part, "r") as h5:
-                for clip_id in sorted(h5.keys()):
+                for clip_id in ids:  # sorted, as the index lists them
                     h5.copy(h5[clip_id], out, name=clip_id)
+        write_index(out, list(frames), list(frames.values()))
         for key, value in sums.items():
             if value is not None:
                 out.attrs[key] = value

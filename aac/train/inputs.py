@@ -1,8 +1,10 @@
 """aac-train's inputs, checked before the experiment directory is created.
 
-`check_inputs`, `resolve_config` and `build_datasets` take the parsed aac-train arguments
-and raise one-line user errors (`TrainInputError`, `ConfigError`, `DataDirError`) that
+`check_inputs`, `open_caches`, `resolve_config` and `build_datasets` take the parsed
+aac-train arguments and raise one-line user errors (`TrainInputError`, `ConfigError`, `DataDirError`) that
 name the file and, where there is one, the key, so a failing run writes nothing.
+Each feature cache is opened once (`open_caches`: attributes and clip index); its reader
+is passed to the config, the datasets and the validation.
 
 Two facts have one source each: the stride is `--downsample` when it is given (a YAML or
 --override `downsample` that says otherwise is an error), and a fine-tuning run
@@ -22,7 +24,7 @@ from aac.datadir import read_mixture_captions, read_references
 from aac.dataset import CaptionDataset, keep_available, keep_mixtures, read_caption_pairs
 from aac.errors import AacError
 from aac.expconf import REGULARISATION_KEYS, TrainConf, check_conf
-from aac.feature_info import encoder_info_from_attrs, extract_stride, feature_attrs
+from aac.feature_info import encoder_info_from_attrs, extract_stride, open_features
 
 
 class TrainInputError(AacError):
@@ -63,6 +65,11 @@ def check_inputs(args) -> None:
         )
 
 
+def open_caches(args) -> dict:
+    """{"train": reader, "valid": reader}: each feature cache opened once."""
+    return {"train": open_features(args.train_feats), "valid": open_features(args.valid_feats)}
+
+
 def given_settings(args) -> dict:
     """What the YAML file and --override set, before defaults (nested dict)."""
     return apply_overrides(load_yaml(args.config) if args.config else {}, args.override)
@@ -89,9 +96,9 @@ def model_of(init_from, given: dict, source: str):
     return model
 
 
-def resolve_config(args) -> TrainConf:
+def resolve_config(args, caches=None) -> TrainConf:
     """YAML + overrides (+ --downsample, --init-from's model), plus the encoder block and
-    dims taken from the feature caches."""
+    dims taken from the feature caches (`open_caches`; opened here when not given)."""
     conf = load_config(TrainConf, args.config, args.override)
     source, given = config_source(args), given_settings(args)
     if args.downsample is not None:
@@ -107,7 +114,8 @@ def resolve_config(args) -> TrainConf:
     fill_text_embedding_dim(conf, source)
     if args.print_config and not (args.train_feats and args.valid_feats and args.tokenizer):
         return conf  # nothing to fill in from
-    attrs, valid_attrs = feature_attrs(args.train_feats), feature_attrs(args.valid_feats)
+    caches = caches or open_caches(args)
+    attrs, valid_attrs = caches["train"].attrs, caches["valid"].attrs
     facts = [
         {"encoder": a.get("encoder"), "dim": a.get("dim"), "extract_stride": extract_stride(a)}
         for a in (attrs, valid_attrs)
@@ -171,18 +179,18 @@ def mixture_pairs(conf, train_feats) -> list:
     return keep_mixtures(read_mixture_captions(path), train_feats, path)
 
 
-def build_datasets(args, conf, tokenizer) -> TrainData:
-    """Train set (with mix-up items), valid set and references, of clips with features."""
+def build_datasets(args, conf, tokenizer, caches=None) -> TrainData:
+    """Train set (with mix-up items), valid set and references, of the clips that have
+    cached features; the datasets read through the readers of `caches` (`open_caches`)."""
     max_len, k = conf.model.max_target_length, conf.downsample
-    train_pairs = available(read_caption_pairs(args.train_data), args.train_feats, args.train_data)
-    train_pairs += mixture_pairs(conf, args.train_feats)
+    caches = caches or open_caches(args)
+    train, valid = caches["train"], caches["valid"]
+    train_pairs = available(read_caption_pairs(args.train_data), train, args.train_data)
+    train_pairs += mixture_pairs(conf, train)
     refs = read_references(args.valid_data)
-    valid_pairs = available(
-        [(c, r) for c, rs in refs.items() for r in rs], args.valid_feats, args.valid_data
-    )
+    valid_pairs = available([(c, r) for c, rs in refs.items() for r in rs], valid, args.valid_data)
     kept = {c for c, _ in valid_pairs}
     refs = {c: rs for c, rs in refs.items() if c in kept}
-    mode = conf.mixup.mode
-    train_set = CaptionDataset(train_pairs, args.train_feats, tokenizer, max_len, k, mode)
-    valid_set = CaptionDataset(valid_pairs, args.valid_feats, tokenizer, max_len, k)
+    train_set = CaptionDataset(train_pairs, train, tokenizer, max_len, k, conf.mixup.mode)
+    valid_set = CaptionDataset(valid_pairs, valid, tokenizer, max_len, k)
     return TrainData(train_set, valid_set, refs, [c for _, c in train_pairs])

@@ -24,7 +24,6 @@ import torch
 
 from aac.captioning import CaptionEngine
 from aac.dataset import collate_captions
-from aac.feature_info import open_features
 from aac.pretrain.losses import info_nce
 from aac.text import normalize_caption
 from aac.train.augment import IndexedItems, spec_augment
@@ -47,17 +46,7 @@ def cider_d_score(hyps: list, refs: list) -> float:
 class CaptionTask(LoopTask):
     loss_label = "loss (token NLL)"
 
-    def __init__(
-        self,
-        conf,
-        train_set,
-        sampler,
-        valid_set,
-        valid_refs,
-        valid_feats,
-        tokenizer,
-        text_table=None,
-    ):
+    def __init__(self, conf, train_set, sampler, valid_set, valid_refs, tokenizer, text_table=None):
         """`text_table` (N, E): the frozen sentence embedding of each training item's
         caption, needed when conf.text_embedding.weight > 0."""
         self.conf, self.tokenizer = conf, tokenizer
@@ -70,7 +59,7 @@ class CaptionTask(LoopTask):
         self.text_table, self.last_infonce = text_table, None
         self.train_set, self.sampler = train_set, sampler
         self.collate_fn = functools.partial(collate_captions, pad_id=tokenizer.pad_id)
-        self.valid_set, self.valid_refs, self.valid_feats = valid_set, valid_refs, valid_feats
+        self.valid_set, self.valid_refs = valid_set, valid_refs
         self.metric = conf.valid.metric
         self.higher_is_better = conf.valid.metric != "loss"
 
@@ -115,7 +104,7 @@ class CaptionTask(LoopTask):
         clips = sorted(self.valid_refs)
         if self.conf.valid.max_clips > 0:
             clips = clips[: self.conf.valid.max_clips]
-        reader = open_features(self.valid_feats)
+        reader = self.valid_set.reader  # opened once by aac-train, not per validation
         engine = CaptionEngine(
             module,
             self.tokenizer,
