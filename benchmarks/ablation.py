@@ -159,7 +159,8 @@ def main(argv=None) -> int:
     output = args.output or args.recipe / "exp" / "ablation" / "RESULTS.md"
     logprob_conf = args.recipe / "exp" / "ablation" / "decode_rerank_logprob.yaml"
     if not args.table_only:
-        write_table(logprob_conf, LOGPROB_RERANK)
+        if not args.dry_run:
+            write_table(logprob_conf, LOGPROB_RERANK)
         for row in args.rows:
             for seed in args.seeds:
                 command = run_command(row, seed, logprob_conf.resolve(), extra, args.override)

@@ -77,4 +77,4 @@ def test_dry_run_prints_every_run_and_writes_no_table(tmp_path, capsys):
     argv = ["--dry-run", "--recipe", str(tmp_path), "--seeds", "0", "1", "--rows", "plain", "all"]
     assert ablation.main(argv) == 0
     assert capsys.readouterr().out.count("[ablation]") == 4
-    assert not (tmp_path / "exp" / "ablation" / "RESULTS.md").exists()
+    assert not (tmp_path / "exp").exists()  # no table, no decode config
