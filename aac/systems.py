@@ -35,7 +35,7 @@ class SystemPreset:
     pretrain_config: Optional[str] = None  # null: the recipe's own
     finetune_config: str = ""
     decode_config: str = ""
-    needs: str = ""  # what is not offline (documentation, printed by --as-options never)
+    needs: str = ""  # what is not offline: documentation only, no aac.sh option
 
 
 def load_system(path: Path) -> SystemPreset:
