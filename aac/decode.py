@@ -28,7 +28,16 @@ from aac.feature_info import describe_mismatch, mismatches, open_features
 from aac.features import FeatureCacheError
 from aac.speed import PAPER_BEAM, RTF_DEFINITION, paper_rtf, rtf_record
 
-SHARED_KEYS = ("beam", "device", "downsample", "extract_stride", "checkpoint", "compute_dtype")
+# the same in every part of one decoding; "decoding": its candidates and re-ranking (or None)
+SHARED_KEYS = (
+    "beam",
+    "device",
+    "downsample",
+    "extract_stride",
+    "checkpoint",
+    "compute_dtype",
+    "decoding",
+)
 
 
 def select_clips(data_dir: Path, keys_file: Optional[str]) -> Dict[str, float]:

@@ -46,6 +46,7 @@ def make_random_exp_dir(
     vocab_size: int = 64,
     seed: int = 0,
     weight_scale: float = 3.0,
+    text_model_dir=None,
 ):
     """An experiment directory with random decoder weights over `encoder`, for speed tests.
 
@@ -57,13 +58,15 @@ def make_random_exp_dir(
     "batched == single" and "captions changed" checks vacuous. 3 makes the paper-size
     decoder's captions clip-dependent; at 10 it is so chaotic that fp32 rounding
     differences between batch sizes (1e-3 in logits) flip beams, unlike a trained model.
+    `text_model_dir` is recorded as `text_embedding.model_dir` (the sentence-embedding
+    model of a head scorer, for a `model_conf` with text_embedding_dim > 0).
     """
     import tempfile
     from pathlib import Path
 
     from aac.checkpoint_io import save_atomic
     from aac.encoders import build_encoder
-    from aac.expconf import TrainConf
+    from aac.expconf import TextEmbeddingConf, TrainConf
     from aac.expdir import record_experiment
     from aac.feature_info import encoder_info_from_attrs
     from aac.model import CaptionModel, ModelConf
@@ -90,6 +93,7 @@ def make_random_exp_dir(
         encoder=encoder_info_from_attrs(attrs),
         enc_dim=enc.output_dim,
         tokenizer=str(exp_dir / "tokenizer.model"),
+        text_embedding=TextEmbeddingConf(model_dir=str(text_model_dir) if text_model_dir else None),
     )
     record_experiment(exp_dir, conf, ["make_random_exp_dir", str(exp_dir), encoder])
     return exp_dir

@@ -79,7 +79,9 @@ def test_keys_parts_merge_to_single_job(trained, tmp_path, capsys):
         decode(root, data, feats, parts[-1], "--batch-size", 2, "--keys", keys)
     merge_main(["--output-dir", str(tmp_path / "merged"), *map(str, parts)])
     assert (tmp_path / "merged/text").read_text() == (tmp_path / "all/text").read_text()
-    merged = json.loads((tmp_path / "merged/rtf.json").read_text())["batched"]
+    merged_rtf = json.loads((tmp_path / "merged/rtf.json").read_text())
+    assert "decoding" in merged_rtf and merged_rtf["decoding"] is None  # kept: beam search
+    merged = merged_rtf["batched"]
     assert len(merged["per_clip"]) + len(merged["warmup_clips"]) == len(ids)
     assert merge_main(["--output-dir", str(tmp_path / "dup"), str(parts[0]), str(parts[0])]) != 0
     assert "also in another part" in capsys.readouterr().err

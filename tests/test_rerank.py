@@ -1,16 +1,15 @@
-"""Candidate captions and re-ranking (aac.rerank): the pick, shared keys/values, the scorers."""
+"""Candidate captions and re-ranking (aac.rerank): the pick, shared keys/values (the head
+scorer on a real caption model: tests/test_scorers.py)."""
 
 import dataclasses
 
 import pytest
 import torch
-import torch.nn.functional as F
-from caption_fixtures import tiny_decoder, tiny_text_model
+from caption_fixtures import tiny_decoder
 
 import aac.model
 from aac.captioning import generate_captions
 from aac.expdir import load_model_from_expdir
-from aac.model import CaptionModel
 from aac.rerank import (
     CandidatesConf,
     DecodeConf,
@@ -20,7 +19,6 @@ from aac.rerank import (
     candidate_logprobs,
     combined_scores,
 )
-from aac.scorers import HeadScorer, ScorerError, build_reranker
 from aac.testing import make_random_exp_dir
 
 TEXTS = ["a dog barks", "rain falls on a roof", "a siren wails", "birds sing"]
@@ -36,11 +34,6 @@ def loaded(tmp_path_factory):
         weight_scale=3,
     )
     return load_model_from_expdir(exp)
-
-
-@pytest.fixture(scope="module")
-def text_model(tmp_path_factory):
-    return tiny_text_model(tmp_path_factory.mktemp("tiny_bert"), " ".join(TEXTS).split())
 
 
 def frames(loaded, lengths=(9, 6, 12), seed=0):
@@ -170,54 +163,3 @@ def test_candidates_off_is_the_paper_beam_search(loaded):
     assert off == plain
     top = DecodeConf(CandidatesConf(mode="beam", num=1), RerankConf(1.0, 0.0))
     assert generate_captions(model, tok, feats, lengths, 4, None, 1, Reranker(top)) == plain
-
-
-# ---- the head scorer: a stand-in for the caption model's text-embedding head -----------
-class HeadModel(CaptionModel):
-    """A CaptionModel with `embed_audio`: pooled projected frames -> text space."""
-
-    def __init__(self, *args, text_dim, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.conf.text_embedding_dim = text_dim  # the key the training side adds
-        self.text_head = torch.nn.Linear(self.conf.d_model, text_dim)
-
-    def embed_audio(self, feats, feat_mask):
-        hidden = self.encode(feats, feat_mask).last_hidden_state  # (B, T, d)
-        m = feat_mask.unsqueeze(-1).float()
-        return F.normalize(self.text_head((hidden * m).sum(1) / m.sum(1)), dim=-1)
-
-
-def test_head_scorer_picks_the_caption_nearest_the_audio(loaded, text_model):
-    from aac.pretrain.text_encoder import TextEncoder
-
-    base = loaded.model
-    torch.manual_seed(0)
-    conf = dataclasses.replace(base.conf)
-    model = HeadModel(
-        base.proj.in_features,
-        loaded.tokenizer.vocab_size,
-        conf,
-        base.pad_id,
-        base.bos_id,
-        base.eos_id,
-        text_dim=16,
-    )
-    model.load_state_dict(base.state_dict(), strict=False)
-    model.eval()
-    with_head = dataclasses.replace(
-        loaded,
-        model=model,
-        config={**loaded.config, "text_embedding": {"model_dir": str(text_model)}},
-    )
-    decode = DecodeConf(CandidatesConf(mode="beam"), RerankConf(0.0, 1.0, scorer="head"))
-    reranker = build_reranker(decode, with_head)
-    assert isinstance(reranker.scorer, HeadScorer)
-    recording = Recording(decode, reranker.scorer)
-    feats, lengths, mask = frames(loaded)
-    chosen = generate_captions(model, loaded.tokenizer, feats, lengths, 4, None, 1, recording)
-    audio = model.embed_audio(feats, mask)  # (B, E)
-    text = TextEncoder(str(text_model)).embed(recording.texts).view(3, 4, -1)
-    best = (text * audio[:, None]).sum(-1).argmax(1)
-    assert chosen == [recording.texts[b * 4 + int(i)] for b, i in enumerate(best)]
-    with pytest.raises(ScorerError, match="no text-embedding head"):
-        build_reranker(decode, loaded)

@@ -8,6 +8,11 @@ Reads conf/paper/<row>.yaml (one row, or every row of --conf-dir). Writes to std
                                       options (shell-quoted, for `eval set --`); no
                                       --paper_row and no --default-row: ARGS unchanged
   --conf-dir D --plan                 `row:downsample` experiments, Table 1 then Table 2
+  --conf-dir D --as-options -- ARGS --system NAME
+                                      the same for a whole-system preset
+                                      (--system-dir, default D/../system: NAME.yaml,
+                                      aac.systems): also --finetune_config, --decode_config,
+                                      --skip_pretrain or --pretrain_config, --tag NAME
 Options of a row: --encoder, --encoder_download (its official checkpoint, fetched by
 aac.sh stage 0 unless --encoder_checkpoint is given), --encoder_random_init, --dumpdir
 dump/<row> (one feature cache per row, or per `feature_cache:` name, shared by its
@@ -27,6 +32,7 @@ from typing import List
 from aac.cli import run_main
 from aac.config import ConfigError
 from aac.paper import PaperRow, experiment_tag, find_row, load_row, load_rows, plan
+from aac.systems import find_system, system_options
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -40,6 +46,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-options", action="store_true", help="print the row's aac.sh options")
     p.add_argument("--default-row", help="row used when ARGS hold no --paper_row")
     p.add_argument("--plan", action="store_true", help="print row:downsample experiments")
+    p.add_argument(
+        "--system-dir",
+        type=Path,
+        help="directory of whole-system presets (conf/system/NAME.yaml, for `--system NAME` "
+        "in ARGS; default: the --conf-dir's sibling `system`)",
+    )
     return p
 
 
@@ -66,17 +78,31 @@ def row_options(row: PaperRow, user_args: List[str]) -> List[str]:
     return opts
 
 
-def route(conf_dir: Path, default_row, args: List[str]) -> List[str]:
-    """ARGS with `--paper_row NAME` (or the default row) expanded before the user's options."""
-    name, rest, i = default_row, [], 0
+def _take(args: List[str], option: str):
+    """(the last value of `option`, ARGS without it)."""
+    value, rest, i = None, [], 0
     while i < len(args):
-        if args[i] == "--paper_row":
+        if args[i] == option:
             if i + 1 >= len(args):
-                raise ConfigError("--paper_row needs a row name")
-            name, i = args[i + 1], i + 2
+                raise ConfigError(f"{option} needs a name")
+            value, i = args[i + 1], i + 2
         else:
             rest.append(args[i])
             i += 1
+    return value, rest
+
+
+def route(conf_dir: Path, default_row, args: List[str], system_dir=None) -> List[str]:
+    """ARGS with `--paper_row NAME` (or the default row) or `--system NAME` expanded before
+    the user's options."""
+    name, rest = _take(args, "--paper_row")
+    system, rest = _take(rest, "--system")
+    if system is not None:
+        if name is not None:
+            raise ConfigError("give --paper_row or --system, not both")
+        preset = find_system(system_dir or Path(conf_dir).parent / "system", system)
+        return system_options(preset, rest) + rest
+    name = name or default_row
     if name is None:
         return rest
     return row_options(find_row(load_rows(conf_dir), name), rest) + rest
@@ -95,7 +121,7 @@ def _main(argv) -> int:
     elif args.as_options and args.row:
         print(shlex.join(row_options(load_row(args.row), user_args) + user_args))
     elif args.as_options and args.conf_dir:
-        print(shlex.join(route(args.conf_dir, args.default_row, user_args)))
+        print(shlex.join(route(args.conf_dir, args.default_row, user_args, args.system_dir)))
     else:
         raise ConfigError(
             "give ROW.yaml --as-options, --conf-dir DIR --as-options, or --conf-dir DIR --plan"

@@ -6,6 +6,9 @@
 #                     (conf/paper/NAME.yaml; default: pann_mlac = pann_cnn14_16k with
 #                     Cnn14_16k_mAP=0.438.pth). Its checkpoint is fetched into downloads/encoders/
 #                     (stage 0) unless --encoder_checkpoint PATH is given.
+#   --system dcase2023  the DCASE 2023 system's combination instead of a paper row
+#                     (conf/system/dcase2023.yaml; needs a mix-up caption list you bring:
+#                     docs/training_levers.md)
 #   Both tables of the paper in one command: local/paper.sh (same options).
 # Example, BEATs fine-tuned on AS2M, 4x downsampling, on one GPU:
 #   ./run.sh --paper_row beats_malm_mlac --downsample 4 --ngpu 1 --extract_device cuda --decode_device cuda
@@ -13,7 +16,7 @@ set -euo pipefail
 
 # shellcheck disable=SC1091
 . ./path.sh
-# aac-paper-row expands --paper_row NAME into that row's aac.sh options (before the user's own).
+# aac-paper-row expands --paper_row NAME (or --system NAME) into its aac.sh options (before the user's own).
 recipe_args=$(aac-paper-row --conf-dir conf/paper --default-row pann_mlac --as-options -- "$@")
 eval "set -- ${recipe_args}"
 
