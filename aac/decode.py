@@ -8,8 +8,11 @@ docs/design.md). rtf.json holds two measurements:
   paper    the paper's Table 2 setting: audio in, one clip at a time, beam 4, encoder +
            caption model, one untimed warm-up clip (`aac.speed.paper_rtf`), on a stated
            sample: the first `rtf_clips` clip ids of the set (sorted), or all of them.
-Audio file reading is never timed. Parallel parts each time their share of the sample;
-`merge_decodes` joins them.
+Audio file reading is never timed. Stage 6 times the paper RTF in one serial step after
+the parts merged (`time_paper_rtf_serially`, `aac-decode --paper-rtf-only`), so no other
+part shares the cores meanwhile; parts timing their own share (`--rtf-clips` on a part)
+are still joined by `merge_decodes`. The block records the sample, the torch thread count,
+the encoder / decoder split and the machine (`aac.speed.machine_facts`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from aac.datadir import read_kaldi_text, read_utt2dur, write_kaldi_text
 from aac.errors import AacError
 from aac.feature_info import describe_mismatch, mismatches, open_features
 from aac.features import FeatureCacheError
-from aac.speed import PAPER_BEAM, RTF_DEFINITION, paper_rtf, rtf_record
+from aac.speed import PAPER_BEAM, RTF_DEFINITION, machine_facts, paper_rtf, rtf_record
 
 # the same in every part of one decoding; "decoding": its candidates and re-ranking (or None)
 SHARED_KEYS = (
@@ -166,7 +169,33 @@ def measure_paper_rtf(
     except (AacError, OSError, KeyError) as e:
         return {"unavailable": f"{type(e).__name__}: {e}"}
     engine = CaptionEngine.from_loaded(loaded, encoder, beam=PAPER_BEAM, dtype=dtype)
-    return paper_rtf(engine, waves, encoder.sample_rate)
+    record = paper_rtf(engine, waves, encoder.sample_rate)
+    return {**record, "environment": machine_facts(loaded.device, dtype)}
+
+
+def sample_label(data_dir: Path, rtf_clips: int) -> str:
+    if rtf_clips > 0:
+        return f"first {rtf_clips} clip ids of {Path(data_dir).name} (sorted)"
+    return f"all clips of {Path(data_dir).name}"
+
+
+def time_paper_rtf_serially(
+    loaded, data_dir: Path, out_dir: Path, rtf_clips: int, dtype: str = "float32", **encoder_opts
+) -> dict:
+    """The paper RTF in one serial step after the parts merged: the whole sample in one
+    process with nothing of this decode running beside it; replaces OUTPUT_DIR/rtf.json
+    `paper` (the rest of the file kept). Returns the new block."""
+    path = Path(out_dir) / "rtf.json"
+    try:
+        rtf = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise AacError(f"{path}: cannot read the merged decode's rtf.json: {err}") from None
+    sample = paper_sample(data_dir, read_utt2dur(data_dir), rtf_clips)
+    paper = measure_paper_rtf(loaded, data_dir, sample, dtype=dtype, **encoder_opts)
+    paper.update(sample=sample_label(data_dir, rtf_clips), timed="serial, after the parts merged")
+    rtf["paper"] = paper
+    write_json_atomic(path, rtf, indent=1)
+    return paper
 
 
 def write_outputs(out_dir: Path, captions: Dict[str, str], rtf: dict) -> None:
@@ -181,7 +210,11 @@ def _merge_block(blocks: List[dict], what: str) -> dict:
     if missing:
         return {"unavailable": missing[0]}
     per_clip = {k: v for b in blocks for k, v in b["per_clip"].items()}
-    facts = {k: v for k, v in blocks[0].items() if k in ("mode", "beam", "batch_size", "sample")}
+    keep = ("mode", "beam", "batch_size", "sample", "threads", "environment", "timed")
+    facts = {k: v for k, v in blocks[0].items() if k in keep}
+    for key in ("encoder_s", "decoder_s"):
+        if all(key in b for b in blocks):
+            facts[key] = sum(b[key] for b in blocks)
     modes = {b.get("mode") for b in blocks}
     if len(modes) > 1:
         raise ValueError(f"{what}: parts differ in mode ({', '.join(map(str, modes))})")

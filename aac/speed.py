@@ -86,7 +86,44 @@ def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> di
         mode="audio",
         beam=engine.beam,
         batch_size=1,
+        threads=torch.get_num_threads(),
+        encoder_s=float(enc.sum()),  # the split of the wall time: why a stride of the
+        decoder_s=float(dec.sum()),  # decoder's input barely moves an encoder-bound RTF
     )
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_facts(device: str = "cpu", dtype: str = "float32") -> dict:
+    """What produced a timing (absolute RTF differs across machines): CPU model, GPU name on
+    CUDA, torch threads, torch / transformers versions, device, compute dtype."""
+    from importlib import metadata
+
+    try:
+        transformers = metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        transformers = None
+    gpu = torch.cuda.get_device_name(device) if str(device).startswith("cuda") else None
+    return {
+        "cpu": _cpu_model(),
+        "gpu": gpu,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers,
+        "device": str(device),
+        "dtype": dtype,
+    }
 
 
 @dataclass

@@ -113,6 +113,9 @@ def test_cli_reports_both_settings_and_variants(tiny_model_and_clips, tmp_path, 
     assert record["clips"] == 3 and record["audio_s"] == pytest.approx(1.5)
     assert record["settings"]["paper"]["captions"] == record["settings"]["fastest"]["captions"]
     assert record["matmul_gflops_fp32"] > 0
+    env = record["environment"]  # what produced these figures
+    assert env["threads"] == torch.get_num_threads() and env["torch"] == torch.__version__
+    assert (env["device"], env["dtype"]) == ("cpu", "float32") and env["cpu"]
 
 
 def test_encoder_flops_count_cpu_attention():

@@ -179,6 +179,25 @@ def test_from_audio_runs_the_encoder(tmp_path):
     assert paper["batch_size"] == 1 and paper["audio_s"] == pytest.approx(1.5)
     assert "first 2 clip ids" in paper["sample"]
     assert load_model_from_expdir(root / "exp").encoder_info["name"] == "logmel"
+    # stage 6's serial step: the whole sample in one process, into the merged rtf.json
+    rtf["paper"] = None  # as merged from parts decoded with --rtf-clips 0
+    (out / "rtf.json").write_text(json.dumps(rtf))
+    text_before = (out / "text").read_text()
+    argv = ["--exp-dir", str(root / "exp"), "--data-dir", str(data), "--output-dir", str(out)]
+    threads = torch.get_num_threads()
+    assert decode_main(argv + ["--paper-rtf-only", "--rtf-clips", "-1", "--threads", "1"]) == 0
+    serial = json.loads((out / "rtf.json").read_text())
+    assert serial["batched"] == rtf["batched"] and (out / "text").read_text() == text_before
+    paper = serial["paper"]
+    assert sorted(paper["per_clip"]) == ["c0", "c1", "c2"] and paper["beam"] == 4
+    assert paper["threads"] == 1 and paper["timed"].startswith("serial")
+    assert paper["sample"] == "all clips of data" and paper["audio_s"] == pytest.approx(3.5)
+    assert paper["encoder_s"] > 0 and paper["decoder_s"] > 0
+    assert paper["encoder_s"] + paper["decoder_s"] == pytest.approx(paper["wall_s"])
+    env = paper["environment"]
+    assert env["threads"] == 1 and env["torch"] == torch.__version__ and env["cpu"]
+    assert (env["device"], env["dtype"], env["gpu"]) == ("cpu", "float32", None)
+    torch.set_num_threads(threads)
 
 
 def test_beam_shared_cross_attention_gives_the_default_tokens(trained):

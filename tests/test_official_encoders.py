@@ -58,4 +58,5 @@ def test_readme_table_matches_the_package_table():
         assert sha == entry.pin.text()
         assert float(spider_fl) == row.paper.spider_fl
         sweep = ", ".join(str(p.downsample) for p in row.sweep)
-        assert table2 == (f"downsample {sweep}: RTF n/a" if sweep else "-")
+        means = ", ".join(f"{p.rtf_mean:.1f}" for p in row.sweep)
+        assert table2 == (f"downsample {sweep}: RTF mean {means}" if sweep else "-")

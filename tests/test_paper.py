@@ -9,7 +9,8 @@ import yaml
 
 from aac.bin import paper_results, paper_row
 from aac.config import ConfigError
-from aac.paper import load_row, load_rows, plan, render_results
+from aac.paper import load_row, load_rows, plan
+from aac.paper_tables import render_results
 
 ROW_A = {
     "name": "row_a",
@@ -18,7 +19,7 @@ ROW_A = {
     "encoder": "pann_cnn14_16k",
     "official": "pann_cnn14_16k",
     "checkpoint_file": "Cnn14_16k_mAP=0.438.pth",
-    "paper": {"spider_fl": 0.25},
+    "paper": {"spider_fl": 0.25, "cider_d": 0.4, "spice": 0.1},
     "sweep": [],
 }
 ROW_B = {
@@ -30,7 +31,11 @@ ROW_B = {
     "stand_in": "BEATs",
     "feature_cache": "shared",
     "paper": {"spider_fl": 0.3},
-    "sweep": [{"downsample": 1}, {"downsample": 4, "rtf_mean": 10.0}],
+    "sweep": [
+        {"downsample": 1},
+        {"downsample": 4, "frame_rate": 6, "rtf_mean": 10.0, "paper": {"cider_d": 0.5}},
+        {"downsample": 8, "run": False, "rtf_mean": 11.0, "paper": {"bleu_4": 0.2}},
+    ],
 }
 
 
@@ -46,7 +51,7 @@ def conf(tmp_path):
 def test_rows_in_paper_order_and_plan(conf):
     rows = load_rows(conf)
     assert [r.name for r in rows] == ["row_a", "row_b"]
-    assert plan(rows) == [("row_a", 1), ("row_b", 1), ("row_b", 4)]
+    assert plan(rows) == [("row_a", 1), ("row_b", 1), ("row_b", 4)]  # not ds8: run: false
 
 
 def test_a_row_must_match_the_official_table(conf):
@@ -122,30 +127,86 @@ def _scored(exp, name, scores, rtf=None):
     )
 
 
-def test_results_put_ours_beside_the_paper(conf, tmp_path, capsys):
+def _table(text: str, heading: str):
+    """(header cells, {first two cells: row cells}) of the Markdown table under `heading`."""
+    lines = [x for x in text.split(heading)[1].split("\n## ")[0].splitlines() if x.startswith("|")]
+    split = [[c.strip() for c in x.strip("|").split("|")] for x in lines]
+    return split[0], {tuple(r[:2]): r for r in split[2:]}
+
+
+def _at(header, row, label, offset=0):
+    """Cell of column `label` (+1: the paper's figure, +2: the difference)."""
+    return row[header.index(label) + offset]
+
+
+ENV = {"cpu": "Test CPU 9000", "gpu": None, "threads": 2, "torch": "2.x", "transformers": "4.x"}
+
+
+def test_results_put_ours_beside_every_paper_figure(conf, tmp_path, capsys):
     exp = tmp_path / "exp"
-    _scored(exp, "row_a_ds1", {"cider_d": 0.5, "spider_fl": 0.2, "spider": 0.3})
+    _scored(
+        exp,
+        "row_a_ds1",
+        {
+            "cider_d": 0.5,
+            "spider_fl": 0.2,
+            "spider": 0.3,
+            "unavailable": {"spice": "CoreNLP jars missing"},
+            "constant_baseline": {"caption": "rain", "cider_d": 0.05, "num_candidates": 7},
+            "reference_agreement": {"min": 3.8, "max": 4.2, "mean": 4.0, "against": 4},
+        },
+    )
     _scored(
         exp,
         "row_b_ds4",
         {"cider_d": 0.4, "unavailable": {"spider_fl": "no FENSE checkpoint"}},
         {  # rtf.json as aac-decode writes it: Table 2 reads the paper setting, not "batched"
             "batched": {"mean": 99.0, "median": 99.0, "p10": 99.0, "mode": "features"},
-            "paper": {"mean": 12.5, "median": 12.0, "p10": 9.0, "mode": "audio"},
+            "paper": {
+                "mean": 12.5,
+                "median": 12.0,
+                "p10": 9.0,
+                "mode": "audio",
+                "num_clips": 4,
+                "encoder_s": 3.0,
+                "decoder_s": 1.0,
+                "timed": "serial",
+                "environment": dict(ENV, device="cpu", dtype="float32"),
+            },
         },
     )
     text = render_results(load_rows(conf), exp, "evalset")
-    table1, table2 = text.split("## Table 2")
-    assert (
-        "| 1 | Row A | pann_cnn14_16k | Cnn14_16k_mAP=0.438.pth | 1 | 0.200 | 0.250 | -0.050 "
-        "| 0.500 |"
-    ) in table1
-    assert "finetune_row_b_ds1 (not run)" in table1 and "stand-in for BEATs" in text
-    ds4 = next(line for line in table2.splitlines() if line.startswith("| Row B | 4 |"))
-    cells = ds4.split(" | ")
-    assert cells[2:6] == ["6.250", "12.500", "10.000", "+2.500"]  # rate/4, ours, paper, diff
-    assert cells[6].startswith("12.000") and "n/a[^" in cells[7]  # paper median: n/a, footnoted
-    assert "no FENSE checkpoint" in text and "was not available to us" in text
+    head1, rows1 = _table(text, "## Table 1")
+    a = rows1[("1", "Row A")]
+    assert a[:5] == ["1", "Row A", "pann_cnn14_16k", "Cnn14_16k_mAP=0.438.pth", "1"]
+    assert [_at(head1, a, "SPIDEr-FL", k) for k in range(3)] == ["0.200", "0.250", "-0.050"]
+    assert [_at(head1, a, "CIDEr-D", k) for k in range(3)] == ["0.500", "0.400", "+0.100"]
+    spice = _at(head1, a, "SPICE")  # ours missing offline: the reason; the paper's still shown
+    assert spice.startswith("n/a[^") and _at(head1, a, "SPICE", 1) == "0.100"
+    assert _at(head1, a, "BLEU-4").startswith("n/a[^") and _at(head1, a, "BLEU-4", 1) == "n/a"
+    assert "CoreNLP jars missing" in text and "not in aac-score --metrics" in text
+    assert "finetune_row_b_ds1 (not run)" in rows1[("2", "Row B")][-1]
+    assert "stand-in for BEATs" in text
+    assert "best constant caption 'rain': CIDEr-D 0.050 (best of 7" in text
+    assert "one reference against the other 4: CIDEr-D 3.800-4.200" in text
+
+    head2, rows2 = _table(text, "## Table 2")
+    b4 = rows2[("Row B", "4")]
+    assert b4[2:4] == ["6.25", "6"]  # rate / 4 (ours), the paper's
+    assert [_at(head2, b4, "RTF mean", k) for k in range(3)] == ["12.5", "10.0", "+2.5"]
+    assert _at(head2, b4, "RTF median") == "12.0" and _at(head2, b4, "RTF median", 1) == "n/a"
+    assert [_at(head2, b4, h) for h in ("Encoder s/clip", "Decoder s/clip", "Encoder share")] == [
+        "0.750",
+        "0.250",
+        "75%",
+    ]
+    assert [_at(head2, b4, "CIDEr-D", k) for k in range(3)] == ["0.400", "0.500", "-0.100"]
+    assert _at(head2, b4, "SPIDEr-FL").startswith("n/a[^") and "no FENSE checkpoint" in text
+    assert "SPIDEr" not in head2  # Table 2 of the paper has no SPIDEr column
+    assert _at(head2, b4, "Machine") == "m1" and "- m1: CPU Test CPU 9000; GPU none; 2" in text
+    b8 = rows2[("Row B", "8")]  # run: false: the paper's figures, ours n/a with the reason
+    assert _at(head2, b8, "RTF mean", 1) == "11.0" and _at(head2, b8, "BLEU-4", 1) == "0.200"
+    assert _at(head2, b8, "RTF mean").startswith("n/a[^") and "run: false" in text
     out = tmp_path / "paper" / "RESULTS.md"
     assert (
         paper_results.main(
@@ -180,9 +241,8 @@ def test_paper_and_results_tables_share_the_stride_rule(conf, tmp_path):
     assert decoder_frames(encoder, 2) == (4, 6.25)
     (row,) = collect([str(exp / "finetune_row_b_ds4")])
     assert (row.downsample, row.frame_rate) == (4, 6.25)
-    table2 = render_results(load_rows(conf), exp, "evalset").split("## Table 2")[1]
-    ds4 = next(line for line in table2.splitlines() if line.startswith("| Row B | 4 |"))
-    assert ds4.split(" | ")[2] == "6.250"
+    _, rows2 = _table(render_results(load_rows(conf), exp, "evalset"), "## Table 2")
+    assert rows2[("Row B", "4")][2] == "6.25"
     assert "| logmel | 4 | 6.25 |" in render_markdown([row])
 
 

@@ -204,9 +204,16 @@ def test_training_decoding_and_scoring_route_to_experiment_dirs(recipe):
     fine = next(c for c in got if c.startswith("aac-train") and "finetune" in c)
     assert "--output-dir exp/pretrain_logmel_ds4" in pre and "--downsample 4" in pre
     assert "--init-from exp/pretrain_logmel_ds4" in fine
-    decode = next(c for c in got if c.startswith("aac-decode"))
-    assert "--beam 4" in decode and "--checkpoint best --rtf-clips 20" in decode
+    decodes = [c for c in got if c.startswith("aac-decode")]
+    decode, serial = decodes[0], decodes[-1]
+    assert "--beam 4" in decode and "--checkpoint best --rtf-clips 0" in decode  # parts: no RTF
     assert "exp/finetune_logmel_ds4/decode_beam4_best_ds4/clotho_evaluation" in decode
+    # the paper RTF: one serial step after the parts merged, into the merged directory
+    order = [c.split()[0] for c in got]
+    assert order.index("aac-merge-decodes") < len(order) - 1 - order[::-1].index("aac-decode")
+    assert "--paper-rtf-only" in serial and "--rtf-clips 20" in serial
+    assert "--output-dir exp/finetune_logmel_ds4/decode_beam4_best_ds4/clotho_evaluation " in serial
+    assert sum("--paper-rtf-only" in c for c in decodes) == 1
     assert any(
         c.startswith("aac-score") and "--constant-baseline data/clotho_development/text" in c
         for c in got
@@ -374,8 +381,11 @@ def test_decode_config_reaches_decoding_and_scenarios_with_its_own_dirs(recipe):
         "conf/scenarios/driving.yaml",
     )
     got = calls(recipe)
-    decodes = [c for c in got if c.startswith("aac-decode ")]
+    # the serial paper-RTF step times the paper's own setting (beam 4), never re-ranked
+    decodes = [c for c in got if c.startswith("aac-decode ") and "--paper-rtf-only" not in c]
+    [paper_rtf] = [c for c in got if c.startswith("aac-decode --paper-rtf-only")]
     [scenarios] = [c for c in got if c.startswith("aac-scenarios ")]
+    assert "--decode-config" not in paper_rtf
     assert decodes and all("--decode-config conf/decode_rerank.yaml" in c for c in decodes)
     assert all("decode_beam4_best_ds1_decode_rerank/" in c for c in decodes)
     assert "--decode-config conf/decode_rerank.yaml" in scenarios

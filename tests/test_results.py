@@ -48,6 +48,7 @@ def exps(tmp_path):
         java='openjdk version "17.0.15"',
         num_clips=1045,
         constant_baseline={"caption": "rain falls", "cider_d": 0.0812},
+        reference_agreement={"min": 3.81, "max": 4.24, "mean": 4.0, "against": 4},
     )
     beats_scores = dict(
         CORE,
@@ -121,6 +122,7 @@ def test_constant_baseline_and_environment_block(exps, capsys):
     results_bin.main(exps)
     out = capsys.readouterr().out
     assert "Best constant caption for bart_pann/decode_beam4: 'rain falls', CIDEr-D 0.081" in out
+    assert "the other 4 for bart_pann/decode_beam4: CIDEr-D 3.810-4.240 (mean 4.000)" in out
     assert "bart_pann: date 2024-05-01T10:00:00+00:00, git abc123def456" in out
     assert 'java (scoring): openjdk version "17.0.15"' in out
     assert "None" not in out

@@ -126,6 +126,23 @@ def test_constant_baseline_picks_the_best_candidate(scored, cache):
     assert baseline["cider_d"] < result["cider_d"]
 
 
+def test_reference_agreement_scores_each_reference_against_the_others(scored, cache):
+    from aac_metrics.functional.cider_d import cider_d
+
+    _, result = scored
+    agreement = result["reference_agreement"]
+    assert agreement["metric"] == "cider_d" and agreement["against"] == 4
+    refs_tok = scoring.tokenize_refs([REFS[c] for c in IDS], cache, "java")
+    third = [refs[2] for refs in refs_tok]  # k = 3 held out, scored against the other four
+    rest = [refs[:2] + refs[3:] for refs in refs_tok]
+    assert agreement["per_reference"][2] == pytest.approx(float(cider_d(third, rest)[0]["cider_d"]))
+    values = agreement["per_reference"]
+    assert len(values) == 5 and len(set(values)) > 1
+    assert (agreement["min"], agreement["max"]) == (min(values), max(values))
+    one_ref = scoring.reference_agreement([["a dog"], ["rain"]])
+    assert "unavailable" in one_ref  # nothing to agree with
+
+
 def test_constant_candidates_rank_normalised_training_captions():
     cands = scoring.constant_candidates(
         ["Rain falls.", "rain falls", "A dog!", "wind", "wind", "wind"], top=2

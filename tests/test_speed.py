@@ -52,7 +52,7 @@ def test_paper_rtf_and_the_benchmark_use_the_one_timer(captioner, monkeypatch):
     assert record["throughput"] == pytest.approx(3.0 / 1.5) and record["batch_size"] == 1
     from aac.bin.benchmark import build_settings
 
-    args = argparse.Namespace(quantize=None, compute_dtype=None)
+    args = argparse.Namespace(quantize=None, compute_dtype=None, beam=4, device="cpu")
     assert build_settings(args, captioner)["paper"](clips)[0] == ["x"] * 3
 
 

@@ -163,7 +163,11 @@ def _main(argv: List[str]) -> int:
     )
     # 4. machine-readable record
     if args.json:
+        from aac.speed import machine_facts
+
         record = {
+            # paper and fastest run float32; a variant row names its own dtype
+            "environment": machine_facts(args.device, "float32"),
             "clips": len(waves),
             "audio_s": sum(durations),
             "ratio": ratio,

@@ -6,6 +6,10 @@ With candidates on (--candidates or the decode config), each clip gets N candida
 captions (beam hypotheses or nucleus samples), re-ranked by the caption model's
 length-normalised log-probability and an audio-text similarity (aac.rerank); the
 ATCL scorer reads the clips' audio from DATA_DIR/wav.scp.
+
+With --paper-rtf-only (stage 6's serial step, after aac-merge-decodes) it decodes nothing:
+it times the paper RTF of the --rtf-clips sample of the whole set in this one process and
+replaces the `paper` block of OUTPUT_DIR/rtf.json.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from aac.decode import (
     experiment_encoder,
     measure_paper_rtf,
     paper_sample,
+    sample_label,
     select_clips,
+    time_paper_rtf_serially,
     write_outputs,
 )
 from aac.expdir import load_model_from_expdir
@@ -54,7 +60,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     add_exp_dir(p)
     p.add_argument("--data-dir", required=True, help="data dir with utt2dur (+ wav.scp)")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()  # one of them, unless --paper-rtf-only
     src.add_argument("--feats", help="HDF5 feature cache of this set")
     src.add_argument(
         "--from-audio",
@@ -84,13 +90,57 @@ def get_parser() -> argparse.ArgumentParser:
         "ids of the set, sorted (default 20; 0 skips it; -1 times every clip)",
     )
     add_rerank_options(p)
+    p.add_argument(
+        "--paper-rtf-only",
+        action="store_true",
+        help="decode nothing: time the paper RTF of the --rtf-clips sample serially and "
+        "replace the 'paper' block of OUTPUT_DIR/rtf.json (stage 6, after the merge)",
+    )
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     return p
 
 
+def _paper_rtf_only(args, data_dir: Path, out_dir: Path) -> int:
+    """Stage 6's serial step: the paper RTF of the whole sample, after the parts merged."""
+    if not args.rtf_clips:
+        print("--rtf-clips 0: paper RTF not measured")
+        return 0
+    loaded = load_model_from_expdir(
+        args.exp_dir, args.checkpoint, args.device, trust=args.trust_checkpoint
+    )
+    paper = time_paper_rtf_serially(
+        loaded,
+        data_dir,
+        out_dir,
+        args.rtf_clips,
+        args.compute_dtype,
+        checkpoint=args.encoder_checkpoint,
+        trust=args.trust_checkpoint,
+    )
+    if paper.get("mean") is None:
+        print(f"paper RTF unavailable: {paper.get('unavailable')}")
+    else:
+        print(
+            f"paper RTF mean {paper['mean']:.1f}, median {paper['median']:.1f}, p10 "
+            f"{paper['p10']:.1f} over {paper['num_clips']} clips, {paper['threads']} threads, "
+            f"serial -> {out_dir}/rtf.json"
+        )
+    return 0
+
+
 def _main(argv) -> int:
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     data_dir, out_dir = Path(args.data_dir), Path(args.output_dir)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.paper_rtf_only:
+        return _paper_rtf_only(args, data_dir, out_dir)
+    if not (args.feats or args.from_audio):
+        parser.error("one of --feats or --from-audio is required (or --paper-rtf-only)")
     # 1. clips and model
     durations = select_clips(data_dir, args.keys)
     decode_conf = decode_conf_from_args(args, args.beam)
@@ -142,11 +192,7 @@ def _main(argv) -> int:
         paper = measure_paper_rtf(
             loaded, data_dir, sample, encoder, args.compute_dtype, **encoder_opts
         )
-        paper["sample"] = (
-            f"first {args.rtf_clips} clip ids of {data_dir.name} (sorted)"
-            if args.rtf_clips > 0
-            else f"all clips of {data_dir.name}"
-        )
+        paper.update(sample=sample_label(data_dir, args.rtf_clips), timed="within this job")
     # 4. outputs
     rtf = {
         "definition": RTF_DEFINITION,

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from aac.atomic import write_text_atomic
 from aac.cli import run_main
-from aac.paper import load_rows, render_results
+from aac.paper import load_rows
+from aac.paper_tables import render_results
 
 
 def get_parser() -> argparse.ArgumentParser:

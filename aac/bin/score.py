@@ -4,7 +4,9 @@
 
 Reads HYP_TEXT (`clip_id caption` lines, one per clip) and DATA_DIR/text_spk1..5.
 Writes DIR/scores.json ({metric: value, "unavailable": {metric: reason}, "java": ...,
-"num_clips": N, "num_refs": {min, max, histogram}}) and DIR/per_clip.csv. Metrics whose
+"num_clips": N, "num_refs": {min, max, histogram}, "constant_baseline": {...} with
+--constant-baseline, "reference_agreement": CIDEr-D of each reference k against the clip's
+other references, k = 1..5}) and DIR/per_clip.csv. Metrics whose
 assets are missing are listed as unavailable (with the install command); the others are
 still computed. Every clip needs all 5 references (a missing text_spk file or a clip
 absent from one is an error naming them) unless --min-refs N allows fewer.
@@ -25,6 +27,7 @@ from aac.metrics.scoring import (
     constant_baseline,
     constant_candidates,
     read_hypotheses,
+    reference_agreement,
     score_captions,
     scores_record,
     write_json,
@@ -122,11 +125,13 @@ def _main(argv) -> int:
         args.device,
     )
     baseline = run_baseline(args, scores) if args.constant_baseline else None
+    # the references' own agreement (one against the others), beside CIDEr-D for scale
+    agreement = reference_agreement(scores.refs_tokenized) if "cider_d" in scores.corpus else None
     args.output_dir.mkdir(parents=True, exist_ok=True)
     write_per_clip(args.output_dir / "per_clip.csv", clip_ids, candidates, scores)
     write_json(
         args.output_dir / "scores.json",
-        scores_record(scores, len(clip_ids), baseline, reference_counts(refs)),
+        scores_record(scores, len(clip_ids), baseline, reference_counts(refs), agreement),
     )
     for metric, value in scores.corpus.items():
         print(f"{metric:10s} {value:.4f}")
@@ -134,6 +139,11 @@ def _main(argv) -> int:
         print(f"{metric:10s} n/a ({reason})", file=sys.stderr)
     if baseline and "cider_d" in baseline:
         print(f"constant baseline CIDEr-D {baseline['cider_d']:.4f}: {baseline['caption']!r}")
+    if agreement and "min" in agreement:
+        print(
+            f"one reference against the other {agreement['against']}: CIDEr-D "
+            f"{agreement['min']:.4f}-{agreement['max']:.4f}"
+        )
     print(
         f"java: {scores.java}; wrote {args.output_dir}/scores.json, per_clip.csv", file=sys.stderr
     )

@@ -226,6 +226,14 @@ def render_set(rows: List[Row], set_name: str) -> List[str]:
             f"Best constant caption for {exp}: {b['caption']!r}, "
             f"CIDEr-D {b['cider_d']:.3f}{searched}",
         ]
+    for r in rows:
+        a = r.scores.get("reference_agreement") or {}
+        if "min" in a:
+            out += [
+                "",
+                f"One reference against the other {a['against']} for {r.experiment}: CIDEr-D "
+                f"{a['min']:.3f}-{a['max']:.3f} (mean {a['mean']:.3f})",
+            ]
     out += [
         "",
         "Table 2: speed (RTF = seconds of audio per second of wall time, higher is faster)",

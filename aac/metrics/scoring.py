@@ -294,8 +294,37 @@ def constant_baseline(
     return best
 
 
+def reference_agreement(refs_tokenized: List[List[str]]) -> dict:
+    """How well the references agree: CIDEr-D (aac-metrics) of each clip's k-th reference
+    against its other references, for every k. A ceiling for scale, not a bound: those
+    score against one reference fewer than a system does."""
+    import_aac_metrics()
+    from aac_metrics.functional.cider_d import cider_d
+
+    fewest = min((len(r) for r in refs_tokenized), default=0)
+    if fewest < 2 or len(refs_tokenized) < 2:
+        return {"unavailable": "needs at least 2 clips with at least 2 references each"}
+    values = []
+    for k in range(fewest):
+        held_out = [refs[k] for refs in refs_tokenized]
+        others = [refs[:k] + refs[k + 1 :] for refs in refs_tokenized]
+        values.append(float(cider_d(held_out, others)[0]["cider_d"]))
+    return {
+        "metric": "cider_d",
+        "per_reference": values,  # k = 1..fewest
+        "min": min(values),
+        "max": max(values),
+        "mean": sum(values) / len(values),
+        "against": fewest - 1,
+    }
+
+
 def scores_record(
-    scores: Scores, num_clips: int, baseline: Optional[dict] = None, num_refs: Optional[dict] = None
+    scores: Scores,
+    num_clips: int,
+    baseline: Optional[dict] = None,
+    num_refs: Optional[dict] = None,
+    agreement: Optional[dict] = None,
 ) -> dict:
     """The scores.json payload: metric values first, then provenance.
 
@@ -313,6 +342,8 @@ def scores_record(
     record["aac_metrics"] = metadata.version("aac-metrics")
     if baseline is not None:
         record["constant_baseline"] = baseline
+    if agreement is not None:
+        record["reference_agreement"] = agreement
     return record
 
 

@@ -68,7 +68,7 @@ decode_batch_size=32                 # clips per decoding batch
 decode_from_audio=false              # decode from audio through the encoder, not the cache
 decode_device=cpu                    # device of stage 6: cpu, cuda or cuda:N
 decode_checkpoint=best               # model checkpoint decoded: best, last, epochN or a path
-rtf_clips=20                         # clips timed for the paper RTF (audio in, one at a time; 0 skips)
+rtf_clips=20                         # clips timed for the paper RTF (audio in, one at a time, serially after decoding; 0 skips)
 decode_args=""                       # extra aac-decode options
 decode_config=""                     # decode YAML of stages 6 and 8: candidate captions re-ranked (aac-decode --decode-config); empty: the paper's beam search
 score_metrics=""                     # metrics to compute (default: all aac-score knows)
@@ -286,7 +286,7 @@ fi
 if run_stage 6; then
     for dset in ${test_sets}; do
         odir=${finetune_dir}/${decode_tag}/${dset}
-        log "Stage 6: decoding (beam ${beam}, ${decode_checkpoint}, nj=${decode_nj}; paper RTF on ${rtf_clips} clips): ${finetune_dir} + ${datadir}/${dset} -> ${odir}/{text,rtf.json}"
+        log "Stage 6: decoding (beam ${beam}, ${decode_checkpoint}, nj=${decode_nj}; then the paper RTF on ${rtf_clips} clips): ${finetune_dir} + ${datadir}/${dset} -> ${odir}/{text,rtf.json}"
         inputs=(--checkpoint "${finetune_dir}" "${decode_checkpoint}" --file "${finetune_dir}/config.yaml"
             --file "${finetune_dir}/tokenizer.model" --data "${datadir}/${dset}"
             --option "beam=${beam}" --option "batch_size=${decode_batch_size}"
@@ -304,9 +304,18 @@ if run_stage 6; then
             aac-decode --exp-dir "${finetune_dir}" --data-dir "${datadir}/${dset}" "${src_opts[@]}" \
                 --keys "${odir}/split${decode_nj}/keys.JOB" --output-dir "${odir}/split${decode_nj}/JOB" \
                 --beam "${beam}" --batch-size "${decode_batch_size}" --device "${decode_device}" \
-                --checkpoint "${decode_checkpoint}" --rtf-clips "${rtf_clips}" "${rerank_opts[@]}" ${decode_args}
+                --checkpoint "${decode_checkpoint}" --rtf-clips 0 "${rerank_opts[@]}" ${decode_args}
         part_dirs=(); for j in $(seq 1 "${parts}"); do part_dirs+=("${odir}/split${decode_nj}/${j}"); done
         aac-merge-decodes --output-dir "${odir}" "${part_dirs[@]}"
+        # The paper RTF: one serial job after the parts, so no decode part shares the cores.
+        if [ "${rtf_clips}" != 0 ]; then
+            log "Stage 6: paper RTF, serial (${rtf_clips} clips, audio in, one at a time, beam 4): ${datadir}/${dset}/wav.scp -> ${odir}/rtf.json (log: ${odir}/log/paper_rtf.log)"
+            # shellcheck disable=SC2086
+            ${decode_cmd} "${odir}/log/paper_rtf.log" \
+                aac-decode --paper-rtf-only --exp-dir "${finetune_dir}" --data-dir "${datadir}/${dset}" \
+                    --output-dir "${odir}" --device "${decode_device}" \
+                    --checkpoint "${decode_checkpoint}" --rtf-clips "${rtf_clips}" ${decode_args}
+        fi
         mark_done "${odir}/.done" "${record}"
     done
 fi
