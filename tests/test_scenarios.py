@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -131,6 +132,47 @@ def test_run_scenario_measures_recall_false_alarms_and_latency():
     # time its caption took comes on top (not bounded: the machine may be busy)
     assert 0.5 <= lat["p50"] <= lat["p99"]
     assert len(result["clips"]) == 2 * 3  # trials x (SNRs + background alone)
+
+
+class SlowLoudnessCaptioner(LoudnessCaptioner):
+    """Takes longer per window than the hop lasts at the suite's pace: a busy machine."""
+
+    def caption_waves(self, waves):
+        time.sleep(0.06)
+        return super().caption_waves(waves)
+
+
+@pytest.mark.parametrize("pace", [20.0, 0.0])
+def test_pace_0_captions_every_window_however_slow_the_captioner(pace):
+    """At 20x real time a captioner slower than the hop skips windows; pace 0 judges
+    offline: every window of every clip is captioned, in order, none skipped."""
+    sc = ScenarioConf(
+        name="siren",
+        target=SourceConf(sound="siren"),
+        snr_db=[15.0],
+        detect=["siren"],
+        latency_budget_s=30.0,
+        min_recall=1.0,
+    )
+    suite = SuiteConf(
+        clip_s=3.0,
+        onset_s=0.5,
+        trials=1,
+        window=1.0,
+        hop=0.5,
+        pace=pace,
+        rate=RATE,
+        background=SourceConf(sound="engine"),
+        scenarios=[sc],
+    )
+    result = run_scenario(SlowLoudnessCaptioner(), suite, 0)
+    windows_per_clip = int((suite.clip_s - suite.window) / suite.hop) + 1  # 5
+    captioned = [len(c["captions"]) for c in result["clips"]]
+    if pace:
+        assert result["skipped_windows"] > 0 and min(captioned) < windows_per_clip
+    else:
+        assert result["skipped_windows"] == 0 and captioned == [windows_per_clip] * 2
+        assert result["passed"] and result["recall_by_snr"] == {"15": 1.0}
 
 
 TINY = tiny_decoder(d_model=16, layers=1, max_length=6)

@@ -31,7 +31,12 @@ def summary_markdown(results: List[dict], header: dict) -> str:
         f"# Scenario tests: {header['suite']}",
         "",
         f"Model `{header['model']}`; window {header['window']} s, hop {header['hop']} s, "
-        f"audio fed at {header['pace']}x real time; {header['trials']} trial(s) per SNR.",
+        + (
+            f"audio fed at {header['pace']}x real time"
+            if header["pace"]
+            else "audio fed as fast as it is captioned, no window skipped (pace 0)"
+        )
+        + f"; {header['trials']} trial(s) per SNR.",
         "Detection latency = event onset -> caption naming it printed.",
         *decoding_lines(header.get("decoding")),
         "",

@@ -63,7 +63,10 @@ class SuiteConf:
     trials: int = 3  # clips per SNR (fresh renderings or other files); paired across SNRs
     window: float = 4.0
     hop: float = 1.0
-    pace: float = 1.0  # audio fed at pace x real time (latency_s stays wall time)
+    # audio fed at pace x real time (latency_s stays wall time); 0: offline judging, audio
+    # fed as fast as it is captioned and no window skipped, so the verdict does not depend
+    # on how busy the machine is (latency = audio seconds + each window's compute time)
+    pace: float = 1.0
     rate: int = 32000  # synthesis rate; each window is resampled to the encoder's rate
     seed: int = 0
     background: SourceConf = field(default_factory=lambda: SourceConf(sound="engine"))
@@ -95,8 +98,8 @@ def load_suite(path: str | os.PathLike, overrides=()) -> SuiteConf:
     base = Path(path).resolve().parent
     if not suite.scenarios:
         raise ConfigError(f"{path}: no scenarios")
-    if not 0 <= suite.onset_s < suite.clip_s or suite.trials < 1 or suite.pace <= 0:
-        raise ConfigError(f"{path}: need 0 <= onset_s < clip_s, trials >= 1 and pace > 0")
+    if not 0 <= suite.onset_s < suite.clip_s or suite.trials < 1 or suite.pace < 0:
+        raise ConfigError(f"{path}: need 0 <= onset_s < clip_s, trials >= 1 and pace >= 0")
     if not 0 < suite.hop <= suite.window:
         raise ConfigError(f"{path}: need 0 < hop <= window")
     _check_source(suite.background, f"{path}: background", base)
