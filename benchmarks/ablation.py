@@ -1,4 +1,4 @@
-"""The training- and decoding-lever ablation on the mini corpus: each lever alone, then all, over several seeds.
+"""The lever ablation on the mini corpus: each lever alone, then all, over several seeds.
 
 Usage: tools/venv/bin/python benchmarks/ablation.py [--seeds 0 1 2] [--rows plain mixup ...]
            [--output exp/ablation/RESULTS.md] [--override KEY=VALUE ...] [--table-only]
