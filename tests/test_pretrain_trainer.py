@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from caption_fixtures import tiny_text_model
 
 from aac.bin import eval_retrieval, eval_tagging, export_encoder, pretrain_encoder
 from aac.checkpoint_io import load_checkpoint
@@ -26,23 +27,7 @@ WORDS = ["a", "low", "high", "tone", "hum", "beep", "sound", "pitched"]
 
 @pytest.fixture(scope="module")
 def text_model(tmp_path_factory):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path = tmp_path_factory.mktemp("tiny_bert")
-    (path / "vocab.txt").write_text(
-        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS)
-    )
-    BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=5 + len(WORDS),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
+    return tiny_text_model(tmp_path_factory.mktemp("tiny_bert"), WORDS)
 
 
 def make_dir(root, name, n, offset=0):
