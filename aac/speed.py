@@ -92,7 +92,8 @@ def paper_rtf(engine, waves: Dict[Hashable, np.ndarray], sample_rate: int) -> di
     )
 
 
-def _cpu_model() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (as `lscpu` shows it), for speed figures and benchmark reports."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -100,8 +101,6 @@ def _cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or platform.machine() or "unknown"
 
 
@@ -116,7 +115,7 @@ def machine_facts(device: str = "cpu", dtype: str = "float32") -> dict:
         transformers = None
     gpu = torch.cuda.get_device_name(device) if str(device).startswith("cuda") else None
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_name(),
         "gpu": gpu,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -205,18 +204,6 @@ class PeakMemory:
     @property
     def kind(self) -> str:
         return "cuda max_memory_allocated" if self.dev.type == "cuda" else "process peak RSS"
-
-
-def cpu_name() -> str:
-    """The CPU's model name (as `lscpu` shows it), for benchmark reports."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def fastest_setting(captioner) -> Callable:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from bench_scale import cpu_name
 
 from aac.features import FeatureReader, FeatureWriter
+from aac.speed import cpu_name
 
 FRAMES, DIM = 32, 64
 

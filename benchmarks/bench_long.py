@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,16 +30,6 @@ from pathlib import Path
 import numpy as np
 
 RATE, CHANNELS = 44100, 2
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_recording(path: Path, minutes: float, seed: int = 0) -> Path:
@@ -146,6 +135,8 @@ def main() -> None:
     p.add_argument("--label", default="", help="suffix of the result files (runs side by side)")
     args = p.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    from aac.speed import cpu_name  # the parent only reports; the children are measured
+
     print(f"CPU: {cpu_name()}; {args.threads} thread(s); 44.1 kHz stereo 16-bit WAV")
     print(
         f"{'encoder':12s} {'mode':6s} {'min':>5s} {'peak RSS MB':>11s} {'x 1st':>6s} "

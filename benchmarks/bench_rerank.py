@@ -15,7 +15,6 @@ that cost is timed last with the bundled all-MiniLM-L6-v2 on N candidates per cl
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 from aac.model import ModelConf
+from aac.speed import cpu_name
 from aac.testing import make_random_exp_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ scripts share helpers
@@ -32,14 +32,6 @@ MINI_DECODER = ModelConf(
     d_model=128, decoder_layers=2, decoder_attention_heads=4, decoder_ffn_dim=512,
     max_target_length=48,
 )  # fmt: skip
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(x.split(":", 1)[1].strip() for x in out.splitlines() if "Model name" in x)
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def time_text_embedding(num_clips: int, per_clip: int) -> float:

@@ -16,25 +16,15 @@ its clip count), benchmarks/bench_stages.py (every stage against corpus size).
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import resource
 import time
-from pathlib import Path
 
 from bench_score import sentence
 
 from aac.metrics.cider import CiderD
 from aac.metrics.scoring import constant_candidates
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+from aac.speed import cpu_name
 
 
 def run(clips: int, top: int, seed: int = 0) -> dict:

@@ -38,8 +38,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_scale import cpu_name
 from bench_score import sentence
+
+from aac.speed import cpu_name
 
 RATE, SMALL, BATCH = 16000, 50, 64  # SMALL: clips of the validation and evaluation splits
 TRAIN_YAML = """model:
