@@ -264,6 +264,44 @@ def matmul_gflops(n: int = 2048, dtype=torch.float32, seconds: float = 1.0) -> f
     return 2 * n**3 / best / 1e9
 
 
+def memory_bandwidth_gbs(megabytes: int = 512, seconds: float = 1.0) -> float:
+    """Read bandwidth in GB/s: the fastest sum over a `megabytes` fp32 tensor (far larger
+    than the caches) within `seconds`, with torch's current threads."""
+    x = torch.ones(megabytes * 2**20 // 4)
+    best = float("inf")
+    with torch.inference_mode():
+        x.sum()  # warm-up: pages mapped
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            x.sum()
+            best = min(best, time.perf_counter() - t0)
+    return x.numel() * 4 / best / 1e9
+
+
+CROSS_KV = ("encoder_attn.k_proj", "encoder_attn.v_proj")  # once per clip, not per step
+
+
+def decoder_weights_per_step(model) -> int:
+    """Weights one decoding step reads: every decoder Linear (self-attention, the cross-
+    attention query and output, feed-forward) and the output projection over the
+    vocabulary; not the cross-attention keys/values, computed once per clip. Times the
+    bytes per weight (4 fp32, 2 bf16, 1 int8), over the memory bandwidth, this is the
+    floor of a memory-bound batch-1 step."""
+    count = 0
+    for name, module in model.bart.model.decoder.named_modules():  # an fp32 / bf16 model
+        if isinstance(module, torch.nn.Linear) and not name.endswith(CROSS_KV):
+            count += module.weight.numel()
+    return count + model.bart.lm_head.weight.numel()
+
+
+def ms_per_token(result: "SettingResult", tokenizer) -> float:
+    """Mean decoder milliseconds per output token (its caption's tokens + eos) of a setting;
+    beam search may run more steps than the kept caption has, so a step costs at most this."""
+    tokens = np.array([len(tokenizer.encode(c)) + 1 for c in result.captions])
+    return float(1e3 * np.mean(result.dec_s / tokens))
+
+
 def _cpu_flash_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
     """softmax(Q K^T) V: two products of (B, H, Lq, Lk); shapes as FlopCounterMode hands them."""
     b, h, lq, d = query

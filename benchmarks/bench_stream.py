@@ -2,13 +2,16 @@
 
 Usage: tools/venv/bin/python benchmarks/bench_stream.py soak --minutes 30 --speed 20
        tools/venv/bin/python benchmarks/bench_stream.py latency --encoders pann_cnn14 beats
+       tools/venv/bin/python benchmarks/bench_stream.py latency --models EXP [EXP ...]
+           [--compute-dtype bfloat16] [--quantize int8]
 
 soak     feeds `--minutes` of synthetic audio (made chunk by chunk, never held whole) to
          `aac.streaming.stream_captions` at `--speed` x real time, so captioning falls
          behind and skips; prints RSS at start / middle / end, windows captioned and
          skipped, latency p50/p99. RSS must stay flat: the ring buffer is bounded and
          nothing queues. Model: `--model` (exp dir or zip) or a small random logmel one.
-latency  for each encoder, a random-init encoder + paper-size random decoder (as
+latency  for each trained `--models` experiment, or else for each `--encoders` name a
+         random-init encoder + paper-size random decoder (as
          benchmarks/bench_caption.py builds them; captions run to `--max-length` tokens)
          captions `--seconds` of audio streamed at real time, `--window` s every `--hop` s,
          on `--threads` CPU threads; prints one window's compute time, then latency
@@ -120,16 +123,30 @@ def soak(args, work: Path) -> None:
     )
 
 
-def latency(args, work: Path) -> None:
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", message=".*RANDOMLY INITIALISED.*")
+def latency_models(args, work: Path):
+    """Exp dirs: the trained --models, else paper-size random ones per --encoders."""
+    if args.models:
+        return [Path(m) for m in args.models]
+    exps = []
     for encoder in args.encoders:
         exp = work / f"exp_{encoder}"
         if not (exp / "best.pt").is_file():
             make_random_exp_dir(exp, encoder=encoder, model_conf=PAPER_DECODER, vocab_size=5000)
+        exps.append(exp)
+    return exps
+
+
+def latency(args, work: Path) -> None:
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", message=".*RANDOMLY INITIALISED.*")
+    for exp in latency_models(args, work):
         captioner = Captioner.from_pretrained(
             exp, beam=args.beam, batch_size=1, max_length=args.max_length
         )
+        if args.compute_dtype != "float32" or args.quantize:
+            captioner = captioner.variant(dtype=args.compute_dtype, quantize=args.quantize)
+        encoder = captioner.enc_info["name"]
+        encoder = f"{encoder} ({args.compute_dtype}{', ' + args.quantize if args.quantize else ''})"
         rate = captioner.sample_rate
         wave = np.concatenate(list(synthetic_chunks(args.window, rate, 1e9)))
         times = []
@@ -172,6 +189,14 @@ def main(argv=None) -> int:
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--max-length", type=int, default=20)
     p.add_argument("--workdir", help="keep the random models here")
+    p.add_argument("--models", nargs="+", help="latency: trained exp dirs (not --encoders)")
+    p.add_argument(
+        "--compute-dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="latency: bfloat16 weights + autocast (Captioner.variant)",
+    )
+    p.add_argument("--quantize", choices=("int8",), help="latency: dynamic int8 Linear layers")
     args = p.parse_args(argv)
     if args.window is None:
         args.window = 2.0 if args.mode == "soak" else 10.0

@@ -112,7 +112,12 @@ def test_cli_reports_both_settings_and_variants(tiny_model_and_clips, tmp_path, 
     record = json.loads((tmp_path / "bench.json").read_text())
     assert record["clips"] == 3 and record["audio_s"] == pytest.approx(1.5)
     assert record["settings"]["paper"]["captions"] == record["settings"]["fastest"]["captions"]
-    assert record["matmul_gflops_fp32"] > 0
+    assert record["matmul_gflops_fp32"] > 0 and record["memory_gbs"] > 0
+    assert "weights read per token step" in out
+    per_step = record["decoder_weights_per_step"]  # fp32 floor: 4 bytes each over bandwidth
+    assert record["decoder_floor_ms_per_step_fp32"] == pytest.approx(
+        4 * per_step / record["memory_gbs"] / 1e6
+    )
     env = record["environment"]  # what produced these figures
     assert env["threads"] == torch.get_num_threads() and env["torch"] == torch.__version__
     assert (env["device"], env["dtype"]) == ("cpu", "float32") and env["cpu"]
@@ -133,6 +138,29 @@ def test_encoder_flops_count_cpu_attention():
         )
     )
     assert encoder_flops(fake, np.zeros(1)) == 2 * (2 * b * h * t * t * d)
+
+
+def test_decoder_weights_per_step_counts_what_a_step_reads():
+    """Every decoder Linear and the vocabulary projection; not the cross-attention keys and
+    values (once per clip), not embeddings or norms. Counted by hand for d 32, 1 layer."""
+    from aac.model import CaptionModel
+    from aac.speed import decoder_weights_per_step
+
+    d, ffn, vocab = 32, 64, 50
+    conf = tiny_decoder(d_model=d, layers=1, max_length=6)  # FFN 2 x d_model
+    model = CaptionModel(8, vocab, conf, pad_id=0, bos_id=1, eos_id=2)
+    self_attn, cross_q_out, feed_forward = 4 * d * d, 2 * d * d, 2 * d * ffn
+    assert decoder_weights_per_step(model) == self_attn + cross_q_out + feed_forward + vocab * d
+
+
+def test_ms_per_token_divides_by_caption_tokens_plus_eos():
+    from types import SimpleNamespace
+
+    from aac.speed import SettingResult, ms_per_token
+
+    tok = SimpleNamespace(encode=lambda text: text.split())
+    result = SettingResult("x", ["a b c", "a"], np.zeros(2), np.array([0.4, 0.2]), 0.0)
+    assert ms_per_token(result, tok) == pytest.approx(1e3 * (0.4 / 4 + 0.2 / 2) / 2)
 
 
 def test_cli_reports_reranked_rows_beside_beam_search(tiny_model_and_clips, tmp_path, capsys):

@@ -91,16 +91,25 @@ def build_settings(args, captioner) -> dict:
     return settings
 
 
-def floor_report(captioner, waves, fast) -> dict:
-    """Encoder FLOPs per clip vs. measured matmul GFLOP/s: how close to the machine's floor."""
+def floor_report(captioner, waves, fast, paper) -> dict:
+    """How close to the machine's limits: encoder FLOPs per clip vs measured matmul GFLOP/s,
+    and decoder weight bytes per token step vs measured memory bandwidth (batch-1 decoding
+    reads every decoder weight at every step: memory-bound)."""
     import numpy as np
     import torch
 
-    from aac.speed import encoder_flops, matmul_gflops
+    from aac.speed import (
+        decoder_weights_per_step,
+        encoder_flops,
+        matmul_gflops,
+        memory_bandwidth_gbs,
+        ms_per_token,
+    )
 
     flops = float(np.mean([encoder_flops(captioner, w) for w in waves[:3]]))
     fp32, bf16 = matmul_gflops(dtype=torch.float32), matmul_gflops(dtype=torch.bfloat16)
     enc_s = float(np.mean(fast.enc_s[:3]))
+    weights, bandwidth = decoder_weights_per_step(captioner.loaded.model), memory_bandwidth_gbs()
     return {
         "encoder_gflop_per_clip": flops / 1e9,
         "matmul_gflops_fp32": fp32,
@@ -108,6 +117,11 @@ def floor_report(captioner, waves, fast) -> dict:
         "encoder_s_per_clip": enc_s,
         "floor_s_per_clip_fp32": flops / 1e9 / fp32,
         "floor_fraction": flops / 1e9 / fp32 / max(enc_s, 1e-9),
+        "decoder_weights_per_step": weights,
+        "memory_gbs": bandwidth,
+        "decoder_floor_ms_per_step_fp32": 4 * weights / bandwidth / 1e6,
+        "decoder_floor_ms_per_step_bf16": 2 * weights / bandwidth / 1e6,
+        "decoder_ms_per_token_paper": ms_per_token(paper, captioner.loaded.tokenizer),
     }
 
 
@@ -155,11 +169,17 @@ def _main(argv: List[str]) -> int:
     if args.profile_clips:
         prof_waves = waves[: args.profile_clips]
         print(profile_top_ops(lambda: captioner.caption_waves(prof_waves)))
-    floor = floor_report(captioner, waves, fast)
+    floor = floor_report(captioner, waves, fast, paper)
     print(
         "encoder: {encoder_gflop_per_clip:.1f} GFLOP/clip; matmul {matmul_gflops_fp32:.0f} "
         "GFLOP/s fp32, {matmul_gflops_bf16:.0f} bf16; floor {floor_s_per_clip_fp32:.3f} s/clip "
         "vs measured {encoder_s_per_clip:.3f} s ({floor_fraction:.0%} of peak)".format(**floor)
+    )
+    print(
+        "decoder: {decoder_weights_per_step:,} weights read per token step; memory "
+        "{memory_gbs:.1f} GB/s; floor {decoder_floor_ms_per_step_fp32:.2f} ms/step fp32, "
+        "{decoder_floor_ms_per_step_bf16:.2f} bf16 vs measured {decoder_ms_per_token_paper:.2f} "
+        "ms per output token (paper setting, beam {beam})".format(**floor, beam=args.beam)
     )
     # 4. machine-readable record
     if args.json:
