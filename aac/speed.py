@@ -302,6 +302,29 @@ def ms_per_token(result: "SettingResult", tokenizer) -> float:
     return float(1e3 * np.mean(result.dec_s / tokens))
 
 
+def machine_floors(captioner, waves: Sequence[np.ndarray]) -> dict:
+    """The machine's limits for this model: the encoder's FLOPs per clip (mean of the first
+    3 waves) over the measured matmul rate, and the decoder weights one token step reads
+    over the measured memory bandwidth (a batch-1 step is memory-bound), in ms per step at
+    4 (fp32), 2 (bf16) and 1 (int8) bytes per weight."""
+    flops = float(np.mean([encoder_flops(captioner, w) for w in waves[:3]]))
+    fp32, bf16 = matmul_gflops(dtype=torch.float32), matmul_gflops(dtype=torch.bfloat16)
+    weights, bandwidth = decoder_weights_per_step(captioner.loaded.model), memory_bandwidth_gbs()
+    return {
+        "encoder_gflop_per_clip": flops / 1e9,
+        "matmul_gflops_fp32": fp32,
+        "matmul_gflops_bf16": bf16,
+        "floor_s_per_clip_fp32": flops / 1e9 / fp32,
+        "floor_s_per_clip_bf16": flops / 1e9 / bf16,
+        "decoder_weights_per_step": weights,
+        "memory_gbs": bandwidth,
+        **{
+            f"decoder_floor_ms_per_step_{name}": size * weights / bandwidth / 1e6
+            for name, size in (("fp32", 4), ("bf16", 2), ("int8", 1))
+        },
+    }
+
+
 def _cpu_flash_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
     """softmax(Q K^T) V: two products of (B, H, Lq, Lk); shapes as FlopCounterMode hands them."""
     b, h, lq, d = query

@@ -179,15 +179,7 @@ def measure(exp: str, args) -> dict:
     from aac.audio import load_mono
     from aac.captioner import Captioner
     from aac.datadir import read_kaldi_text, read_references
-    from aac.speed import (
-        decoder_weights_per_step,
-        encoder_flops,
-        matmul_gflops,
-        memory_bandwidth_gbs,
-        ms_per_token,
-        rtf_stats,
-        run_settings,
-    )
+    from aac.speed import machine_floors, ms_per_token, rtf_stats, run_settings
 
     captioner = Captioner.from_pretrained(
         exp, beam=args.beam, max_length=args.max_length, batch_size=1
@@ -224,21 +216,12 @@ def measure(exp: str, args) -> dict:
     bar = (1 - QUALITY_BAR) * rows["aac fp32"]["cider_d"]
     for name, row in rows.items():
         row["passes_quality_bar"] = name in ("plain", "aac fp32") or row["cider_d"] >= bar
-    flops = float(np.mean([encoder_flops(captioner, w) for w in waves[:3]]))
-    weights = decoder_weights_per_step(captioner.loaded.model)
-    floors = {
-        "encoder_gflop_per_clip": flops / 1e9,
-        "matmul_gflops_fp32": matmul_gflops(dtype=torch.float32),
-        "matmul_gflops_bf16": matmul_gflops(dtype=torch.bfloat16),
-        "decoder_weights_per_step": weights,
-        "memory_gbs": memory_bandwidth_gbs(),
-    }
     return {
         "encoder": captioner.enc_info["name"],
         "clips": len(waves),
         "audio_s": float(sum(durations)),
         "settings": rows,
-        "floors": floors,
+        "floors": machine_floors(captioner, waves),
     }
 
 
@@ -274,13 +257,12 @@ def markdown(record: dict) -> str:
     ]
     for exp in record["experiments"]:
         f = exp["floors"]
-        per_s = f["decoder_weights_per_step"] / f["memory_gbs"] / 1e6  # ms per byte-per-weight
         lines.append(
-            f"| {exp['encoder']} | {exp['clips']} | {exp['audio_s']:.0f} | {f['encoder_gflop_per_clip']:.1f} "
-            f"| {f['encoder_gflop_per_clip'] / f['matmul_gflops_fp32']:.3f} "
-            f"| {f['encoder_gflop_per_clip'] / f['matmul_gflops_bf16']:.3f} "
-            f"| {f['decoder_weights_per_step'] / 1e6:.1f} M | {f['memory_gbs']:.1f} "
-            f"| {4 * per_s:.2f} | {2 * per_s:.2f} | {per_s:.2f} |"
+            f"| {exp['encoder']} | {exp['clips']} | {exp['audio_s']:.0f} "
+            f"| {f['encoder_gflop_per_clip']:.1f} | {f['floor_s_per_clip_fp32']:.3f} "
+            f"| {f['floor_s_per_clip_bf16']:.3f} | {f['decoder_weights_per_step'] / 1e6:.1f} M "
+            f"| {f['memory_gbs']:.1f} | {f['decoder_floor_ms_per_step_fp32']:.2f} "
+            f"| {f['decoder_floor_ms_per_step_bf16']:.2f} | {f['decoder_floor_ms_per_step_int8']:.2f} |"
         )
     return "\n".join(lines)
 

@@ -92,35 +92,19 @@ def build_settings(args, captioner) -> dict:
 
 
 def floor_report(captioner, waves, fast, paper) -> dict:
-    """How close to the machine's limits: encoder FLOPs per clip vs measured matmul GFLOP/s,
-    and decoder weight bytes per token step vs measured memory bandwidth (batch-1 decoding
-    reads every decoder weight at every step: memory-bound)."""
+    """How close to the machine's limits (aac.speed.machine_floors): the fastest setting's
+    encoder seconds per clip against the FLOP floor, the paper setting's decoder ms per
+    output token against the memory floor of a step."""
     import numpy as np
-    import torch
 
-    from aac.speed import (
-        decoder_weights_per_step,
-        encoder_flops,
-        matmul_gflops,
-        memory_bandwidth_gbs,
-        ms_per_token,
-    )
+    from aac.speed import machine_floors, ms_per_token
 
-    flops = float(np.mean([encoder_flops(captioner, w) for w in waves[:3]]))
-    fp32, bf16 = matmul_gflops(dtype=torch.float32), matmul_gflops(dtype=torch.bfloat16)
+    floors = machine_floors(captioner, waves)
     enc_s = float(np.mean(fast.enc_s[:3]))
-    weights, bandwidth = decoder_weights_per_step(captioner.loaded.model), memory_bandwidth_gbs()
     return {
-        "encoder_gflop_per_clip": flops / 1e9,
-        "matmul_gflops_fp32": fp32,
-        "matmul_gflops_bf16": bf16,
+        **floors,
         "encoder_s_per_clip": enc_s,
-        "floor_s_per_clip_fp32": flops / 1e9 / fp32,
-        "floor_fraction": flops / 1e9 / fp32 / max(enc_s, 1e-9),
-        "decoder_weights_per_step": weights,
-        "memory_gbs": bandwidth,
-        "decoder_floor_ms_per_step_fp32": 4 * weights / bandwidth / 1e6,
-        "decoder_floor_ms_per_step_bf16": 2 * weights / bandwidth / 1e6,
+        "floor_fraction": floors["floor_s_per_clip_fp32"] / max(enc_s, 1e-9),
         "decoder_ms_per_token_paper": ms_per_token(paper, captioner.loaded.tokenizer),
     }
 
