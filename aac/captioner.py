@@ -51,6 +51,7 @@ from aac.audio import (
 from aac.captioning import DTYPES, CaptionEngine, build_encoder_from_info
 from aac.expdir import load_model_from_expdir
 from aac.packing import PackError, resolve_encoder_checkpoint, unpack_model
+from aac.prepack import unprepack_linears
 from aac.windows import gather_audio_files, iter_windows
 
 
@@ -99,8 +100,10 @@ class Captioner:
         dtype: str = "float32",
         workdir: Optional[tempfile.TemporaryDirectory] = None,
         reranker=None,
+        prepack: bool = True,
     ):
         self.loaded, self.encoder, self.device = loaded, encoder, device
+        self.prepack = prepack  # Linear weights packed for oneDNN at first use (aac.prepack)
         self.reranker = reranker  # aac.rerank.Reranker: candidate captions re-ranked
         self.beam, self.batch_size, self.max_length = beam, batch_size, max_length
         self.enc_info = dict(loaded.encoder_info)
@@ -165,13 +168,17 @@ class Captioner:
             raise ValueError("int8 dynamic quantisation runs on CPU only")
         from torch.ao.quantization import quantize_dynamic
 
+        self._unprepack()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.ao deprecation notice, still functional
             self.loaded.model = quantize_dynamic(self.loaded.model, {torch.nn.Linear}, torch.qint8)
             self.encoder = quantize_dynamic(self.encoder, {torch.nn.Linear}, torch.qint8)
 
-    def variant(self, dtype: str = "float32", quantize: Optional[str] = None) -> "Captioner":
-        """A copy with its own model and encoder weights in another dtype / quantised."""
+    def variant(
+        self, dtype: str = "float32", quantize: Optional[str] = None, prepack: bool = True
+    ) -> "Captioner":
+        """A copy with its own model and encoder weights in another dtype / quantised /
+        not packed for oneDNN (`prepack=False`: torch's default Linear path)."""
         loaded = dataclasses.replace(self.loaded, model=copy.deepcopy(self.loaded.model))
         other = Captioner(
             loaded,
@@ -183,9 +190,12 @@ class Captioner:
             dtype=dtype,
             workdir=self._workdir,
             reranker=self.reranker,
+            prepack=prepack,
         )
         if quantize:
             other.quantize(quantize)
+        if not prepack:
+            other._unprepack()
         return other
 
     def with_reranker(self, reranker) -> "Captioner":
@@ -209,6 +219,7 @@ class Captioner:
         if self.dtype != "float32":
             raise ValueError(f"cannot change dtype from {self.dtype} to {dtype}")
         self.dtype = dtype
+        self._unprepack()
         for module in list(self.loaded.model.modules()) + list(self.encoder.modules()):
             if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)):
                 for p in module.parameters(recurse=False):
@@ -224,7 +235,14 @@ class Captioner:
             max_length=self.max_length,
             dtype=self.dtype,
             reranker=self.reranker,
+            prepack=self.prepack,
         )
+
+    def _unprepack(self) -> None:
+        """Linear layers back to nn.Linear (before a dtype change or quantisation; the
+        engine packs them again at its next use)."""
+        unprepack_linears(self.loaded.model)
+        unprepack_linears(self.encoder)
 
     # ---- the pipeline ---------------------------------------------------------------
     def load_wave(self, path: str) -> np.ndarray:

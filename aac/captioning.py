@@ -31,6 +31,7 @@ from aac.config import COMPUTE_DTYPES
 from aac.feature_info import extract_stride as extract_stride_of
 from aac.frames import stride_frames
 from aac.model import beam_shared_attention
+from aac.prepack import prepack_linears
 from aac.rerank import Reranker, search_kwargs, seeded
 
 EMPTY_CAPTION = "<empty>"  # Kaldi text needs a non-empty value
@@ -136,7 +137,12 @@ def _sync(device) -> None:
 
 
 class CaptionEngine:
-    """A caption model with its decoding settings, and the encoder when captioning audio."""
+    """A caption model with its decoding settings, and the encoder when captioning audio.
+
+    `prepack=True` (callers that own an inference-only model: the Captioner, aac-decode,
+    the paper RTF) packs the model's and encoder's Linear weights for oneDNN in place
+    (aac.prepack; CPU, eval mode); training validation leaves its live model alone.
+    """
 
     def __init__(
         self,
@@ -151,10 +157,15 @@ class CaptionEngine:
         dtype: str = "float32",
         chunk_seconds: Optional[float] = None,
         reranker: Optional[Reranker] = None,
+        prepack: bool = False,
     ):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.model, self.tokenizer, self.encoder = model, tokenizer, encoder
+        if prepack:  # inference-only callers: Linear weights packed once for oneDNN (CPU)
+            for module in (model, encoder):
+                if module is not None:
+                    prepack_linears(module)
         self.extract_stride, self.stride = int(extract_stride), int(stride)
         self.beam, self.max_length, self.dtype = beam, max_length, dtype
         self.chunk_seconds, self.reranker = chunk_seconds, reranker

@@ -168,7 +168,7 @@ def measure_paper_rtf(
         waves = {c: load_mono(specs[c], encoder.sample_rate) for c in ids}
     except (AacError, OSError, KeyError) as e:
         return {"unavailable": f"{type(e).__name__}: {e}"}
-    engine = CaptionEngine.from_loaded(loaded, encoder, beam=PAPER_BEAM, dtype=dtype)
+    engine = CaptionEngine.from_loaded(loaded, encoder, beam=PAPER_BEAM, dtype=dtype, prepack=True)
     record = paper_rtf(engine, waves, encoder.sample_rate)
     return {**record, "environment": machine_facts(loaded.device, dtype)}
 

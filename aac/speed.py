@@ -288,11 +288,15 @@ def decoder_weights_per_step(model) -> int:
     vocabulary; not the cross-attention keys/values, computed once per clip. Times the
     bytes per weight (4 fp32, 2 bf16, 1 int8), over the memory bandwidth, this is the
     floor of a memory-bound batch-1 step."""
+    from aac.prepack import PrepackedLinear
+
+    linears = (torch.nn.Linear, PrepackedLinear)  # an fp32 / bf16 model, packed or not
     count = 0
-    for name, module in model.bart.model.decoder.named_modules():  # an fp32 / bf16 model
-        if isinstance(module, torch.nn.Linear) and not name.endswith(CROSS_KV):
-            count += module.weight.numel()
-    return count + model.bart.lm_head.weight.numel()
+    for name, module in model.bart.model.decoder.named_modules():
+        if isinstance(module, linears) and not name.endswith(CROSS_KV):
+            count += module.in_features * module.out_features
+    head = model.bart.lm_head
+    return count + head.in_features * head.out_features
 
 
 def ms_per_token(result: "SettingResult", tokenizer) -> float:
@@ -331,17 +335,24 @@ def _cpu_flash_attention_flops(query, key, value, *args, out_shape=None, **kwarg
     return 2 * b * h * lq * key[2] * (d + value[3])
 
 
+def _packed_linear_flops(x, weight, *args, out_shape=None, **kwargs) -> int:
+    """x (M, K) times a packed weight (N, K) (aac.prepack)."""
+    return 2 * int(np.prod(x[:-1])) * weight[0] * weight[1]
+
+
 def encoder_flops(captioner, wave: np.ndarray) -> float:
     """FLOPs of one encoder call on `wave` (convolutions, matmuls, attention).
 
-    torch's counter knows the CUDA attention kernels only; the CPU one is added here.
+    torch's counter knows the CUDA attention kernels only, and not oneDNN's packed Linear
+    (aac.prepack); the CPU ones are added here.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    cpu_attention = {
-        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops
+    cpu_ops = {
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops,
+        torch.ops.mkldnn._linear_pointwise: _packed_linear_flops,
     }
-    with FlopCounterMode(display=False, custom_mapping=cpu_attention) as counter:
+    with FlopCounterMode(display=False, custom_mapping=cpu_ops) as counter:
         captioner.encode([wave])
     return float(counter.get_total_flops())
 

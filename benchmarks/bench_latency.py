@@ -13,8 +13,10 @@ dir with wav.scp and text_spk1..5), one clip at a time, interleaved clip by clip
              SpeechBrain's BEATs port) holding the experiment's encoder weights, then HF
              `BartForConditionalGeneration.generate` with its defaults (no shared
              cross-attention cache), under torch.no_grad, all fp32
-  aac fp32   aac's paper setting (aac.speed.paper_timings, the one captioning path)
-  aac bf16   weights stored in bfloat16 (Captioner.variant), autocast
+  aac fp32   aac's paper setting (aac.speed.paper_timings, the one captioning path), its
+             Linear weights packed for oneDNN (aac.prepack, the default on CPU)
+  aac fp32 unpacked  the same on torch's default Linear path (the prepacking lever alone)
+  aac bf16   weights stored in bfloat16 and packed (Captioner.variant), autocast
   aac int8   dynamic int8 Linear layers, encoder and decoder (Captioner.variant)
 and prints per setting: RTF mean / median / p10 (audio seconds per wall second), mean RTF
 against plain, CIDEr-D on DATA's references (the aac-score scorer), the share of captions
@@ -27,6 +29,7 @@ of aac fp32's. Before timing, the plain encoder's frames are checked against aac
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import importlib.util
 import sys
@@ -61,7 +64,7 @@ def plain_pann(encoder) -> Callable[[torch.Tensor], torch.Tensor]:
     """(1, N) wave -> (1, T, 2048) frames from panns-inference's Cnn14 with these weights."""
     models = panns_models()
     ref = models.Cnn14(encoder.sample_rate, *PANN_FRONTENDS[encoder.sample_rate], 527).eval()
-    ref.load_state_dict(encoder.state_dict())
+    ref.load_state_dict(encoder.state_dict())  # dense weights even where aac packed them
 
     def frames(wave):
         x = ref.logmel_extractor(ref.spectrogram_extractor(wave))
@@ -109,8 +112,12 @@ PLAIN_ENCODERS = {"pann_cnn14": plain_pann, "pann_cnn14_16k": plain_pann, "beats
 
 
 def plain_setting(captioner, beam: int, max_length: int) -> Callable:
-    """The paper's setting written plainly: reference encoder, then HF `generate` defaults."""
-    model, tok = captioner.loaded.model, captioner.loaded.tokenizer
+    """The paper's setting written plainly: reference encoder, then HF `generate` defaults
+    on a copy of the caption model with torch's default Linear layers."""
+    from aac.prepack import unprepack_linears
+
+    model = unprepack_linears(copy.deepcopy(captioner.loaded.model))
+    tok = captioner.loaded.tokenizer
     name = captioner.enc_info["name"]
     if name not in PLAIN_ENCODERS:
         raise SystemExit(f"{name}: no plain reference encoder (known: {sorted(PLAIN_ENCODERS)})")
@@ -160,6 +167,7 @@ def settings_of(captioner, beam: int, max_length: int) -> Dict[str, Callable]:
     return {
         "plain": plain_setting(captioner, beam, max_length),
         "aac fp32": partial(paper_timings, captioner.engine),
+        "aac fp32 unpacked": partial(paper_timings, captioner.variant(prepack=False).engine),
         "aac bf16": partial(paper_timings, captioner.variant(dtype="bfloat16").engine),
         "aac int8": partial(paper_timings, captioner.variant(quantize="int8").engine),
     }

@@ -75,9 +75,11 @@ def test_plain_baseline_matches_aac_and_table_has_every_setting(tmp_path, data_d
     record = json.loads(out.read_text())
     (run,) = record["experiments"]
     settings = run["settings"]
-    assert list(settings) == ["plain", "aac fp32", "aac bf16", "aac int8"]
-    # the plain implementation is the same computation: same captions as aac fp32
+    assert list(settings) == ["plain", "aac fp32", "aac fp32 unpacked", "aac bf16", "aac int8"]
+    # the plain implementation is the same computation: same captions as aac fp32, packed
+    # Linear weights or not
     assert settings["plain"]["captions"] == settings["aac fp32"]["captions"]
+    assert settings["aac fp32 unpacked"]["captions"] == settings["aac fp32"]["captions"]
     assert settings["plain"]["identical_to_fp32"] == 1.0
     assert settings["plain"]["ratio_to_plain"] == pytest.approx(1.0)
     fp32 = settings["aac fp32"]["cider_d"]

@@ -158,6 +158,7 @@ def _main(argv) -> int:
         max_length=args.max_length,
         dtype=args.compute_dtype,
         reranker=reranker,
+        prepack=True,
     )
     # 2. captions, timed per batch
     captions, timings = decode_clips(
