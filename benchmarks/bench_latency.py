@@ -224,8 +224,12 @@ def measure(exp: str, args) -> dict:
     bar = (1 - QUALITY_BAR) * rows["aac fp32"]["cider_d"]
     for name, row in rows.items():
         row["passes_quality_bar"] = name in ("plain", "aac fp32") or row["cider_d"] >= bar
+    from aac.hashing import file_sha256
+
     return {
         "encoder": captioner.enc_info["name"],
+        "model_checkpoint": captioner.loaded.checkpoint,
+        "model_checkpoint_sha256": file_sha256(captioner.loaded.checkpoint),
         "clips": len(waves),
         "audio_s": float(sum(durations)),
         "settings": rows,

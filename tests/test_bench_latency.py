@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 from caption_fixtures import tiny_decoder
 
+from aac.hashing import file_sha256
+
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("speechbrain.lobes.models.beats", reason="speechbrain (test-only) missing")
 if importlib.util.find_spec("panns_inference") is None:
@@ -75,6 +77,7 @@ def test_plain_baseline_matches_aac_and_table_has_every_setting(tmp_path, data_d
     record = json.loads(out.read_text())
     (run,) = record["experiments"]
     settings = run["settings"]
+    assert run["model_checkpoint_sha256"] == file_sha256(run["model_checkpoint"])
     assert list(settings) == ["plain", "aac fp32", "aac fp32 unpacked", "aac bf16", "aac int8"]
     # the plain implementation is the same computation: same captions as aac fp32, packed
     # Linear weights or not
