@@ -25,8 +25,6 @@ from typing import Optional
 import torch
 from torch import nn
 
-FLOAT_DTYPES = (torch.float32, torch.bfloat16)
-
 
 def prepack_supported() -> bool:
     """Whether this torch build can pack Linear weights for oneDNN."""
@@ -34,6 +32,14 @@ def prepack_supported() -> bool:
         return False
     ops = torch.ops.mkldnn
     return hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise")
+
+
+def packable_dtypes() -> tuple:
+    """Weight dtypes oneDNN packs on this CPU: fp32 always; bf16 only where oneDNN has its
+    bf16 path (AVX-512 BW/VL/DQ or AVX-NE-CONVERT; an AVX2-only CPU keeps bf16 Linear
+    layers on torch's default path instead of failing)."""
+    bf16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return (torch.float32, torch.bfloat16) if bf16 is not None and bf16() else (torch.float32,)
 
 
 class PrepackedLinear(nn.Module):
@@ -86,17 +92,18 @@ class PrepackedLinear(nn.Module):
 
 
 def prepack_linears(module: nn.Module) -> int:
-    """Replace every fp32/bf16 CPU nn.Linear under `module` (in eval mode) by a
-    PrepackedLinear, in place; returns how many were packed (0 where unsupported)."""
+    """Replace every CPU nn.Linear under `module` (in eval mode) whose weight dtype this CPU
+    packs (`packable_dtypes`) by a PrepackedLinear, in place; returns how many were packed
+    (0 where unsupported)."""
     if not prepack_supported() or module.training:
         return 0
-    count = 0
+    dtypes, count = packable_dtypes(), 0
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
             if (
                 type(child) is nn.Linear  # not quantised or other Linear subclasses
                 and child.weight.device.type == "cpu"
-                and child.weight.dtype in FLOAT_DTYPES
+                and child.weight.dtype in dtypes
             ):
                 setattr(parent, name, PrepackedLinear.from_linear(child))
                 count += 1
