@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite in tools/venv (or --venv DIR), starting the local Slurm the cluster tests use.
-# Usage: tools/run_tests.sh [--venv tools/venv-latest] [pytest args...]
+# Usage: tools/run_tests.sh [--venv tools/venv-latest] [pytest args...] [tests/FILE ...]
+# Without a tests/ path among the arguments the whole of tests/ runs.
 # With CI=true a Slurm that cannot start is an error; elsewhere its tests are skipped.
 # A selection that collects no tests (pytest's exit status 5) is an error, never a pass.
 set -euo pipefail
@@ -23,7 +24,11 @@ if [ -x utils/slurm_localhost.sh ]; then
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 log "$("${venv}/bin/python" -c 'import numpy, torch, transformers as t; print("torch", torch.__version__, "transformers", t.__version__, "numpy", numpy.__version__)')"
+where=(tests)
+for arg in "$@"; do
+    case "${arg}" in tests/*) where=() ;; esac
+done
 rc=0
-"${venv}/bin/python" -m pytest -ra "$@" tests || rc=$?
+"${venv}/bin/python" -m pytest -ra "$@" "${where[@]}" || rc=$?
 [ "${rc}" -ne 5 ] || log "ERROR: pytest $* collected no tests"
 exit "${rc}"
