@@ -306,11 +306,52 @@ def ms_per_token(result: "SettingResult", tokenizer) -> float:
     return float(1e3 * np.mean(result.dec_s / tokens))
 
 
+OVERHEAD_WIDTH = 4  # d_model per attention head of the stand-in in `decoder_step_overhead_ms`
+
+
+def decoder_step_overhead_ms(
+    model, tokenizer, beam: int = PAPER_BEAM, steps: int = 20, frames: int = 31, runs: int = 9
+) -> float:
+    """Milliseconds of one beam-search step that do not depend on the weights' size.
+
+    A stand-in of `model`'s shape of computation (same layers, heads, vocabulary, beam
+    and cache) but 4 channels per head (d_model 48 for 12 heads, so its products cost next
+    to nothing) captions one clip of random frames through the one captioning path
+    (`generate_captions`, weights packed as in inference), eos barred so that every run
+    takes `steps` steps; the median over `runs` of its wall time per step is what HF
+    `generate`, the BART modules and each op's dispatch cost a step, whatever the model's
+    width. A paper-size step costs at least this plus its weight reads.
+    """
+    import dataclasses
+
+    from aac.captioning import CaptionEngine
+    from aac.model import CaptionModel
+
+    conf = model.conf
+    width = OVERHEAD_WIDTH * conf.decoder_attention_heads
+    small = dataclasses.replace(
+        conf, d_model=width, decoder_ffn_dim=4 * width, max_target_length=steps + 1
+    )
+    torch.manual_seed(0)
+    stand_in = CaptionModel.for_tokenizer(model.proj.in_features, small, tokenizer).eval()
+    with torch.no_grad():
+        stand_in.bart.final_logits_bias[..., tokenizer.eos_id] = -1e4  # never ends early
+    engine = CaptionEngine(stand_in, tokenizer, beam=beam, max_length=steps, prepack=True)
+    feats = torch.randn(1, frames, model.proj.in_features)
+    walls = []
+    for _ in range(runs + 1):  # the first run warms up
+        start = time.perf_counter()
+        engine.caption_features(feats, [frames])
+        walls.append(time.perf_counter() - start)
+    return float(1e3 * np.median(walls[1:]) / steps)
+
+
 def machine_floors(captioner, waves: Sequence[np.ndarray]) -> dict:
     """The machine's limits for this model: the encoder's FLOPs per clip (mean of the first
     3 waves) over the measured matmul rate, and the decoder weights one token step reads
     over the measured memory bandwidth (a batch-1 step is memory-bound), in ms per step at
-    4 (fp32), 2 (bf16) and 1 (int8) bytes per weight."""
+    4 (fp32), 2 (bf16) and 1 (int8) bytes per weight; and a step's cost that no weight
+    format changes (`decoder_step_overhead_ms`, at the captioner's beam)."""
     flops = float(np.mean([encoder_flops(captioner, w) for w in waves[:3]]))
     fp32, bf16 = matmul_gflops(dtype=torch.float32), matmul_gflops(dtype=torch.bfloat16)
     weights, bandwidth = decoder_weights_per_step(captioner.loaded.model), memory_bandwidth_gbs()
@@ -322,6 +363,9 @@ def machine_floors(captioner, waves: Sequence[np.ndarray]) -> dict:
         "floor_s_per_clip_bf16": flops / 1e9 / bf16,
         "decoder_weights_per_step": weights,
         "memory_gbs": bandwidth,
+        "decoder_overhead_ms_per_step": decoder_step_overhead_ms(
+            captioner.loaded.model, captioner.loaded.tokenizer, beam=captioner.beam
+        ),
         **{
             f"decoder_floor_ms_per_step_{name}": size * weights / bandwidth / 1e6
             for name, size in (("fp32", 4), ("bf16", 2), ("int8", 1))

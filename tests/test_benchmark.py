@@ -113,7 +113,8 @@ def test_cli_reports_both_settings_and_variants(tiny_model_and_clips, tmp_path, 
     assert record["clips"] == 3 and record["audio_s"] == pytest.approx(1.5)
     assert record["settings"]["paper"]["captions"] == record["settings"]["fastest"]["captions"]
     assert record["matmul_gflops_fp32"] > 0 and record["memory_gbs"] > 0
-    assert "weights read per token step" in out
+    assert "weights read per token step" in out and "no weight format changes" in out
+    assert record["decoder_overhead_ms_per_step"] > 0
     per_step = record["decoder_weights_per_step"]  # fp32 floor: 4 bytes each over bandwidth
     assert record["decoder_floor_ms_per_step_fp32"] == pytest.approx(
         4 * per_step / record["memory_gbs"] / 1e6

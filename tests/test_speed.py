@@ -2,6 +2,7 @@
 (`paper_rtf`) and aac-benchmark's paper row."""
 
 import argparse
+import functools
 import mmap
 import time
 
@@ -55,6 +56,37 @@ def test_paper_rtf_and_the_benchmark_use_the_one_timer(captioner, monkeypatch):
 
     args = argparse.Namespace(quantize=None, compute_dtype=None, beam=4, device="cpu")
     assert build_settings(args, captioner)["paper"](clips)[0] == ["x"] * 3
+
+
+def test_step_overhead_runs_a_narrow_stand_in_every_step_through_the_captioning_path(
+    captioner, monkeypatch
+):
+    from transformers import BartForConditionalGeneration
+
+    import aac.captioning
+
+    calls, widths = [], []
+    captioned = aac.captioning.generate_captions
+    forward = BartForConditionalGeneration.forward
+
+    def spy_captions(model, *args, **kwargs):
+        widths.append((model.conf.d_model, model.conf.decoder_layers, model.bart.config.vocab_size))
+        return captioned(model, *args, **kwargs)
+
+    @functools.wraps(forward)  # generate reads the forward's signature
+    def spy_forward(self, *args, **kwargs):
+        calls.append(kwargs["decoder_input_ids"].shape[0])  # rows: clips x beams
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(aac.captioning, "generate_captions", spy_captions)
+    monkeypatch.setattr(BartForConditionalGeneration, "forward", spy_forward)
+    model, tok = captioner.loaded.model, captioner.loaded.tokenizer
+    ms = speed.decoder_step_overhead_ms(model, tok, beam=3, steps=5, runs=2)
+    assert ms > 0 and np.isfinite(ms)
+    # the stand-in keeps the layers and vocabulary, 4 channels per head; eos barred, so
+    # each of the 3 runs (1 warm-up) takes all 5 steps, each over the 3 beams
+    assert widths == [(4 * TINY.decoder_attention_heads, TINY.decoder_layers, tok.vocab_size)] * 3
+    assert calls == [3] * 15
 
 
 def test_peak_memory_on_cpu_sees_an_allocation_inside_the_block():
