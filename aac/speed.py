@@ -315,8 +315,8 @@ def decoder_step_overhead_ms(
     """Milliseconds of one beam-search step that do not depend on the weights' size.
 
     A stand-in of `model`'s shape of computation (same layers, heads, vocabulary, beam
-    and cache) but 4 channels per head (d_model 48 for 12 heads, so its products cost next
-    to nothing) captions one clip of random frames through the one captioning path
+    and cache) but `OVERHEAD_WIDTH` channels per head (d_model 48 for 12 heads, so its
+    products cost next to nothing) captions one clip of random frames through the one captioning path
     (`generate_captions`, weights packed as in inference), eos barred so that every run
     takes `steps` steps; the median over `runs` of its wall time per step is what HF
     `generate`, the BART modules and each op's dispatch cost a step, whatever the model's
@@ -326,18 +326,19 @@ def decoder_step_overhead_ms(
 
     from aac.captioning import CaptionEngine
     from aac.model import CaptionModel
+    from aac.rerank import seeded
 
     conf = model.conf
     width = OVERHEAD_WIDTH * conf.decoder_attention_heads
     small = dataclasses.replace(
         conf, d_model=width, decoder_ffn_dim=4 * width, max_target_length=steps + 1
     )
-    torch.manual_seed(0)
-    stand_in = CaptionModel.for_tokenizer(model.proj.in_features, small, tokenizer).eval()
+    with seeded(0, torch.device("cpu")):  # the caller's random state is left alone
+        stand_in = CaptionModel.for_tokenizer(model.proj.in_features, small, tokenizer).eval()
+        feats = torch.randn(1, frames, model.proj.in_features)
     with torch.no_grad():
         stand_in.bart.final_logits_bias[..., tokenizer.eos_id] = -1e4  # never ends early
     engine = CaptionEngine(stand_in, tokenizer, beam=beam, max_length=steps, prepack=True)
-    feats = torch.randn(1, frames, model.proj.in_features)
     walls = []
     for _ in range(runs + 1):  # the first run warms up
         start = time.perf_counter()

@@ -24,7 +24,8 @@ identical to aac fp32, decoder ms per output token; then the machine's floors: e
 per clip over the measured matmul rate, decoder weights read per token step over the
 measured memory bandwidth, and the part of a step no weight format changes (a stand-in
 4 channels per head wide through the same path: aac.speed.decoder_step_overhead_ms). A
-reduced-precision setting passes when its CIDEr-D is within 1% of aac fp32's. Before timing, the plain encoder's frames are checked against aac's.
+reduced-precision setting passes when its CIDEr-D is within 1% of aac fp32's. Before
+timing, the plain encoder's frames are checked against aac's.
 """
 
 from __future__ import annotations
